@@ -1,0 +1,126 @@
+//! Root metadata: the keys and thresholds of the top-level roles.
+
+use std::collections::BTreeMap;
+
+use super::fields::{invalid, object, str_array, Obj};
+use super::key::{keys_from, keys_value};
+use super::{Key, MetadataError, TOP_LEVEL_ROLES};
+use crate::json::{Map, Value};
+
+/// Keys and threshold of one role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    /// Keyids trusted for this role (unique).
+    pub keyids: Vec<String>,
+    /// Number of distinct keys that must sign (≥ 1).
+    pub threshold: u64,
+    /// Fields we do not know.
+    pub unrecognized: Map,
+}
+
+impl Role {
+    pub(crate) fn from_value(v: Value, ctx: &str) -> Result<Role, MetadataError> {
+        let mut o = Obj::new(v, ctx)?;
+        let (keyids, threshold) = keyids_threshold(&mut o)?;
+        Ok(Role {
+            keyids,
+            threshold,
+            unrecognized: o.rest(),
+        })
+    }
+
+    fn to_value(&self) -> Value {
+        object(
+            &self.unrecognized,
+            [
+                ("keyids", str_array(&self.keyids)),
+                ("threshold", self.threshold.into()),
+            ],
+        )
+    }
+}
+
+/// Read `keyids` (no duplicates) and `threshold` (≥ 1), as python-tuf's Role does.
+pub(crate) fn keyids_threshold(o: &mut Obj) -> Result<(Vec<String>, u64), MetadataError> {
+    let keyids = o.str_list("keyids")?;
+    let mut seen = std::collections::BTreeSet::new();
+    for k in &keyids {
+        if !seen.insert(k) {
+            return Err(invalid(
+                &format!("{}.keyids", o.ctx),
+                format!("duplicate keyid {k}"),
+            ));
+        }
+    }
+    let threshold = o.u64("threshold")?;
+    if threshold < 1 {
+        return Err(invalid(
+            &format!("{}.threshold", o.ctx),
+            "threshold must be at least 1",
+        ));
+    }
+    Ok((keyids, threshold))
+}
+
+/// The body of root metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Root {
+    /// `consistent_snapshot`; absent means false.
+    pub consistent_snapshot: Option<bool>,
+    /// keyid → key.
+    pub keys: BTreeMap<String, Key>,
+    /// The four top-level roles.
+    pub roles: BTreeMap<String, Role>,
+}
+
+impl Root {
+    pub(crate) fn take_from(o: &mut Obj) -> Result<Root, MetadataError> {
+        let consistent_snapshot = o.opt_bool("consistent_snapshot")?;
+        let keys = keys_from(o.obj("keys")?)?;
+        let roles: BTreeMap<String, Role> = o
+            .obj("roles")?
+            .into_members()
+            .map(|(name, v, ctx)| Ok((name, Role::from_value(v, &ctx)?)))
+            .collect::<Result<_, MetadataError>>()?;
+        let names: Vec<&str> = roles.keys().map(String::as_str).collect();
+        let mut expected = TOP_LEVEL_ROLES.to_vec();
+        expected.sort_unstable();
+        if names != expected {
+            return Err(invalid(
+                "signed.roles",
+                format!("roles must be exactly {expected:?}, found {names:?}"),
+            ));
+        }
+        Ok(Root {
+            consistent_snapshot,
+            keys,
+            roles,
+        })
+    }
+
+    pub(crate) fn put_into(&self, m: &mut Map) {
+        if let Some(cs) = self.consistent_snapshot {
+            m.insert("consistent_snapshot".into(), cs.into());
+        }
+        m.insert("keys".into(), keys_value(&self.keys));
+        m.insert(
+            "roles".into(),
+            Value::Object(
+                self.roles
+                    .iter()
+                    .map(|(n, r)| (n.clone(), r.to_value()))
+                    .collect(),
+            ),
+        );
+    }
+
+    /// Whether consistent snapshots are on.
+    pub fn consistent_snapshot(&self) -> bool {
+        self.consistent_snapshot.unwrap_or(false)
+    }
+
+    /// The keys and threshold of top-level role `name`.
+    pub fn role(&self, name: &str) -> Option<&Role> {
+        self.roles.get(name)
+    }
+}

@@ -1,0 +1,160 @@
+//! Target-path matching as python-tuf does it: `paths` globs (fnmatch per `/`-separated part,
+//! so `*` never crosses `/`) and SHA-256 path hashes for `path_hash_prefixes` and TAP 15 bins.
+
+use sha2::{Digest, Sha256};
+
+/// SHA-256 of the target path's UTF-8 bytes.
+pub fn path_hash(target_path: &str) -> [u8; 32] {
+    Sha256::digest(target_path.as_bytes()).into()
+}
+
+/// Lower-case hex SHA-256 of the target path.
+pub fn path_hash_hex(target_path: &str) -> String {
+    hex::encode(path_hash(target_path))
+}
+
+/// Whether `target_path` matches the delegation pattern: same number of `/` parts, each part
+/// matched by `fnmatchcase`.
+pub fn path_matches(target_path: &str, pattern: &str) -> bool {
+    let t: Vec<&str> = target_path.split('/').collect();
+    let p: Vec<&str> = pattern.split('/').collect();
+    t.len() == p.len() && t.iter().zip(&p).all(|(t, p)| fnmatch(t, p))
+}
+
+/// One element of a compiled glob.
+#[derive(Debug)]
+enum Tok {
+    Any,
+    One,
+    Lit(char),
+    Set {
+        negate: bool,
+        ranges: Vec<(char, char)>,
+    },
+}
+
+/// Compile a pattern the way Python's `fnmatch.translate` reads it.
+fn compile(pat: &str) -> Vec<Tok> {
+    let chars: Vec<char> = pat.chars().collect();
+    let mut toks = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        i += 1;
+        match c {
+            '*' => {
+                if !matches!(toks.last(), Some(Tok::Any)) {
+                    toks.push(Tok::Any);
+                }
+            }
+            '?' => toks.push(Tok::One),
+            '[' => {
+                // Find the closing ']' ('!' and a leading ']' belong to the set).
+                let mut j = i;
+                if j < chars.len() && chars[j] == '!' {
+                    j += 1;
+                }
+                if j < chars.len() && chars[j] == ']' {
+                    j += 1;
+                }
+                while j < chars.len() && chars[j] != ']' {
+                    j += 1;
+                }
+                if j >= chars.len() {
+                    toks.push(Tok::Lit('['));
+                    continue;
+                }
+                let mut body = &chars[i..j];
+                i = j + 1;
+                let negate = body.first() == Some(&'!');
+                if negate {
+                    body = &body[1..];
+                }
+                let mut ranges = Vec::new();
+                let mut k = 0;
+                while k < body.len() {
+                    if k + 2 < body.len() && body[k + 1] == '-' {
+                        // Python drops reversed ranges such as z-a.
+                        if body[k] <= body[k + 2] {
+                            ranges.push((body[k], body[k + 2]));
+                        }
+                        k += 3;
+                    } else {
+                        ranges.push((body[k], body[k]));
+                        k += 1;
+                    }
+                }
+                toks.push(Tok::Set { negate, ranges });
+            }
+            c => toks.push(Tok::Lit(c)),
+        }
+    }
+    toks
+}
+
+/// Python's `fnmatch.fnmatchcase` (no case folding, `*` matches anything incl. empty).
+pub fn fnmatch(name: &str, pattern: &str) -> bool {
+    let toks = compile(pattern);
+    let s: Vec<char> = name.chars().collect();
+    // Iterative matcher with single-star backtracking: linear-ish, no recursion blow-up.
+    let (mut ti, mut si) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        let step = match toks.get(ti) {
+            Some(Tok::Any) => {
+                star = Some((ti, si));
+                ti += 1;
+                continue;
+            }
+            Some(Tok::One) => true,
+            Some(Tok::Lit(c)) => *c == s[si],
+            Some(Tok::Set { negate, ranges }) => {
+                let inside = ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&s[si]));
+                inside != *negate
+            }
+            None => false,
+        };
+        if step {
+            ti += 1;
+            si += 1;
+        } else if let Some((st, ss)) = star {
+            ti = st + 1;
+            si = ss + 1;
+            star = Some((st, ss + 1));
+        } else {
+            return false;
+        }
+    }
+    toks[ti..].iter().all(|t| matches!(t, Tok::Any))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(fnmatch("foo.tgz", "*.tgz"));
+        assert!(fnmatch("", "*"));
+        assert!(!fnmatch("a", ""));
+        assert!(fnmatch("a1", "a?"));
+        assert!(fnmatch("b", "[abc]"));
+        assert!(!fnmatch("d", "[abc]"));
+        assert!(fnmatch("d", "[!abc]"));
+        assert!(fnmatch("]", "[]]"));
+        assert!(fnmatch("[x", "[x"));
+        assert!(fnmatch("m", "[a-z]"));
+        assert!(!fnmatch("m", "[z-a]"));
+        assert!(fnmatch("aXbYc", "a*b*c"));
+        assert!(!fnmatch("aXbYd", "a*b*c"));
+        assert!(fnmatch("*", "[*]"));
+    }
+
+    #[test]
+    fn paths_do_not_cross_slash() {
+        assert!(path_matches("targets/foo.tgz", "targets/*.tgz"));
+        assert!(!path_matches("targets/sub/foo.tgz", "targets/*.tgz"));
+        assert!(path_matches("a/b/c", "*/*/*"));
+        assert!(!path_matches("a/b", "*"));
+    }
+}

@@ -1,0 +1,61 @@
+//! `tufpi`: PEP 458 for Python package indexes. A thin binary over the library crates.
+
+mod fsutil;
+mod keycmd;
+mod metacmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// tufpi — PEP 458 (The Update Framework) for Python package indexes.
+#[derive(Parser)]
+#[command(name = "tufpi", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate signing keys.
+    Key {
+        #[command(subcommand)]
+        cmd: keycmd::KeyCmd,
+    },
+    /// Sign, verify and inspect TUF metadata files.
+    Metadata {
+        #[command(subcommand)]
+        cmd: metacmd::MetadataCmd,
+    },
+    /// JSON utilities.
+    Json {
+        #[command(subcommand)]
+        cmd: metacmd::JsonCmd,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TUFPI_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Key { cmd } => keycmd::run(cmd),
+        Command::Metadata { cmd } => metacmd::run(cmd),
+        Command::Json { cmd } => metacmd::run_json(cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the failed check and its values.
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
