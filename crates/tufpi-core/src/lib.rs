@@ -2,6 +2,7 @@
 //! threshold verification, target → role matching). No I/O.
 
 pub mod crypto;
+pub mod hashes;
 pub mod json;
 pub mod metadata;
 pub mod pathmatch;

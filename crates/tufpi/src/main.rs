@@ -1,5 +1,6 @@
 //! `tufpi`: PEP 458 for Python package indexes. A thin binary over the library crates.
 
+mod clientcmd;
 mod fsutil;
 mod keycmd;
 mod metacmd;
@@ -28,6 +29,8 @@ enum Command {
         #[command(subcommand)]
         cmd: metacmd::MetadataCmd,
     },
+    /// The TUF client: init with a trusted root, refresh, download verified targets.
+    Client(clientcmd::ClientArgs),
     /// JSON utilities.
     Json {
         #[command(subcommand)]
@@ -43,11 +46,23 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    // Usage errors exit 1 like every other failure (the client protocol wants exactly 1).
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     let result = match cli.command {
         Command::Key { cmd } => keycmd::run(cmd),
         Command::Metadata { cmd } => metacmd::run(cmd),
         Command::Json { cmd } => metacmd::run_json(cmd),
+        Command::Client(args) => clientcmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,236 @@
+//! Fetchers: HTTP(S) and `file://` behind one trait, each refusing more than `max_length`
+//! bytes (endless-data defence) and bounded in time (slow-retrieval defence).
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+/// Why a download failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// 403/404 (or a missing file): the repository does not have it.
+    #[error("{url}: not found (status {status})")]
+    NotFound {
+        /// URL fetched.
+        url: String,
+        /// HTTP status (404 for missing files).
+        status: u16,
+    },
+    /// Another unsuccessful HTTP status.
+    #[error("{url}: HTTP status {status}")]
+    Status {
+        /// URL fetched.
+        url: String,
+        /// HTTP status.
+        status: u16,
+    },
+    /// More bytes than allowed.
+    #[error("{url}: more than {max_length} bytes: endless data refused")]
+    TooLong {
+        /// URL fetched.
+        url: String,
+        /// The cap.
+        max_length: u64,
+    },
+    /// The download took too long.
+    #[error("{url}: timed out after {secs} s: slow retrieval refused")]
+    Timeout {
+        /// URL fetched.
+        url: String,
+        /// The limit.
+        secs: u64,
+    },
+    /// Any other transport failure.
+    #[error("{url}: {message}")]
+    Transport {
+        /// URL fetched.
+        url: String,
+        /// What happened.
+        message: String,
+    },
+}
+
+impl FetchError {
+    /// Whether the resource does not exist (403/404), which ends e.g. the root chain.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, FetchError::NotFound { .. })
+    }
+}
+
+/// Downloads bytes, never more than `max_length`.
+pub trait Fetcher: Send + Sync {
+    /// Fetch `url`, refusing more than `max_length` bytes.
+    fn fetch(&self, url: &str, max_length: u64) -> Result<Vec<u8>, FetchError>;
+}
+
+/// Read at most `max_length` bytes from `r`, failing past it or past `deadline`.
+fn read_capped(
+    mut r: impl Read,
+    url: &str,
+    max_length: u64,
+    deadline: Option<(Instant, Duration)>,
+) -> Result<Vec<u8>, FetchError> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                return Err(FetchError::Timeout {
+                    url: url.into(),
+                    secs: deadline.map(|d| d.1.as_secs()).unwrap_or(0),
+                })
+            }
+            Err(e) => {
+                // reqwest wraps its timeout inside an io::Error.
+                let timed_out = std::error::Error::source(&e)
+                    .and_then(|s| s.downcast_ref::<reqwest::Error>())
+                    .is_some_and(reqwest::Error::is_timeout);
+                if timed_out || e.to_string().contains("timed out") {
+                    return Err(FetchError::Timeout {
+                        url: url.into(),
+                        secs: deadline.map(|d| d.1.as_secs()).unwrap_or(0),
+                    });
+                }
+                return Err(FetchError::Transport {
+                    url: url.into(),
+                    message: e.to_string(),
+                });
+            }
+        };
+        if n == 0 {
+            return Ok(out);
+        }
+        if out.len() as u64 + n as u64 > max_length {
+            return Err(FetchError::TooLong {
+                url: url.into(),
+                max_length,
+            });
+        }
+        out.extend_from_slice(&buf[..n]);
+        if let Some((start, limit)) = deadline {
+            if start.elapsed() > limit {
+                return Err(FetchError::Timeout {
+                    url: url.into(),
+                    secs: limit.as_secs(),
+                });
+            }
+        }
+    }
+}
+
+/// HTTP(S) fetcher (reqwest, rustls) with connect and overall timeouts.
+pub struct HttpFetcher {
+    client: reqwest::blocking::Client,
+    timeout: Duration,
+}
+
+impl HttpFetcher {
+    /// A fetcher with the given connect timeout and overall per-download timeout.
+    pub fn new(connect_timeout: Duration, timeout: Duration) -> Result<HttpFetcher, FetchError> {
+        let client = reqwest::blocking::Client::builder()
+            .connect_timeout(connect_timeout)
+            .timeout(timeout)
+            .user_agent(concat!("tufpi/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| FetchError::Transport {
+                url: String::new(),
+                message: e.to_string(),
+            })?;
+        Ok(HttpFetcher { client, timeout })
+    }
+}
+
+impl Fetcher for HttpFetcher {
+    fn fetch(&self, url: &str, max_length: u64) -> Result<Vec<u8>, FetchError> {
+        let start = Instant::now();
+        let resp = self.client.get(url).send().map_err(|e| {
+            if e.is_timeout() {
+                FetchError::Timeout {
+                    url: url.into(),
+                    secs: self.timeout.as_secs(),
+                }
+            } else {
+                FetchError::Transport {
+                    url: url.into(),
+                    message: e.to_string(),
+                }
+            }
+        })?;
+        let status = resp.status().as_u16();
+        if status == 403 || status == 404 {
+            return Err(FetchError::NotFound {
+                url: url.into(),
+                status,
+            });
+        }
+        if !resp.status().is_success() {
+            return Err(FetchError::Status {
+                url: url.into(),
+                status,
+            });
+        }
+        if resp.content_length().is_some_and(|l| l > max_length) {
+            return Err(FetchError::TooLong {
+                url: url.into(),
+                max_length,
+            });
+        }
+        read_capped(resp, url, max_length, Some((start, self.timeout)))
+    }
+}
+
+/// `file://` fetcher, for local mirrors and tests.
+pub struct FileFetcher;
+
+impl Fetcher for FileFetcher {
+    fn fetch(&self, url: &str, max_length: u64) -> Result<Vec<u8>, FetchError> {
+        let parsed = url::Url::parse(url).map_err(|e| FetchError::Transport {
+            url: url.into(),
+            message: e.to_string(),
+        })?;
+        let path = parsed.to_file_path().map_err(|()| FetchError::Transport {
+            url: url.into(),
+            message: "not a local file URL".into(),
+        })?;
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(FetchError::NotFound {
+                    url: url.into(),
+                    status: 404,
+                })
+            }
+            Err(e) => {
+                return Err(FetchError::Transport {
+                    url: url.into(),
+                    message: e.to_string(),
+                })
+            }
+        };
+        read_capped(file, url, max_length, None)
+    }
+}
+
+/// Picks the fetcher by URL scheme: `file://` or HTTP(S).
+pub struct AnyFetcher {
+    http: HttpFetcher,
+}
+
+impl AnyFetcher {
+    /// A fetcher for `http`, `https` and `file` URLs.
+    pub fn new(connect_timeout: Duration, timeout: Duration) -> Result<AnyFetcher, FetchError> {
+        Ok(AnyFetcher {
+            http: HttpFetcher::new(connect_timeout, timeout)?,
+        })
+    }
+}
+
+impl Fetcher for AnyFetcher {
+    fn fetch(&self, url: &str, max_length: u64) -> Result<Vec<u8>, FetchError> {
+        if url.starts_with("file:") {
+            FileFetcher.fetch(url, max_length)
+        } else {
+            self.http.fetch(url, max_length)
+        }
+    }
+}

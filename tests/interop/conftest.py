@@ -1,0 +1,51 @@
+"""Fixtures for the tufpi <-> python-tuf interop tests.
+
+The binary under test comes from $TUFPI_BIN (scripts/test sets it); when unset, the workspace's
+target/debug/tufpi is used if it exists.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from interop_util import Tufpi, TufpiKey  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tufpi_bin() -> Path:
+    env = os.environ.get("TUFPI_BIN")
+    path = Path(env) if env else HERE.parent.parent / "target" / "debug" / "tufpi"
+    if not path.is_file() or not os.access(path, os.X_OK):
+        pytest.fail(f"tufpi binary not found at {path}: build it and set TUFPI_BIN", pytrace=False)
+    return path.resolve()
+
+
+@pytest.fixture(scope="session")
+def tufpi(tufpi_bin: Path) -> Tufpi:
+    return Tufpi(tufpi_bin)
+
+
+@pytest.fixture(scope="session")
+def session_keys(tufpi: Tufpi, tmp_path_factory: pytest.TempPathFactory) -> dict[str, TufpiKey]:
+    """One tufpi key per scheme, shared by tests that do not care about key freshness."""
+    d = tmp_path_factory.mktemp("session-keys")
+    return {s: tufpi.keygen(s, d) for s in ("ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384")}
+
+
+@pytest.fixture
+def keygen(tufpi: Tufpi, tmp_path: Path):
+    """keygen(scheme, name=None) -> a fresh TufpiKey under this test's tmp dir."""
+    counter = iter(range(1_000_000))
+
+    def make(scheme: str, name: str | None = None) -> TufpiKey:
+        return tufpi.keygen(scheme, tmp_path / "keys", name or f"{scheme}-{next(counter)}")
+
+    return make
