@@ -52,7 +52,7 @@ fn ms_list(v: Option<&Value>, what: &str) -> Result<Stats, String> {
         .iter()
         .map(|x| match x {
             Value::Float(f) => f.parse::<f64>().map_err(|e| e.to_string()),
-            Value::Int(i) => i.as_str().parse::<f64>().map_err(|e| e.to_string()),
+            Value::Int(i) => i.to_string().parse::<f64>().map_err(|e| e.to_string()),
             _ => Err(format!("python output: {what} holds a non-number")),
         })
         .collect::<Result<Vec<f64>, String>>()?;

@@ -33,13 +33,6 @@ def tufpi(tufpi_bin: Path) -> Tufpi:
     return Tufpi(tufpi_bin)
 
 
-@pytest.fixture(scope="session")
-def session_keys(tufpi: Tufpi, tmp_path_factory: pytest.TempPathFactory) -> dict[str, TufpiKey]:
-    """One tufpi key per scheme, shared by tests that do not care about key freshness."""
-    d = tmp_path_factory.mktemp("session-keys")
-    return {s: tufpi.keygen(s, d) for s in ("ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384")}
-
-
 @pytest.fixture
 def keygen(tufpi: Tufpi, tmp_path: Path):
     """keygen(scheme, name=None) -> a fresh TufpiKey under this test's tmp dir."""

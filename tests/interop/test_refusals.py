@@ -6,17 +6,22 @@ python-tuf accepts too."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import random
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from securesystemslib.signer import SSlibKey
 from tuf.api.exceptions import UnsignedMetadataError
 from tuf.api.metadata import Metadata
 
 import nasty
 from interop_util import (
     TOP_LEVEL,
+    TufpiKey,
     assert_refused,
     assert_verified,
     load,
@@ -317,13 +322,24 @@ def _python_accepts(data: bytes, delegator: bytes, role: str) -> bool:
     return True
 
 
+def _fixed_ed25519_key(tufpi, d: Path, name: str) -> TufpiKey:
+    seed = hashlib.sha256(f"tufpi-interop-fuzz-{name}".encode()).digest()
+    priv = Ed25519PrivateKey.from_private_bytes(seed)
+    pem = priv.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    path = d / f"{name}.pem"
+    path.write_bytes(pem)
+    public = SSlibKey.from_crypto(priv.public_key())
+    return TufpiKey("ed25519", path, path, public.keyid, public.to_dict())
+
+
 @pytest.fixture(scope="module")
 def fuzz_subject(tufpi, tmp_path_factory):
     """A targets file with nasty content signed by tufpi (threshold 1, plus a signature by a
     key root does not assign to targets), and its root."""
     d = tmp_path_factory.mktemp("fuzz")
-    k = tufpi.keygen("ed25519", d, "k")
-    stranger = tufpi.keygen("ecdsa-sha2-nistp256", d, "stranger")
+    # Fixed ed25519 keys (deterministic signatures): the mutated inputs are the same every run.
+    k = _fixed_ed25519_key(tufpi, d, "k")
+    stranger = _fixed_ed25519_key(tufpi, d, "stranger")
     root = top_level({r: [k.tuf_key()] for r in TOP_LEVEL})["root"]
     root_p = write(root, d / "root.json")
     tufpi.sign(root_p, k)
@@ -332,7 +348,7 @@ def fuzz_subject(tufpi, tmp_path_factory):
     tufpi.sign(tp, stranger)
     tufpi.sign(tp, k)
     assert_verified(tufpi.verify(tp, root_p), "targets", 1, 1, 1)
-    return {"dir": d, "root": root_p, "targets": tp}
+    return {"dir": d, "root": root_p, "targets": tp, "key": k}
 
 
 @pytest.mark.parametrize("target", ["targets", "root"])
@@ -365,3 +381,33 @@ def test_random_mutations_never_panic(tufpi, fuzz_subject, tmp_path, target):
                 lenient.append(data)
     assert outcomes[1] > n // 2, outcomes
     assert not lenient, f"tufpi accepted {len(lenient)} files python-tuf refuses: {lenient[:3]!r}"
+
+
+def test_random_mutations_sign_never_panics(tufpi, fuzz_subject, tmp_path):
+    """`tufpi metadata sign` on mutated input either refuses cleanly or writes a file that
+    python-tuf loads and verifies."""
+    rng = random.Random("tufpi-fuzz-sign")
+    original = fuzz_subject["targets"].read_bytes()
+    root = load(fuzz_subject["root"])
+    key = fuzz_subject["key"]
+    outcomes = {0: 0, 1: 0}
+    unreadable = []
+    for n_i in range(150):
+        data = _mutate(rng, original)
+        p = tmp_path / "s.json"
+        p.write_bytes(data)
+        # --keyid: by default tufpi would take the keyid the file's own delegations list for
+        # this key, and a mutation may have altered that one.
+        r = tufpi.run("metadata", "sign", p, "--key", key.priv_path, "--keyid", key.keyid)
+        assert r.returncode in (0, 1), f"mutation {n_i}: {data!r}\n{r.describe()}"
+        outcomes[r.returncode] += 1
+        if r.returncode == 1:
+            assert_refused(r)
+            assert p.read_bytes() == data  # a refused sign leaves the file alone
+            continue
+        try:
+            py_verify(root, "targets", Metadata.from_bytes(p.read_bytes()))
+        except Exception as e:  # noqa: BLE001
+            unreadable.append((n_i, data, repr(e)))
+    assert outcomes[0] > 10 and outcomes[1] > 10, outcomes
+    assert not unreadable, unreadable[:3]

@@ -160,3 +160,31 @@ def test_delegated_threshold_two_mixed_schemes(tufpi, keygen, tmp_path):
     tufpi.sign(role_p, a)
     py_verify(load(targets_p), "paths-role", load(role_p))
     assert_verified(tufpi.verify(role_p, targets_p), "paths-role", 1, 2, 2)
+
+
+def test_targets_key_reused_in_delegations_same_keyid(tufpi, keygen, tmp_path):
+    """The top-level targets key also signs for a delegated role, listed under the same keyid:
+    tufpi's default keyid works for both files."""
+    k = keygen("ed25519")
+    mds = top_level({r: [k.tuf_key()] for r in TOP_LEVEL})
+    root_p = write(mds["root"], tmp_path / "root.json")
+    tufpi.sign(root_p, k)
+    tp = write(delegating_targets([k.tuf_key()], [k.tuf_key()]), tmp_path / "targets.json")
+    assert tufpi.sign(tp, k).out == f"signed: targets v1 with keyid {k.keyid}\n"
+    py_verify(mds["root"], "targets", load(tp))
+    assert_verified(tufpi.verify(tp, root_p), "targets", 1, 1, 1)
+
+
+
+
+def test_default_keyid_for_targets_not_taken_from_its_delegations(tufpi, keygen, tmp_path):
+    k = keygen("ed25519")
+    mds = top_level({r: [k.tuf_key()] for r in TOP_LEVEL})
+    root_p = write(mds["root"], tmp_path / "root.json")
+    tufpi.sign(root_p, k)
+    # The delegations list the same public key under another (opaque) keyid.
+    alias = k.tuf_key("delegation-alias")
+    tp = write(delegating_targets([alias], [alias]), tmp_path / "targets.json")
+    tufpi.sign(tp, k)
+    py_verify(mds["root"], "targets", load(tp))
+    assert_verified(tufpi.verify(tp, root_p), "targets", 1, 1, 1)

@@ -45,7 +45,9 @@ pub struct Verified {
     pub threshold: u64,
 }
 
-/// Verify `md`'s signatures for `role` with the delegator's assignment `rk`.
+/// Verify `md`'s signatures for `role` with the delegator's assignment `rk`, over the
+/// canonical form of the typed `signed` (use `verify_bytes` with the canonical bytes from
+/// `Metadata::from_bytes_with_canonical` for freshly parsed files).
 pub fn verify_role(md: &Metadata, role: &str, rk: RoleKeys<'_>) -> Result<Verified, VerifyError> {
     let msg = md.signed.canonical()?;
     verify_bytes(&msg, &md.signatures, role, rk)

@@ -61,18 +61,19 @@ fn json_value() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(4, 32, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map(nasty_string(), inner, 0..4).prop_map(Value::Object),
+            prop::collection::vec((nasty_string(), inner), 0..4)
+                .prop_map(|v| Value::Object(Map::from_entries(v))),
         ]
     })
 }
 
 /// Unknown fields: names that cannot collide with a known field.
 fn unknown_fields() -> impl Strategy<Value = Map> {
-    prop::collection::btree_map(
-        nasty_string().prop_map(|s| format!("x-{s}")),
-        json_value(),
+    prop::collection::vec(
+        (nasty_string().prop_map(|s| format!("x-{s}")), json_value()),
         0..3,
     )
+    .prop_map(Map::from_entries)
 }
 
 fn with(map: &Map, extra: &[(&str, Value)]) -> Value {

@@ -1,5 +1,10 @@
 //! `tufpi`: PEP 458 for Python package indexes. A thin binary over the library crates.
 
+// Metadata work is many small allocations; mimalloc roughly halves parse and free time
+// compared with glibc malloc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod clientcmd;
 mod fsutil;
 mod keycmd;

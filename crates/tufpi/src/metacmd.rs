@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use tufpi_core::crypto::PrivateKey;
 use tufpi_core::json;
-use tufpi_core::metadata::{Body, Key, Metadata, TOP_LEVEL_ROLES};
+use tufpi_core::metadata::{Key, Metadata, TOP_LEVEL_ROLES};
 use tufpi_core::verify;
 
 use crate::fsutil::{read, write_atomic};
@@ -92,14 +92,15 @@ fn load(path: &Path) -> Result<Metadata> {
 }
 
 fn sign(file: &Path, key_path: &Path, keyid: Option<String>) -> Result<()> {
-    let mut md = load(file)?;
+    let (mut md, canonical) = Metadata::from_bytes_with_canonical(&read(file)?)
+        .with_context(|| format!("{}", file.display()))?;
     let pem = String::from_utf8(read(key_path)?).context("private key file is not UTF-8 PEM")?;
     let key = PrivateKey::from_pem(&pem).with_context(|| format!("{}", key_path.display()))?;
     let public = Key::from_private(&key);
     let keyid = keyid
         .or_else(|| listed_keyid(&md, &public))
         .unwrap_or_else(|| public.compute_keyid());
-    md.sign(&key, &keyid)?;
+    md.sign_canonical(&key, &keyid, &canonical)?;
     write_atomic(file, &md.to_bytes())?;
     println!(
         "signed: {} v{} with keyid {keyid}",
@@ -109,15 +110,13 @@ fn sign(file: &Path, key_path: &Path, keyid: Option<String>) -> Result<()> {
     Ok(())
 }
 
-/// The keyid FILE itself lists for this public key (a root or a delegating targets role
-/// signing itself), so legacy keytype spellings keep their original keyid.
+/// The keyid root lists for this public key when FILE is a root signing itself, so that a
+/// legacy keytype spelling keeps its original keyid. (A targets file's delegations list keys
+/// of the roles it delegates to, never its own.)
 fn listed_keyid(md: &Metadata, public: &Key) -> Option<String> {
-    let keys = match &md.signed.body {
-        Body::Root(r) => &r.keys,
-        Body::Targets(t) => &t.delegations.as_ref()?.keys,
-        _ => return None,
-    };
-    keys.iter()
+    md.as_root()?
+        .keys
+        .iter()
         .find(|(_, k)| k.scheme == public.scheme && k.public() == public.public())
         .map(|(id, _)| id.clone())
 }
@@ -141,7 +140,8 @@ fn name_from_file(file: &Path) -> Option<String> {
 }
 
 fn verify_file(file: &Path, delegator_path: &Path, role: Option<String>) -> Result<String> {
-    let md = load(file)?;
+    let (md, canonical) = Metadata::from_bytes_with_canonical(&read(file)?)
+        .with_context(|| format!("{}", file.display()))?;
     let delegator = load(delegator_path).context("delegator")?;
     let file_type = md.signed.role_type();
     let role = match role {
@@ -165,7 +165,7 @@ fn verify_file(file: &Path, delegator_path: &Path, role: Option<String>) -> Resu
         bail!("{role}: delegated roles are targets metadata, but the file has _type {file_type:?}");
     }
     let rk = verify::role_keys(&delegator.signed, &role)?;
-    let ok = verify::verify_role(&md, &role, rk)?;
+    let ok = verify::verify_bytes(&canonical, &md.signatures, &role, rk)?;
     Ok(format!(
         "verified: {role} v{} ({}/{} signatures)",
         md.signed.version,

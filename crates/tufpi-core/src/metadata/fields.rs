@@ -11,33 +11,47 @@ use crate::json::{Int, Map, Value};
 /// The only expiry format python-tuf reads and writes.
 pub(crate) const EXPIRES_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
 
-/// An object being taken apart; `ctx` names where it sits, for error messages.
-pub(crate) struct Obj {
-    pub ctx: String,
+/// Where a value sits in the document, for error messages. Built lazily: formatting happens
+/// only when an error is reported, so the hot parse path allocates nothing for it.
+#[derive(Clone, Copy)]
+pub(crate) enum Ctx<'a> {
+    Root(&'static str),
+    Field(&'a Ctx<'a>, &'a str),
+    Index(&'a Ctx<'a>, usize),
+}
+
+impl std::fmt::Display for Ctx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ctx::Root(s) => f.write_str(s),
+            Ctx::Field(p, k) => write!(f, "{p}.{k}"),
+            Ctx::Index(p, i) => write!(f, "{p}[{i}]"),
+        }
+    }
+}
+
+/// An object being taken apart.
+pub(crate) struct Obj<'a> {
+    pub ctx: Ctx<'a>,
     map: Map,
 }
 
-pub(crate) fn invalid(ctx: &str, message: impl Into<String>) -> MetadataError {
+pub(crate) fn invalid(ctx: impl std::fmt::Display, message: impl Into<String>) -> MetadataError {
     MetadataError::Invalid {
         context: ctx.to_string(),
         message: message.into(),
     }
 }
 
-impl Obj {
-    pub fn new(v: Value, ctx: impl Into<String>) -> Result<Obj, MetadataError> {
-        let ctx = ctx.into();
+impl<'a> Obj<'a> {
+    pub fn new(v: Value, ctx: Ctx<'a>) -> Result<Obj<'a>, MetadataError> {
         match v {
             Value::Object(map) => Ok(Obj { ctx, map }),
             other => Err(invalid(
-                &ctx,
+                ctx,
                 format!("expected an object, found {}", other.type_name()),
             )),
         }
-    }
-
-    fn field_ctx(&self, key: &str) -> String {
-        format!("{}.{}", self.ctx, key)
     }
 
     pub fn take(&mut self, key: &str) -> Option<Value> {
@@ -46,88 +60,95 @@ impl Obj {
 
     fn required(&mut self, key: &str) -> Result<Value, MetadataError> {
         self.take(key)
-            .ok_or_else(|| invalid(&self.ctx, format!("missing field \"{key}\"")))
+            .ok_or_else(|| invalid(self.ctx, format!("missing field \"{key}\"")))
     }
 
     pub fn str(&mut self, key: &str) -> Result<String, MetadataError> {
-        let ctx = self.field_ctx(key);
-        as_string(self.required(key)?, &ctx)
+        let v = self.required(key)?;
+        as_string(v, Ctx::Field(&self.ctx, key))
     }
 
     pub fn u64(&mut self, key: &str) -> Result<u64, MetadataError> {
-        let ctx = self.field_ctx(key);
-        as_u64(self.required(key)?, &ctx)
+        let v = self.required(key)?;
+        as_u64(v, Ctx::Field(&self.ctx, key))
     }
 
     pub fn opt_u64(&mut self, key: &str) -> Result<Option<u64>, MetadataError> {
-        let ctx = self.field_ctx(key);
-        self.take(key).map(|v| as_u64(v, &ctx)).transpose()
+        self.take(key)
+            .map(|v| as_u64(v, Ctx::Field(&self.ctx, key)))
+            .transpose()
     }
 
     pub fn opt_bool(&mut self, key: &str) -> Result<Option<bool>, MetadataError> {
-        let ctx = self.field_ctx(key);
         match self.take(key) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(b)),
             Some(other) => Err(invalid(
-                &ctx,
+                Ctx::Field(&self.ctx, key),
                 format!("expected a boolean, found {}", other.type_name()),
             )),
         }
     }
 
-    pub fn obj(&mut self, key: &str) -> Result<Obj, MetadataError> {
-        let ctx = self.field_ctx(key);
-        Obj::new(self.required(key)?, ctx)
+    /// Member `key` as an object; its context borrows ours.
+    pub fn obj<'b>(&'b mut self, key: &'b str) -> Result<Obj<'b>, MetadataError> {
+        let v = self.required(key)?;
+        Obj::new(v, Ctx::Field(&self.ctx, key))
     }
 
     pub fn array(&mut self, key: &str) -> Result<Vec<Value>, MetadataError> {
-        let ctx = self.field_ctx(key);
-        as_array(self.required(key)?, &ctx)
+        let v = self.required(key)?;
+        as_array(v, Ctx::Field(&self.ctx, key))
     }
 
     pub fn str_list(&mut self, key: &str) -> Result<Vec<String>, MetadataError> {
-        let ctx = self.field_ctx(key);
-        str_list(self.required(key)?, &ctx)
+        let v = self.required(key)?;
+        str_list(v, Ctx::Field(&self.ctx, key))
     }
 
     pub fn opt_str_list(&mut self, key: &str) -> Result<Option<Vec<String>>, MetadataError> {
-        let ctx = self.field_ctx(key);
-        self.take(key).map(|v| str_list(v, &ctx)).transpose()
+        self.take(key)
+            .map(|v| str_list(v, Ctx::Field(&self.ctx, key)))
+            .transpose()
     }
 
     /// A `hashes` object: algorithm → hex digest, non-empty (python-tuf refuses an empty one).
     pub fn hashes(&mut self, key: &str) -> Result<BTreeMap<String, String>, MetadataError> {
-        let ctx = self.field_ctx(key);
-        hashes(self.required(key)?, &ctx)
+        let v = self.required(key)?;
+        hashes(v, Ctx::Field(&self.ctx, key))
     }
 
     pub fn opt_hashes(
         &mut self,
         key: &str,
     ) -> Result<Option<BTreeMap<String, String>>, MetadataError> {
-        let ctx = self.field_ctx(key);
-        self.take(key).map(|v| hashes(v, &ctx)).transpose()
+        self.take(key)
+            .map(|v| hashes(v, Ctx::Field(&self.ctx, key)))
+            .transpose()
     }
 
     pub fn expires(&mut self, key: &str) -> Result<DateTime<Utc>, MetadataError> {
-        let ctx = self.field_ctx(key);
         let s = self.str(key)?;
         parse_expires(&s).ok_or_else(|| {
             invalid(
-                &ctx,
+                Ctx::Field(&self.ctx, key),
                 format!("{s:?} is not of the form YYYY-MM-DDTHH:MM:SSZ"),
             )
         })
     }
 
-    /// Iterate members, leaving nothing behind.
-    pub fn into_members(self) -> impl Iterator<Item = (String, Value, String)> {
+    /// Convert every member with `f` (given the member's context), keeping key order.
+    pub fn members<T>(
+        self,
+        mut f: impl FnMut(Value, Ctx<'_>) -> Result<T, MetadataError>,
+    ) -> Result<Vec<(String, T)>, MetadataError> {
         let ctx = self.ctx;
-        self.map.into_iter().map(move |(k, v)| {
-            let c = format!("{ctx}.{k}");
-            (k, v, c)
-        })
+        let mut out = Vec::with_capacity(self.map.len());
+        for (k, v) in self.map {
+            let t = f(v, Ctx::Field(&ctx, &k))?;
+            out.push((k, t));
+        }
+        Ok(out)
     }
 
     /// What was not taken: the unrecognized fields.
@@ -137,10 +158,26 @@ impl Obj {
 }
 
 /// Parse an expiry as python-tuf does (`%Y-%m-%dT%H:%M:%SZ`, UTC).
+/// Only the exact zero-padded shape is accepted, and no leap second: python-tuf could not
+/// load anything else, so we must neither sign nor trust it.
 pub fn parse_expires(s: &str) -> Option<DateTime<Utc>> {
-    NaiveDateTime::parse_from_str(s, EXPIRES_FORMAT)
-        .ok()
-        .map(|n| n.and_utc())
+    let b = s.as_bytes();
+    let shape = b"dddd-dd-ddTdd:dd:ddZ";
+    let shaped = b.len() == shape.len()
+        && b.iter().zip(shape).all(|(c, p)| {
+            if *p == b'd' {
+                c.is_ascii_digit()
+            } else {
+                c == p
+            }
+        });
+    if !shaped {
+        return None;
+    }
+    let t = NaiveDateTime::parse_from_str(s, EXPIRES_FORMAT)
+        .ok()?
+        .and_utc();
+    (t.timestamp_subsec_nanos() == 0).then_some(t)
 }
 
 /// Format an expiry as python-tuf writes it.
@@ -148,7 +185,7 @@ pub fn format_expires(t: &DateTime<Utc>) -> String {
     t.format(EXPIRES_FORMAT).to_string()
 }
 
-pub(crate) fn as_string(v: Value, ctx: &str) -> Result<String, MetadataError> {
+pub(crate) fn as_string(v: Value, ctx: Ctx<'_>) -> Result<String, MetadataError> {
     match v {
         Value::String(s) => Ok(s),
         other => Err(invalid(
@@ -158,11 +195,11 @@ pub(crate) fn as_string(v: Value, ctx: &str) -> Result<String, MetadataError> {
     }
 }
 
-pub(crate) fn as_u64(v: Value, ctx: &str) -> Result<u64, MetadataError> {
+pub(crate) fn as_u64(v: Value, ctx: Ctx<'_>) -> Result<u64, MetadataError> {
     match v {
         Value::Int(i) => i
             .as_u64()
-            .ok_or_else(|| invalid(ctx, format!("{} is out of range", i.as_str()))),
+            .ok_or_else(|| invalid(ctx, format!("{i} is out of range"))),
         other => Err(invalid(
             ctx,
             format!(
@@ -173,7 +210,7 @@ pub(crate) fn as_u64(v: Value, ctx: &str) -> Result<u64, MetadataError> {
     }
 }
 
-pub(crate) fn as_array(v: Value, ctx: &str) -> Result<Vec<Value>, MetadataError> {
+pub(crate) fn as_array(v: Value, ctx: Ctx<'_>) -> Result<Vec<Value>, MetadataError> {
     match v {
         Value::Array(a) => Ok(a),
         other => Err(invalid(
@@ -183,20 +220,16 @@ pub(crate) fn as_array(v: Value, ctx: &str) -> Result<Vec<Value>, MetadataError>
     }
 }
 
-fn str_list(v: Value, ctx: &str) -> Result<Vec<String>, MetadataError> {
+fn str_list(v: Value, ctx: Ctx<'_>) -> Result<Vec<String>, MetadataError> {
     as_array(v, ctx)?
         .into_iter()
         .enumerate()
-        .map(|(n, s)| as_string(s, &format!("{ctx}[{n}]")))
+        .map(|(n, s)| as_string(s, Ctx::Index(&ctx, n)))
         .collect()
 }
 
-fn hashes(v: Value, ctx: &str) -> Result<BTreeMap<String, String>, MetadataError> {
-    let obj = Obj::new(v, ctx)?;
-    let out: BTreeMap<String, String> = obj
-        .into_members()
-        .map(|(k, v, c)| Ok((k, as_string(v, &c)?)))
-        .collect::<Result<_, MetadataError>>()?;
+fn hashes(v: Value, ctx: Ctx<'_>) -> Result<BTreeMap<String, String>, MetadataError> {
+    let out: BTreeMap<String, String> = Obj::new(v, ctx)?.members(as_string)?.into_iter().collect();
     if out.is_empty() {
         return Err(invalid(ctx, "hashes must not be empty"));
     }

@@ -2,7 +2,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::fields::{object, Obj};
+use super::fields::{object, Ctx, Obj};
 use super::MetadataError;
 use crate::crypto::{self, CryptoError, PrivateKey};
 use crate::json::{self, Map, Value};
@@ -64,7 +64,7 @@ impl Key {
         crypto::verify_signature(&self.keytype, &self.scheme, public, sig_hex, msg)
     }
 
-    pub(crate) fn from_value(v: Value, ctx: &str) -> Result<Key, MetadataError> {
+    pub(crate) fn from_value(v: Value, ctx: Ctx<'_>) -> Result<Key, MetadataError> {
         let mut o = Obj::new(v, ctx)?;
         let keytype = o.str("keytype")?;
         let scheme = o.str("scheme")?;
@@ -91,9 +91,7 @@ impl Key {
 }
 
 pub(crate) fn keys_from(o: Obj) -> Result<std::collections::BTreeMap<String, Key>, MetadataError> {
-    o.into_members()
-        .map(|(keyid, v, ctx)| Ok((keyid, Key::from_value(v, &ctx)?)))
-        .collect()
+    Ok(o.members(Key::from_value)?.into_iter().collect())
 }
 
 pub(crate) fn keys_value(keys: &std::collections::BTreeMap<String, Key>) -> Value {

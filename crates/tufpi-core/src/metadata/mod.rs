@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use crate::crypto::{CryptoError, PrivateKey};
 use crate::json::{self, CanonicalError, Map, ParseError, Value};
-use fields::{invalid, object, Obj};
+use fields::{invalid, object, Ctx, Obj};
 
 pub use fields::{format_expires, parse_expires};
 pub use key::Key;
@@ -64,7 +64,7 @@ pub struct Signature {
 }
 
 impl Signature {
-    fn from_value(v: Value, ctx: &str) -> Result<Signature, MetadataError> {
+    fn from_value(v: Value, ctx: Ctx<'_>) -> Result<Signature, MetadataError> {
         let mut o = Obj::new(v, ctx)?;
         Ok(Signature {
             keyid: o.str("keyid")?,
@@ -130,7 +130,7 @@ impl Signed {
 
     /// Parse `signed` from a JSON value.
     pub fn from_value(v: Value) -> Result<Signed, MetadataError> {
-        let mut o = Obj::new(v, "signed")?;
+        let mut o = Obj::new(v, Ctx::Root("signed"))?;
         let role_type = o.str("_type")?;
         let spec_version = o.str("spec_version")?;
         check_spec_version(&spec_version)?;
@@ -236,20 +236,34 @@ impl Metadata {
         Self::from_value(json::parse(bytes)?)
     }
 
+    /// Parse metadata bytes and also return the canonical bytes of `signed` as parsed: what
+    /// signatures cover, computed straight from the parsed JSON (one pass, no typed rebuild).
+    pub fn from_bytes_with_canonical(bytes: &[u8]) -> Result<(Metadata, Vec<u8>), MetadataError> {
+        let v = json::parse(bytes)?;
+        let canonical = match v.get("signed") {
+            Some(signed) => json::canonical(signed)?,
+            None => return Err(invalid("metadata", "missing field \"signed\"")),
+        };
+        Ok((Self::from_value(v)?, canonical))
+    }
+
     /// Parse metadata from a JSON value.
     pub fn from_value(v: Value) -> Result<Metadata, MetadataError> {
-        let mut o = Obj::new(v, "metadata")?;
+        let mut o = Obj::new(v, Ctx::Root("metadata"))?;
+        let sig_ctx = Ctx::Root("signatures");
         let signatures = o
             .array("signatures")?
             .into_iter()
             .enumerate()
-            .map(|(n, s)| Signature::from_value(s, &format!("signatures[{n}]")))
+            .map(|(n, s)| Signature::from_value(s, Ctx::Index(&sig_ctx, n)))
             .collect::<Result<Vec<_>, _>>()?;
         let signed_value = o
             .take("signed")
             .ok_or_else(|| invalid("metadata", "missing field \"signed\""))?;
         // Refuse floats anywhere in `signed` up front: it could never be verified.
-        json::canonical(&signed_value)?;
+        if let Some(f) = json::find_float(&signed_value) {
+            return Err(CanonicalError::Float(f.to_string()).into());
+        }
         let signed = Signed::from_value(signed_value)?;
         Ok(Metadata {
             signed,
@@ -284,7 +298,19 @@ impl Metadata {
 
     /// Sign `signed` with `key` under `keyid`, replacing any signature by that keyid.
     pub fn sign(&mut self, key: &PrivateKey, keyid: &str) -> Result<(), MetadataError> {
-        let sig = key.sign_hex(&self.signed.canonical()?)?;
+        let canonical = self.signed.canonical()?;
+        self.sign_canonical(key, keyid, &canonical)
+    }
+
+    /// Sign given the canonical bytes of `signed`, e.g. as returned by
+    /// `from_bytes_with_canonical` for a file being re-signed unchanged (saves re-encoding).
+    pub fn sign_canonical(
+        &mut self,
+        key: &PrivateKey,
+        keyid: &str,
+        canonical: &[u8],
+    ) -> Result<(), MetadataError> {
+        let sig = key.sign_hex(canonical)?;
         self.add_signature(Signature {
             keyid: keyid.to_string(),
             sig,
@@ -293,10 +319,20 @@ impl Metadata {
         Ok(())
     }
 
-    /// Add a signature, replacing any by the same keyid.
+    /// Add a signature; one by the same keyid is replaced in place (as python-tuf does),
+    /// otherwise it is appended.
     pub fn add_signature(&mut self, sig: Signature) {
-        self.signatures.retain(|s| s.keyid != sig.keyid);
-        self.signatures.push(sig);
+        let Some(i) = self.signatures.iter().position(|s| s.keyid == sig.keyid) else {
+            self.signatures.push(sig);
+            return;
+        };
+        // Keep only the first signature by this keyid (index i is unaffected), then replace it.
+        let mut seen = 0;
+        self.signatures.retain(|s| {
+            seen += usize::from(s.keyid == sig.keyid);
+            s.keyid != sig.keyid || seen == 1
+        });
+        self.signatures[i] = sig;
     }
 
     /// The root body, if this is root metadata.

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::fields::{invalid, object, str_array, Obj};
+use super::fields::{invalid, object, str_array, Ctx, Obj};
 use super::key::{keys_from, keys_value};
 use super::{Key, MetadataError, TOP_LEVEL_ROLES};
 use crate::json::{Map, Value};
@@ -19,7 +19,7 @@ pub struct Role {
 }
 
 impl Role {
-    pub(crate) fn from_value(v: Value, ctx: &str) -> Result<Role, MetadataError> {
+    pub(crate) fn from_value(v: Value, ctx: Ctx<'_>) -> Result<Role, MetadataError> {
         let mut o = Obj::new(v, ctx)?;
         let (keyids, threshold) = keyids_threshold(&mut o)?;
         Ok(Role {
@@ -47,7 +47,7 @@ pub(crate) fn keyids_threshold(o: &mut Obj) -> Result<(Vec<String>, u64), Metada
     for k in &keyids {
         if !seen.insert(k) {
             return Err(invalid(
-                &format!("{}.keyids", o.ctx),
+                Ctx::Field(&o.ctx, "keyids"),
                 format!("duplicate keyid {k}"),
             ));
         }
@@ -55,7 +55,7 @@ pub(crate) fn keyids_threshold(o: &mut Obj) -> Result<(Vec<String>, u64), Metada
     let threshold = o.u64("threshold")?;
     if threshold < 1 {
         return Err(invalid(
-            &format!("{}.threshold", o.ctx),
+            Ctx::Field(&o.ctx, "threshold"),
             "threshold must be at least 1",
         ));
     }
@@ -79,9 +79,9 @@ impl Root {
         let keys = keys_from(o.obj("keys")?)?;
         let roles: BTreeMap<String, Role> = o
             .obj("roles")?
-            .into_members()
-            .map(|(name, v, ctx)| Ok((name, Role::from_value(v, &ctx)?)))
-            .collect::<Result<_, MetadataError>>()?;
+            .members(Role::from_value)?
+            .into_iter()
+            .collect();
         let names: Vec<&str> = roles.keys().map(String::as_str).collect();
         let mut expected = TOP_LEVEL_ROLES.to_vec();
         expected.sort_unstable();

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::fields::{hashes_value, int, invalid, object, Obj};
+use super::fields::{hashes_value, int, invalid, object, Ctx, Obj};
 use super::MetadataError;
 use crate::json::{Map, Value};
 
@@ -30,12 +30,12 @@ impl MetaFile {
         }
     }
 
-    pub(crate) fn from_value(v: Value, ctx: &str) -> Result<MetaFile, MetadataError> {
+    pub(crate) fn from_value(v: Value, ctx: Ctx<'_>) -> Result<MetaFile, MetadataError> {
         let mut o = Obj::new(v, ctx)?;
         let version = o.u64("version")?;
         if version == 0 {
             return Err(invalid(
-                &format!("{ctx}.version"),
+                Ctx::Field(&ctx, "version"),
                 "version must be > 0, got 0",
             ));
         }
@@ -65,9 +65,7 @@ impl MetaFile {
 }
 
 fn meta_from(o: Obj) -> Result<BTreeMap<String, MetaFile>, MetadataError> {
-    o.into_members()
-        .map(|(name, v, ctx)| Ok((name, MetaFile::from_value(v, &ctx)?)))
-        .collect()
+    Ok(o.members(MetaFile::from_value)?.into_iter().collect())
 }
 
 fn meta_value(meta: &BTreeMap<String, MetaFile>) -> Value {

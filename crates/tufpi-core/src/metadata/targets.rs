@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::fields::{hashes_value, int, invalid, object, str_array, Obj};
+use super::fields::{hashes_value, int, invalid, object, str_array, Ctx, Obj};
 use super::key::{keys_from, keys_value};
 use super::root::keyids_threshold;
 use super::{Key, MetadataError, TOP_LEVEL_ROLES};
@@ -35,7 +35,7 @@ impl TargetFile {
         self.unrecognized.get("custom")
     }
 
-    fn from_value(v: Value, ctx: &str) -> Result<TargetFile, MetadataError> {
+    fn from_value(v: Value, ctx: Ctx<'_>) -> Result<TargetFile, MetadataError> {
         let mut o = Obj::new(v, ctx)?;
         let length = o.u64("length")?;
         let hashes = o.hashes("hashes")?;
@@ -78,7 +78,7 @@ pub struct DelegatedRole {
 }
 
 impl DelegatedRole {
-    fn from_value(v: Value, ctx: &str) -> Result<DelegatedRole, MetadataError> {
+    fn from_value(v: Value, ctx: Ctx<'_>) -> Result<DelegatedRole, MetadataError> {
         let mut o = Obj::new(v, ctx)?;
         let name = o.str("name")?;
         let (keyids, threshold) = keyids_threshold(&mut o)?;
@@ -156,13 +156,13 @@ pub struct SuccinctRoles {
 }
 
 impl SuccinctRoles {
-    fn from_value(v: Value, ctx: &str) -> Result<SuccinctRoles, MetadataError> {
+    fn from_value(v: Value, ctx: Ctx<'_>) -> Result<SuccinctRoles, MetadataError> {
         let mut o = Obj::new(v, ctx)?;
         let (keyids, threshold) = keyids_threshold(&mut o)?;
         let bit_length = o.u64("bit_length")?;
         if !(1..=32).contains(&bit_length) {
             return Err(invalid(
-                &format!("{ctx}.bit_length"),
+                Ctx::Field(&ctx, "bit_length"),
                 format!("must be between 1 and 32, got {bit_length}"),
             ));
         }
@@ -263,25 +263,26 @@ pub struct RoleKeys<'a> {
 }
 
 impl Delegations {
-    fn from_value(v: Value, ctx: &str) -> Result<Delegations, MetadataError> {
+    fn from_value(v: Value, ctx: Ctx<'_>) -> Result<Delegations, MetadataError> {
         let mut o = Obj::new(v, ctx)?;
         let keys = keys_from(o.obj("keys")?)?;
         let roles = match o.take("roles") {
             None => None,
             Some(v) => {
-                let list = super::fields::as_array(v, &format!("{ctx}.roles"))?;
+                let roles_ctx = Ctx::Field(&ctx, "roles");
+                let list = super::fields::as_array(v, roles_ctx)?;
                 let mut roles: Vec<DelegatedRole> = Vec::with_capacity(list.len());
                 for (n, r) in list.into_iter().enumerate() {
-                    let rctx = format!("{ctx}.roles[{n}]");
-                    let role = DelegatedRole::from_value(r, &rctx)?;
+                    let rctx = Ctx::Index(&roles_ctx, n);
+                    let role = DelegatedRole::from_value(r, rctx)?;
                     if role.name.is_empty() || TOP_LEVEL_ROLES.contains(&role.name.as_str()) {
                         return Err(invalid(
-                            &rctx,
+                            rctx,
                             format!("delegated role name {:?} is empty or top-level", role.name),
                         ));
                     }
                     if roles.iter().any(|r| r.name == role.name) {
-                        return Err(invalid(&rctx, format!("duplicate role {}", role.name)));
+                        return Err(invalid(rctx, format!("duplicate role {}", role.name)));
                     }
                     roles.push(role);
                 }
@@ -290,7 +291,7 @@ impl Delegations {
         };
         let succinct_roles = o
             .take("succinct_roles")
-            .map(|v| SuccinctRoles::from_value(v, &format!("{ctx}.succinct_roles")))
+            .map(|v| SuccinctRoles::from_value(v, Ctx::Field(&ctx, "succinct_roles")))
             .transpose()?;
         if roles.is_some() == succinct_roles.is_some() {
             return Err(invalid(
@@ -371,12 +372,13 @@ impl Targets {
     pub(crate) fn take_from(o: &mut Obj) -> Result<Targets, MetadataError> {
         let targets = o
             .obj("targets")?
-            .into_members()
-            .map(|(path, v, ctx)| Ok((path, TargetFile::from_value(v, &ctx)?)))
-            .collect::<Result<_, MetadataError>>()?;
+            .members(TargetFile::from_value)?
+            .into_iter()
+            .collect();
+        let ctx = o.ctx;
         let delegations = o
             .take("delegations")
-            .map(|v| Delegations::from_value(v, "signed.delegations"))
+            .map(|v| Delegations::from_value(v, Ctx::Field(&ctx, "delegations")))
             .transpose()?;
         Ok(Targets {
             targets,

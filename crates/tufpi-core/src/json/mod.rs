@@ -5,12 +5,11 @@
 //! (and refused when canonicalizing), and key order by code point — all of which are easiest to
 //! guarantee with a small value type of our own.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-/// A JSON object. `BTreeMap<String, _>` orders keys by UTF-8 bytes, which is code-point order,
-/// exactly the order securesystemslib's `sort_keys` produces.
-pub type Map = BTreeMap<String, Value>;
+mod map;
+
+pub use map::{Int, Map};
 
 /// Deepest nesting the parser accepts (Python's recursion limit refuses far less deep input too).
 pub const MAX_DEPTH: usize = 256;
@@ -32,48 +31,6 @@ pub enum Value {
     Array(Vec<Value>),
     /// An object.
     Object(Map),
-}
-
-/// An integer of arbitrary size, stored as normalized decimal text (no `-0`, no leading zeros).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Int(String);
-
-impl Int {
-    /// The decimal text of the integer.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-    /// The value as `u64`, if it fits.
-    pub fn as_u64(&self) -> Option<u64> {
-        self.0.parse().ok()
-    }
-    /// The value as `i64`, if it fits.
-    pub fn as_i64(&self) -> Option<i64> {
-        self.0.parse().ok()
-    }
-    /// Parse decimal integer text (optionally signed); `None` if it is not an integer.
-    pub fn parse(text: &str) -> Option<Int> {
-        let digits = text.strip_prefix('-').unwrap_or(text);
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let trimmed = digits.trim_start_matches('0');
-        if trimmed.is_empty() {
-            return Some(Int("0".into()));
-        }
-        let neg = text.starts_with('-');
-        Some(Int(if neg {
-            format!("-{trimmed}")
-        } else {
-            trimmed.to_string()
-        }))
-    }
-}
-
-impl From<u64> for Int {
-    fn from(v: u64) -> Int {
-        Int(v.to_string())
-    }
 }
 
 impl From<u64> for Value {
@@ -224,11 +181,11 @@ impl Parser<'_> {
     }
     fn object(&mut self, depth: usize) -> Result<Value, ParseError> {
         self.i += 1;
-        let mut map = Map::new();
+        let mut entries: Vec<(String, Value)> = Vec::new();
         self.ws();
         if self.peek() == Some(b'}') {
             self.i += 1;
-            return Ok(Value::Object(map));
+            return Ok(Value::Object(Map::new()));
         }
         loop {
             self.ws();
@@ -243,13 +200,13 @@ impl Parser<'_> {
             self.i += 1;
             self.ws();
             let v = self.value(depth + 1)?;
-            map.insert(key, v);
+            entries.push((key, v));
             self.ws();
             match self.peek() {
                 Some(b',') => self.i += 1,
                 Some(b'}') => {
                     self.i += 1;
-                    return Ok(Value::Object(map));
+                    return Ok(Value::Object(Map::from_entries(entries)));
                 }
                 _ => return Err(self.err("expected ',' or '}'")),
             }
@@ -343,15 +300,28 @@ impl Parser<'_> {
     }
     fn string(&mut self) -> Result<String, ParseError> {
         self.i += 1; // opening quote
+        let start = self.i;
         let mut out: Vec<u8> = Vec::new();
         loop {
-            // Copy a run of plain bytes at once.
+            // Copy a run of plain bytes at once: up to the next quote or backslash, and no
+            // control characters inside (JSON forbids them raw).
             let run_start = self.i;
-            while let Some(b) = self.peek() {
-                if b == b'"' || b == b'\\' || b < 0x20 {
-                    break;
-                }
+            let rest = &self.s[run_start..];
+            let end = memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
+            if let Some(ctl) = rest[..end].iter().position(|&b| b < 0x20) {
+                self.i = run_start + ctl;
+                return Err(self.err("control character in string"));
+            }
+            self.i = run_start + end;
+            if out.is_empty() && self.peek() == Some(b'"') {
+                // The common case: no escapes at all; one allocation of the exact size.
                 self.i += 1;
+                return std::str::from_utf8(&self.s[start..run_start + end])
+                    .map(str::to_owned)
+                    .map_err(|e| ParseError {
+                        offset: start + e.valid_up_to(),
+                        reason: "invalid UTF-8 in string",
+                    });
             }
             out.extend_from_slice(&self.s[run_start..self.i]);
             match self.peek() {
@@ -359,7 +329,7 @@ impl Parser<'_> {
                 Some(b'"') => {
                     self.i += 1;
                     return String::from_utf8(out).map_err(|e| ParseError {
-                        offset: run_start.min(self.i) + e.utf8_error().valid_up_to(),
+                        offset: start + e.utf8_error().valid_up_to(),
                         reason: "invalid UTF-8 in string",
                     });
                 }
@@ -405,6 +375,16 @@ impl Parser<'_> {
     }
 }
 
+/// The first float anywhere in `v`, if any (canonical JSON refuses floats).
+pub fn find_float(v: &Value) -> Option<&str> {
+    match v {
+        Value::Float(f) => Some(f),
+        Value::Array(items) => items.iter().find_map(find_float),
+        Value::Object(m) => m.values().find_map(find_float),
+        _ => None,
+    }
+}
+
 /// The canonical JSON bytes of `v`, exactly as securesystemslib's `encode_canonical`:
 /// keys sorted by code point, no whitespace, only `"` and `\` escaped, integers only.
 pub fn canonical(v: &Value) -> Result<Vec<u8>, CanonicalError> {
@@ -419,7 +399,7 @@ pub fn write_canonical(v: &Value, out: &mut Vec<u8>) -> Result<(), CanonicalErro
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
-        Value::Int(i) => out.extend_from_slice(i.0.as_bytes()),
+        Value::Int(i) => i.write_to(out),
         Value::Float(f) => return Err(CanonicalError::Float(f.clone())),
         Value::String(s) => canonical_string(s, out),
         Value::Array(items) => {
@@ -450,12 +430,14 @@ pub fn write_canonical(v: &Value, out: &mut Vec<u8>) -> Result<(), CanonicalErro
 
 fn canonical_string(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
-    for &b in s.as_bytes() {
-        if b == b'"' || b == b'\\' {
-            out.push(b'\\');
-        }
-        out.push(b);
+    let bytes = s.as_bytes();
+    let mut run = 0;
+    for i in memchr::memchr2_iter(b'"', b'\\', bytes) {
+        out.extend_from_slice(&bytes[run..i]);
+        out.push(b'\\');
+        run = i;
     }
+    out.extend_from_slice(&bytes[run..]);
     out.push(b'"');
 }
 
@@ -484,7 +466,9 @@ fn write_py(v: &Value, indent: Option<usize>, level: usize, out: &mut String) {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => out.push_str(&i.0),
+        Value::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
         Value::Float(f) => out.push_str(f),
         Value::String(s) => py_string(s, out),
         Value::Array(items) if items.is_empty() => out.push_str("[]"),
