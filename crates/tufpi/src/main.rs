@@ -9,6 +9,7 @@ mod clientcmd;
 mod fsutil;
 mod keycmd;
 mod metacmd;
+mod repocmd;
 
 use std::process::ExitCode;
 
@@ -36,6 +37,11 @@ enum Command {
     },
     /// The TUF client: init with a trusted root, refresh, download verified targets.
     Client(clientcmd::ClientArgs),
+    /// Create and run a PEP 458 repository.
+    Repo {
+        #[command(subcommand)]
+        cmd: repocmd::RepoCmd,
+    },
     /// JSON utilities.
     Json {
         #[command(subcommand)]
@@ -68,6 +74,7 @@ fn main() -> ExitCode {
         Command::Metadata { cmd } => metacmd::run(cmd),
         Command::Json { cmd } => metacmd::run_json(cmd),
         Command::Client(args) => clientcmd::run(args),
+        Command::Repo { cmd } => repocmd::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,71 @@
+//! Signing keys held by this repository: always the online key; the offline ones (root,
+//! targets, bins) only in development repositories made with `--dev-keys`.
+
+use std::path::{Path, PathBuf};
+
+use tufpi_core::crypto::{PrivateKey, Scheme};
+use tufpi_core::metadata::Key;
+
+use crate::error::RepoError;
+
+/// A private key with its public form and keyid.
+pub struct SigningKey {
+    /// The private key.
+    pub private: PrivateKey,
+    /// The public key as it sits in metadata.
+    pub public: Key,
+    /// Its keyid.
+    pub keyid: String,
+}
+
+impl SigningKey {
+    /// Wrap a private key, computing its keyid per spec.
+    pub fn new(private: PrivateKey) -> SigningKey {
+        let public = Key::from_private(&private);
+        let keyid = public.compute_keyid();
+        SigningKey {
+            private,
+            public,
+            keyid,
+        }
+    }
+
+    /// (keyid, public key).
+    pub fn entry(&self) -> (String, Key) {
+        (self.keyid.clone(), self.public.clone())
+    }
+}
+
+/// Role names whose keys may live in `DIR/keys/<role>.pem`.
+pub const KEY_ROLES: [&str; 4] = ["root", "targets", "bins", "online"];
+
+/// The key directory of a repository.
+pub fn key_dir(repo: &Path) -> PathBuf {
+    repo.join("keys")
+}
+
+/// Load `DIR/keys/<role>.pem` if present.
+pub fn load(repo: &Path, role: &'static str) -> Result<Option<SigningKey>, RepoError> {
+    let path = key_dir(repo).join(format!("{role}.pem"));
+    match std::fs::read_to_string(&path) {
+        Ok(pem) => Ok(Some(SigningKey::new(PrivateKey::from_pem(&pem)?))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(RepoError::io(format!("reading {}", path.display()), e)),
+    }
+}
+
+/// Load a key that must be present.
+pub fn require(repo: &Path, role: &'static str) -> Result<SigningKey, RepoError> {
+    load(repo, role)?.ok_or(RepoError::MissingKey(role))
+}
+
+/// Generate a key for `role` and store it (mode 0600) in the key directory.
+pub fn generate(repo: &Path, role: &'static str, scheme: Scheme) -> Result<SigningKey, RepoError> {
+    let dir = key_dir(repo);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| RepoError::io(format!("creating {}", dir.display()), e))?;
+    let key = PrivateKey::generate(scheme)?;
+    let pem = key.to_pkcs8_pem()?;
+    crate::files::write_atomic_mode(&dir.join(format!("{role}.pem")), pem.as_bytes(), 0o600)?;
+    Ok(SigningKey::new(key))
+}

@@ -1,0 +1,16 @@
+//! tufpi-repo: the repository side of PEP 458 — the default layout (root, targets and bins
+//! offline; timestamp, snapshot and 2^k succinct bins online), a state store, a crash-safe
+//! sequential publisher that batches, expiry refresh and GC.
+
+pub mod config;
+pub mod error;
+pub mod files;
+pub mod keys;
+pub mod layout;
+pub mod repo;
+pub mod store;
+
+pub use config::{BinsMode, RepoConfig};
+pub use error::RepoError;
+pub use repo::{PublishReport, Repository};
+pub use store::{Change, RoleState, StateStore, TargetRecord};

@@ -1,0 +1,599 @@
+//! A repository on disk: `DIR/state.db` (the state store), `DIR/keys/` (signing keys),
+//! `DIR/metadata/` (published metadata, ready to serve as files).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use fs4::fs_std::FileExt;
+use rayon::prelude::*;
+use tracing::{info, warn};
+use tufpi_core::crypto::Scheme;
+use tufpi_core::hashes;
+use tufpi_core::json::{self, Value};
+use tufpi_core::metadata::{MetaFile, Metadata, Signed};
+
+use crate::config::RepoConfig;
+use crate::error::RepoError;
+use crate::files::{write_atomic, write_many_once, write_once};
+use crate::keys::{self, SigningKey};
+use crate::layout::{self, TopKeys};
+use crate::store::{Change, RoleState, SqliteStore, StateStore};
+
+/// What one publish did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishReport {
+    /// Queued changes applied.
+    pub changes: u64,
+    /// Bin roles re-signed.
+    pub bins: usize,
+    /// New snapshot version (0 if nothing was published).
+    pub snapshot_version: u64,
+    /// New timestamp version (0 if nothing was published).
+    pub timestamp_version: u64,
+}
+
+/// A repository opened for reading, queueing and (with the lock) publishing.
+pub struct Repository {
+    dir: PathBuf,
+    config: RepoConfig,
+    store: SqliteStore,
+    roles: BTreeMap<String, RoleState>,
+    online: Option<SigningKey>,
+    _lock: Option<File>,
+}
+
+fn ts(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
+fn at(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(secs, 0)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// The plan of a publish: which roles to (re)write at their recorded versions.
+fn plan_text(roles: &[String]) -> String {
+    let v = Value::Array(roles.iter().map(|r| Value::String(r.clone())).collect());
+    String::from_utf8(json::canonical(&v).unwrap_or_default()).unwrap_or_default()
+}
+
+fn parse_plan(text: &str) -> Result<Vec<String>, RepoError> {
+    let v =
+        json::parse(text.as_bytes()).map_err(|e| RepoError::Store(format!("stored plan: {e}")))?;
+    match v {
+        Value::Array(items) => Ok(items
+            .into_iter()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect()),
+        _ => Err(RepoError::Store("stored plan is not a list".into())),
+    }
+}
+
+impl Repository {
+    /// The metadata directory.
+    pub fn metadata_dir(&self) -> PathBuf {
+        self.dir.join("metadata")
+    }
+
+    /// The layout options.
+    pub fn config(&self) -> &RepoConfig {
+        &self.config
+    }
+
+    /// Role versions and expiries as recorded.
+    pub fn role_states(&self) -> &BTreeMap<String, RoleState> {
+        &self.roles
+    }
+
+    /// Open an existing repository (no lock: enough to queue changes and read status).
+    pub fn open(dir: &Path) -> Result<Repository, RepoError> {
+        let db = dir.join("state.db");
+        if !db.exists() {
+            return Err(RepoError::State(format!(
+                "{} is not a tufpi repository (no state.db)",
+                dir.display()
+            )));
+        }
+        let store = SqliteStore::open(&db)?;
+        let config = RepoConfig::from_settings(|k| store.get_setting(k).ok().flatten())
+            .ok_or_else(|| {
+                RepoError::State(
+                    "repository settings missing: initialisation did not finish".into(),
+                )
+            })?;
+        let roles = store.roles()?;
+        let online = keys::load(dir, "online")?;
+        Ok(Repository {
+            dir: dir.to_path_buf(),
+            config,
+            store,
+            roles,
+            online,
+            _lock: None,
+        })
+    }
+
+    /// Take the publisher lock: one writer per repository. The OS drops it when the holder
+    /// dies, so a crashed publisher cannot keep it.
+    pub fn lock(&mut self) -> Result<(), RepoError> {
+        if self._lock.is_some() {
+            return Ok(());
+        }
+        let path = self.dir.join("publisher.lock");
+        let f = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| RepoError::io(format!("opening {}", path.display()), e))?;
+        if !f.try_lock_exclusive().unwrap_or(false) {
+            return Err(RepoError::Locked(path.display().to_string()));
+        }
+        self._lock = Some(f);
+        Ok(())
+    }
+
+    /// Create a development repository: every key generated into `DIR/keys` (root threshold
+    /// 1), all metadata published. Not for production: offline keys sit next to the data.
+    pub fn init_dev(dir: &Path, config: RepoConfig) -> Result<Repository, RepoError> {
+        if dir.join("state.db").exists() {
+            return Err(RepoError::State(format!(
+                "{} already holds a repository",
+                dir.display()
+            )));
+        }
+        if !(1..=32).contains(&config.bit_length) {
+            return Err(RepoError::Invalid(format!(
+                "bins bit length must be 1..=32, got {}",
+                config.bit_length
+            )));
+        }
+        std::fs::create_dir_all(dir.join("metadata"))
+            .map_err(|e| RepoError::io("creating metadata dir", e))?;
+        let root = keys::generate(dir, "root", Scheme::Ed25519)?;
+        let targets = keys::generate(dir, "targets", Scheme::Ed25519)?;
+        let bins = keys::generate(dir, "bins", Scheme::Ed25519)?;
+        let online = keys::generate(dir, "online", Scheme::Ed25519)?;
+        let mut store = SqliteStore::open(&dir.join("state.db"))?;
+        let now = Utc::now();
+        let top = TopKeys {
+            root: (vec![root.entry()], 1),
+            targets: (
+                vec![if config.targets_online {
+                    online.entry()
+                } else {
+                    targets.entry()
+                }],
+                1,
+            ),
+            online: online.entry(),
+        };
+        let meta_dir = dir.join("metadata");
+        let mut roles = BTreeMap::new();
+
+        // Bins first (TAP 15: all of them, before the metadata delegating to them), staggered
+        // over a second day so they do not all expire together.
+        let n = config.bins();
+        let stagger = config.online_expiry.num_seconds().max(1) as u64;
+        let base = ts(now + config.online_expiry);
+        let bin_files: Vec<(PathBuf, Vec<u8>, String, RoleState)> = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let name = layout::bin_name(&config, i);
+                let st = RoleState {
+                    version: 1,
+                    expires: base + (i * stagger / n) as i64,
+                };
+                let md = sign(layout::build_bin(Vec::new(), 1, at(st.expires)), &online)?;
+                Ok((
+                    meta_dir.join(format!("1.{name}.json")),
+                    md.to_compact_bytes(),
+                    name,
+                    st,
+                ))
+            })
+            .collect::<Result<_, RepoError>>()?;
+        let mut files = Vec::with_capacity(bin_files.len() + 3);
+        for (path, bytes, name, st) in bin_files {
+            roles.insert(name, st);
+            files.push((path, bytes));
+        }
+        let offline_exp = now + config.offline_expiry;
+        if !config.targets_online {
+            let md = sign(
+                layout::build_bins(&config, &online.entry(), 1, offline_exp),
+                &bins,
+            )?;
+            files.push((meta_dir.join("1.bins.json"), md.to_compact_bytes()));
+            roles.insert(
+                "bins".into(),
+                RoleState {
+                    version: 1,
+                    expires: ts(offline_exp),
+                },
+            );
+        }
+        let targets_signer = if config.targets_online {
+            &online
+        } else {
+            &targets
+        };
+        let targets_md =
+            layout::build_targets(&config, &[bins.entry()], 1, &online.entry(), 1, offline_exp);
+        files.push((
+            meta_dir.join("1.targets.json"),
+            sign(targets_md, targets_signer)?.to_compact_bytes(),
+        ));
+        roles.insert(
+            "targets".into(),
+            RoleState {
+                version: 1,
+                expires: ts(offline_exp),
+            },
+        );
+        let root_exp = now + config.root_expiry;
+        files.push((
+            meta_dir.join("1.root.json"),
+            sign(layout::build_root(&top, 1, root_exp), &root)?.to_bytes(),
+        ));
+        roles.insert(
+            "root".into(),
+            RoleState {
+                version: 1,
+                expires: ts(root_exp),
+            },
+        );
+        write_many_once(files)?;
+
+        let online_exp = ts(now + config.online_expiry);
+        roles.insert(
+            "snapshot".into(),
+            RoleState {
+                version: 1,
+                expires: online_exp,
+            },
+        );
+        roles.insert(
+            "timestamp".into(),
+            RoleState {
+                version: 1,
+                expires: online_exp,
+            },
+        );
+        for (k, v) in config.to_settings() {
+            store.set_setting(k, &v)?;
+        }
+        let role_list: Vec<(String, RoleState)> =
+            roles.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        store.record_plan(
+            &role_list,
+            &plan_text(&["snapshot".into(), "timestamp".into()]),
+        )?;
+        let mut repo = Repository {
+            dir: dir.to_path_buf(),
+            config,
+            store,
+            roles,
+            online: Some(online),
+            _lock: None,
+        };
+        repo.lock()?;
+        repo.finish_plan()?;
+        info!(bins = n, "repository initialised with development keys");
+        Ok(repo)
+    }
+
+    /// Durably queue changes (acknowledged once this returns).
+    pub fn enqueue(&mut self, changes: &[Change]) -> Result<u64, RepoError> {
+        for c in changes {
+            validate(c)?;
+        }
+        self.store.enqueue(changes)
+    }
+
+    /// Queued changes not yet published.
+    pub fn pending(&self) -> Result<u64, RepoError> {
+        self.store.pending()
+    }
+
+    /// Number of targets.
+    pub fn target_count(&self) -> Result<u64, RepoError> {
+        self.store.target_count()
+    }
+
+    /// Finish an interrupted publish, then publish queued changes in batches of at most
+    /// `batch` until the queue is empty.
+    pub fn publish(&mut self, batch: usize) -> Result<PublishReport, RepoError> {
+        self.lock()?;
+        self.finish_plan()?;
+        let mut report = PublishReport::default();
+        loop {
+            let (changes, bins) = self.plan_batch(batch.max(1))?;
+            if changes == 0 {
+                break;
+            }
+            report.changes += changes;
+            report.bins += bins;
+            self.finish_plan()?;
+        }
+        report.snapshot_version = self.version("snapshot");
+        report.timestamp_version = self.version("timestamp");
+        Ok(report)
+    }
+
+    fn version(&self, role: &str) -> u64 {
+        self.roles.get(role).map(|r| r.version).unwrap_or(0)
+    }
+
+    /// Apply one batch of queued changes and record its plan; returns (changes, bins).
+    fn plan_batch(&mut self, limit: usize) -> Result<(u64, usize), RepoError> {
+        let Repository {
+            store,
+            roles,
+            config,
+            ..
+        } = self;
+        let now = Utc::now();
+        let exp = ts(now + config.online_expiry);
+        let mut planned: Vec<(String, RoleState)> = Vec::new();
+        let before = store.pending()?;
+        let cfg = config.clone();
+        let last = store.apply_batch(limit, &|p| layout::bin_of(&cfg, p), &mut |touched| {
+            planned.clear();
+            let mut names = Vec::with_capacity(touched.len() + 2);
+            for &b in touched {
+                let name = layout::bin_name(&cfg, b);
+                let v = roles.get(&name).map(|r| r.version).unwrap_or(0) + 1;
+                planned.push((
+                    name.clone(),
+                    RoleState {
+                        version: v,
+                        expires: exp,
+                    },
+                ));
+                names.push(name);
+            }
+            for r in ["snapshot", "timestamp"] {
+                let v = roles.get(r).map(|s| s.version).unwrap_or(0) + 1;
+                planned.push((
+                    r.to_string(),
+                    RoleState {
+                        version: v,
+                        expires: exp,
+                    },
+                ));
+                names.push(r.to_string());
+            }
+            Ok((planned.clone(), plan_text(&names)))
+        })?;
+        if last == 0 {
+            return Ok((0, 0));
+        }
+        let bins = planned.len().saturating_sub(2);
+        for (name, st) in planned {
+            roles.insert(name, st);
+        }
+        let applied = before - store.pending()?;
+        Ok((applied, bins))
+    }
+
+    /// Write everything the recorded plan names, bins → snapshot → timestamp, then clear it.
+    /// Safe to repeat after a crash: versioned files already written are kept as they are.
+    fn finish_plan(&mut self) -> Result<(), RepoError> {
+        let Some(text) = self.store.plan()? else {
+            return Ok(());
+        };
+        let names = parse_plan(&text)?;
+        let online = self
+            .online
+            .as_ref()
+            .ok_or(RepoError::MissingKey("online"))?;
+        let meta_dir = self.metadata_dir();
+        let bins: Vec<(String, u64)> = names
+            .iter()
+            .filter(|n| !matches!(n.as_str(), "snapshot" | "timestamp"))
+            .filter_map(|n| Some((n.clone(), succinct_index(&self.config, n)?)))
+            .collect();
+        let mut records = Vec::with_capacity(bins.len());
+        for (name, idx) in &bins {
+            let st = self
+                .roles
+                .get(name)
+                .copied()
+                .ok_or_else(|| RepoError::Store(format!("no state for {name}")))?;
+            records.push((name.clone(), st, self.store.targets_in_bin(*idx)?));
+        }
+        let files: Vec<(PathBuf, Vec<u8>)> = records
+            .into_par_iter()
+            .map(|(name, st, recs)| {
+                let md = sign(layout::build_bin(recs, st.version, at(st.expires)), online)?;
+                Ok((
+                    meta_dir.join(format!("{}.{name}.json", st.version)),
+                    md.to_compact_bytes(),
+                ))
+            })
+            .collect::<Result<_, RepoError>>()?;
+        if files.len() > 8 {
+            write_many_once(files)?;
+        } else {
+            for (path, bytes) in files {
+                write_once(&path, bytes)?;
+            }
+        }
+        if names.iter().any(|n| n == "snapshot") {
+            let st = self
+                .roles
+                .get("snapshot")
+                .copied()
+                .ok_or_else(|| RepoError::Store("no snapshot state".into()))?;
+            let md = sign(
+                layout::build_snapshot(&self.roles, st.version, at(st.expires)),
+                online,
+            )?;
+            let bytes = write_once(
+                &meta_dir.join(format!("{}.snapshot.json", st.version)),
+                md.to_compact_bytes(),
+            )?;
+            let ts_st = self
+                .roles
+                .get("timestamp")
+                .copied()
+                .ok_or_else(|| RepoError::Store("no timestamp state".into()))?;
+            let mut meta = MetaFile::new(st.version);
+            meta.length = Some(bytes.len() as u64);
+            meta.hashes = Some(BTreeMap::from([(
+                "sha256".to_string(),
+                hashes::digest_hex("sha256", &bytes).unwrap_or_default(),
+            )]));
+            let md = sign(
+                layout::build_timestamp(meta, ts_st.version, at(ts_st.expires)),
+                online,
+            )?;
+            write_atomic(&meta_dir.join("timestamp.json"), &md.to_compact_bytes())?;
+        }
+        self.store.clear_plan()?;
+        Ok(())
+    }
+
+    /// Re-sign online roles expiring within `margin` (bins, then snapshot and timestamp).
+    /// Returns how many bins were re-signed. Also warns about offline roles near expiry.
+    pub fn refresh(&mut self, margin: Duration) -> Result<usize, RepoError> {
+        self.lock()?;
+        self.finish_plan()?;
+        let now = Utc::now();
+        let limit = ts(now + margin);
+        let exp = ts(now + self.config.online_expiry);
+        let mut planned = Vec::new();
+        let mut names = Vec::new();
+        for (name, st) in &self.roles {
+            if succinct_index(&self.config, name).is_some() && st.expires <= limit {
+                planned.push((
+                    name.clone(),
+                    RoleState {
+                        version: st.version + 1,
+                        expires: exp,
+                    },
+                ));
+                names.push(name.clone());
+            }
+        }
+        let bins = names.len();
+        let snapshot_due = self
+            .roles
+            .get("snapshot")
+            .is_some_and(|s| s.expires <= limit);
+        let timestamp_due = self
+            .roles
+            .get("timestamp")
+            .is_some_and(|s| s.expires <= limit);
+        if bins == 0 && !snapshot_due && !timestamp_due {
+            return Ok(0);
+        }
+        for r in ["snapshot", "timestamp"] {
+            let v = self.version(r) + 1;
+            planned.push((
+                r.to_string(),
+                RoleState {
+                    version: v,
+                    expires: exp,
+                },
+            ));
+            names.push(r.to_string());
+        }
+        self.store.record_plan(&planned, &plan_text(&names))?;
+        for (name, st) in planned {
+            self.roles.insert(name, st);
+        }
+        self.finish_plan()?;
+        for w in self.warnings(Duration::days(30)) {
+            warn!("{w}");
+        }
+        Ok(bins)
+    }
+
+    /// Loud warnings: any role expired; offline roles (root, targets, bins) expiring within
+    /// `horizon` (they need a key ceremony, so warn well ahead).
+    pub fn warnings(&self, horizon: Duration) -> Vec<String> {
+        let now = Utc::now();
+        let mut out = Vec::new();
+        for role in ["root", "targets", "bins", "snapshot", "timestamp"] {
+            let Some(st) = self.roles.get(role) else {
+                continue;
+            };
+            let exp = at(st.expires);
+            let offline = matches!(role, "root" | "bins")
+                || (role == "targets" && !self.config.targets_online);
+            if exp <= now {
+                out.push(format!("{role} v{} EXPIRED at {exp}", st.version));
+            } else if offline && exp <= now + horizon {
+                out.push(format!(
+                    "{role} v{} (offline) expires {exp}: re-sign it in a key ceremony",
+                    st.version
+                ));
+            }
+        }
+        let expired_bins = self
+            .roles
+            .iter()
+            .filter(|(n, s)| succinct_index(&self.config, n).is_some() && at(s.expires) <= now)
+            .count();
+        if expired_bins > 0 {
+            out.push(format!(
+                "{expired_bins} bin roles EXPIRED: run `tufpi repo refresh`"
+            ));
+        }
+        out
+    }
+
+    /// Read published metadata `name` at `version` (or `timestamp.json` when `None`).
+    pub fn read_metadata(&self, name: &str, version: Option<u64>) -> Result<Metadata, RepoError> {
+        let file = match version {
+            Some(v) => format!("{v}.{name}.json"),
+            None => format!("{name}.json"),
+        };
+        let path = self.metadata_dir().join(file);
+        let bytes = std::fs::read(&path)
+            .map_err(|e| RepoError::io(format!("reading {}", path.display()), e))?;
+        Ok(Metadata::from_bytes(&bytes)?)
+    }
+}
+
+fn sign(signed: Signed, key: &SigningKey) -> Result<Metadata, RepoError> {
+    let mut md = Metadata::new(signed);
+    md.sign(&key.private, &key.keyid)?;
+    Ok(md)
+}
+
+/// The bin index named by `name`, if it is one of this repository's bins.
+pub fn succinct_index(cfg: &RepoConfig, name: &str) -> Option<u64> {
+    layout::succinct(cfg, &[]).index_of(name)
+}
+
+fn validate(c: &Change) -> Result<(), RepoError> {
+    let path = c.path();
+    if path.is_empty()
+        || path.starts_with('/')
+        || path
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+    {
+        return Err(RepoError::Invalid(format!(
+            "target path {path:?} must be relative, without empty, . or .. segments"
+        )));
+    }
+    if let Change::Add(t) = c {
+        let ok = t
+            .hashes
+            .get("sha256")
+            .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+        if !ok {
+            return Err(RepoError::Invalid(format!(
+                "target {path:?}: hashes must include a hex sha256"
+            )));
+        }
+    }
+    Ok(())
+}

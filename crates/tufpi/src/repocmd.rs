@@ -1,0 +1,369 @@
+//! `tufpi repo …`: create and run a PEP 458 repository.
+
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use chrono::Duration;
+use clap::Subcommand;
+use tufpi_core::hashes;
+use tufpi_core::json::{self, Value};
+use tufpi_repo::{BinsMode, Change, RepoConfig, Repository, TargetRecord};
+
+/// Repository subcommands.
+#[derive(Subcommand)]
+pub enum RepoCmd {
+    /// Create a repository in DIR.
+    Init {
+        /// Repository directory.
+        #[arg(long)]
+        repo: PathBuf,
+        /// Generate every key into DIR/keys (development and tests only: NOT for production).
+        #[arg(long)]
+        dev_keys: bool,
+        /// 2^N bins (PEP 458: 14 → 16,384).
+        #[arg(long, default_value_t = 14)]
+        bins_bit_length: u32,
+        /// Classic `path_hash_prefixes` bins instead of TAP 15 succinct roles.
+        #[arg(long)]
+        hash_prefix_bins: bool,
+        /// Opt-in: targets signed by the online key and delegating to the bins directly.
+        #[arg(long)]
+        targets_online: bool,
+    },
+    /// Queue a target (from a file, or by length and sha256).
+    Add {
+        /// Repository directory.
+        #[arg(long)]
+        repo: PathBuf,
+        /// Target path, e.g. packages/ab/cd/…/name-1.0-py3-none-any.whl.
+        path: String,
+        /// File whose length and hashes to record.
+        #[arg(long, conflicts_with_all = ["length", "sha256"])]
+        file: Option<PathBuf>,
+        /// Length in bytes.
+        #[arg(long, requires = "sha256")]
+        length: Option<u64>,
+        /// Hex SHA-256.
+        #[arg(long, requires = "length")]
+        sha256: Option<String>,
+        /// Publish right away.
+        #[arg(long)]
+        publish: bool,
+    },
+    /// Queue the removal of a target.
+    Remove {
+        /// Repository directory.
+        #[arg(long)]
+        repo: PathBuf,
+        /// Target path.
+        path: String,
+        /// Publish right away.
+        #[arg(long)]
+        publish: bool,
+    },
+    /// Publish queued changes (bins → snapshot → timestamp), finishing any interrupted publish.
+    Publish {
+        /// Repository directory.
+        #[arg(long)]
+        repo: PathBuf,
+        /// Most changes per batch.
+        #[arg(long, default_value_t = 100_000)]
+        batch: usize,
+    },
+    /// Import targets in bulk (backsigning) and publish.
+    Import {
+        /// Repository directory.
+        #[arg(long)]
+        repo: PathBuf,
+        /// JSON lines: {"path": …, "length": N, "hashes": {"sha256": …}, "custom": …}.
+        #[arg(long, conflicts_with = "from_dir")]
+        from_jsonl: Option<PathBuf>,
+        /// A directory tree of files, hashed on the way in (paths relative to it).
+        #[arg(long)]
+        from_dir: Option<PathBuf>,
+    },
+    /// Re-sign online roles expiring within the margin; warn about offline roles.
+    Refresh {
+        /// Repository directory.
+        #[arg(long)]
+        repo: PathBuf,
+        /// Margin before expiry, hours.
+        #[arg(long, default_value_t = 6)]
+        margin_hours: i64,
+    },
+    /// Show versions, expiries, pending changes and warnings.
+    Status {
+        /// Repository directory.
+        #[arg(long)]
+        repo: PathBuf,
+    },
+}
+
+/// Run a repo subcommand.
+pub fn run(cmd: RepoCmd) -> Result<()> {
+    match cmd {
+        RepoCmd::Init {
+            repo,
+            dev_keys,
+            bins_bit_length,
+            hash_prefix_bins,
+            targets_online,
+        } => {
+            if !dev_keys {
+                bail!(
+                    "production repositories are created in an offline key ceremony (not yet available here); \
+                     pass --dev-keys for a development repository"
+                );
+            }
+            let config = RepoConfig {
+                bit_length: bins_bit_length,
+                bins_mode: if hash_prefix_bins {
+                    BinsMode::HashPrefix
+                } else {
+                    BinsMode::Succinct
+                },
+                targets_online,
+                ..RepoConfig::default()
+            };
+            let r = Repository::init_dev(&repo, config)?;
+            eprintln!("WARNING: development repository: ALL keys, including the offline root, targets and bins keys,");
+            eprintln!(
+                "WARNING: are in {}/keys. Never use it in production.",
+                repo.display()
+            );
+            println!(
+                "initialised {} with {} bins; trusted root: {}",
+                repo.display(),
+                r.config().bins(),
+                r.metadata_dir().join("1.root.json").display()
+            );
+        }
+        RepoCmd::Add {
+            repo,
+            path,
+            file,
+            length,
+            sha256,
+            publish,
+        } => {
+            let record = match (file, length, sha256) {
+                (Some(f), _, _) => record_from_file(&path, &f)?,
+                (None, Some(length), Some(sha)) => TargetRecord {
+                    path,
+                    length,
+                    hashes: BTreeMap::from([("sha256".into(), sha)]),
+                    custom: None,
+                },
+                _ => bail!("give --file, or --length and --sha256"),
+            };
+            enqueue_and_maybe_publish(&repo, vec![Change::Add(record)], publish)?;
+        }
+        RepoCmd::Remove {
+            repo,
+            path,
+            publish,
+        } => enqueue_and_maybe_publish(&repo, vec![Change::Remove(path)], publish)?,
+        RepoCmd::Publish { repo, batch } => {
+            let mut r = Repository::open(&repo)?;
+            let rep = r.publish(batch)?;
+            println!(
+                "published {} changes in {} bins; snapshot v{}, timestamp v{}",
+                rep.changes, rep.bins, rep.snapshot_version, rep.timestamp_version
+            );
+        }
+        RepoCmd::Import {
+            repo,
+            from_jsonl,
+            from_dir,
+        } => import(&repo, from_jsonl, from_dir)?,
+        RepoCmd::Refresh { repo, margin_hours } => {
+            let mut r = Repository::open(&repo)?;
+            let n = r.refresh(Duration::hours(margin_hours))?;
+            println!(
+                "refreshed {n} bins; snapshot v{}, timestamp v{}",
+                version(&r, "snapshot"),
+                version(&r, "timestamp")
+            );
+            for w in r.warnings(Duration::days(30)) {
+                eprintln!("WARNING: {w}");
+            }
+        }
+        RepoCmd::Status { repo } => status(&repo)?,
+    }
+    Ok(())
+}
+
+fn version(r: &Repository, role: &str) -> u64 {
+    r.role_states().get(role).map(|s| s.version).unwrap_or(0)
+}
+
+fn enqueue_and_maybe_publish(repo: &Path, changes: Vec<Change>, publish: bool) -> Result<()> {
+    let mut r = Repository::open(repo)?;
+    let seq = r.enqueue(&changes)?;
+    println!("queued change #{seq}");
+    if publish {
+        let rep = r.publish(100_000)?;
+        println!(
+            "published; snapshot v{}, timestamp v{}",
+            rep.snapshot_version, rep.timestamp_version
+        );
+    }
+    Ok(())
+}
+
+fn record_from_file(path: &str, file: &Path) -> Result<TargetRecord> {
+    let data = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let hashes = ["sha256", "blake2b-256"]
+        .into_iter()
+        .map(|a| {
+            (
+                a.to_string(),
+                hashes::digest_hex(a, &data).unwrap_or_default(),
+            )
+        })
+        .collect();
+    Ok(TargetRecord {
+        path: path.to_string(),
+        length: data.len() as u64,
+        hashes,
+        custom: None,
+    })
+}
+
+fn parse_record(line: &str, n: usize) -> Result<TargetRecord> {
+    let v = json::parse(line.as_bytes()).with_context(|| format!("line {n}"))?;
+    let path = v
+        .get("path")
+        .and_then(Value::as_str)
+        .with_context(|| format!("line {n}: no \"path\""))?;
+    let length = match v.get("length") {
+        Some(Value::Int(i)) => i.as_u64(),
+        _ => None,
+    }
+    .with_context(|| format!("line {n}: \"length\" must be a non-negative integer"))?;
+    let hashes: BTreeMap<String, String> = v
+        .get("hashes")
+        .and_then(Value::as_object)
+        .with_context(|| format!("line {n}: no \"hashes\" object"))?
+        .iter()
+        .filter_map(|(k, h)| Some((k.clone(), h.as_str()?.to_string())))
+        .collect();
+    Ok(TargetRecord {
+        path: path.to_string(),
+        length,
+        hashes,
+        custom: v.get("custom").cloned(),
+    })
+}
+
+fn import(repo: &Path, from_jsonl: Option<PathBuf>, from_dir: Option<PathBuf>) -> Result<()> {
+    let mut r = Repository::open(repo)?;
+    const CHUNK: usize = 10_000;
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let mut total = 0u64;
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(indicatif::ProgressStyle::with_template(
+        "{spinner} {pos} targets queued ({per_sec}) {msg}",
+    )?);
+    let flush = |chunk: &mut Vec<Change>, r: &mut Repository| -> Result<()> {
+        if !chunk.is_empty() {
+            r.enqueue(chunk)?;
+            bar.inc(chunk.len() as u64);
+            chunk.clear();
+        }
+        Ok(())
+    };
+    if let Some(file) = from_jsonl {
+        let f =
+            std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
+        for (n, line) in std::io::BufReader::new(f).lines().enumerate() {
+            let line = line?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            chunk.push(Change::Add(parse_record(&line, n + 1)?));
+            total += 1;
+            if chunk.len() >= CHUNK {
+                flush(&mut chunk, &mut r)?;
+            }
+        }
+    } else if let Some(dir) = from_dir {
+        let mut stack = vec![dir.clone()];
+        while let Some(d) = stack.pop() {
+            let mut entries: Vec<_> = std::fs::read_dir(&d)?.collect::<Result<_, _>>()?;
+            entries.sort_by_key(|e| e.file_name());
+            for e in entries {
+                let p = e.path();
+                if e.file_type()?.is_dir() {
+                    stack.push(p);
+                    continue;
+                }
+                let rel = p
+                    .strip_prefix(&dir)?
+                    .to_str()
+                    .context("file names must be UTF-8")?
+                    .replace('\\', "/");
+                chunk.push(Change::Add(record_from_file(&rel, &p)?));
+                total += 1;
+                if chunk.len() >= CHUNK {
+                    flush(&mut chunk, &mut r)?;
+                }
+            }
+        }
+    } else {
+        bail!("give --from-jsonl FILE or --from-dir DIR");
+    }
+    flush(&mut chunk, &mut r)?;
+    bar.finish_with_message("publishing");
+    let rep = r.publish(1_000_000)?;
+    println!(
+        "imported {total} targets into {} bins; snapshot v{}, timestamp v{}",
+        rep.bins, rep.snapshot_version, rep.timestamp_version
+    );
+    Ok(())
+}
+
+fn status(repo: &Path) -> Result<()> {
+    let r = Repository::open(repo)?;
+    println!("repository {}", repo.display());
+    println!(
+        "targets: {}   pending changes: {}",
+        r.target_count()?,
+        r.pending()?
+    );
+    let states = r.role_states();
+    for role in ["root", "targets", "bins", "snapshot", "timestamp"] {
+        if let Some(s) = states.get(role) {
+            println!(
+                "{role:<10} v{:<8} expires {}",
+                s.version,
+                tufpi_core::metadata::format_expires(&at(s.expires))
+            );
+        }
+    }
+    let bins: Vec<_> = states
+        .iter()
+        .filter(|(n, _)| tufpi_repo::repo::succinct_index(r.config(), n).is_some())
+        .collect();
+    if let (Some(min), Some(max)) = (
+        bins.iter().map(|b| b.1.expires).min(),
+        bins.iter().map(|b| b.1.expires).max(),
+    ) {
+        println!(
+            "bins       {} roles, expiries {} … {}",
+            bins.len(),
+            tufpi_core::metadata::format_expires(&at(min)),
+            tufpi_core::metadata::format_expires(&at(max))
+        );
+    }
+    for w in r.warnings(Duration::days(30)) {
+        println!("WARNING: {w}");
+    }
+    Ok(())
+}
+
+fn at(secs: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(secs, 0).unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
+}
