@@ -5,6 +5,7 @@
 pub mod config;
 pub mod error;
 pub mod files;
+pub mod gc;
 pub mod keys;
 pub mod layout;
 pub mod repo;
@@ -12,5 +13,6 @@ pub mod store;
 
 pub use config::{BinsMode, RepoConfig};
 pub use error::RepoError;
+pub use gc::GcReport;
 pub use repo::{PublishReport, Repository};
 pub use store::{Change, RoleState, StateStore, TargetRecord};

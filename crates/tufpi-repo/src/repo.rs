@@ -548,6 +548,13 @@ impl Repository {
         out
     }
 
+    /// Delete superseded consistent-snapshot files older than `retention` (never roots).
+    pub fn gc(&mut self, retention: std::time::Duration) -> Result<crate::gc::GcReport, RepoError> {
+        self.lock()?;
+        self.finish_plan()?;
+        crate::gc::gc(&self.metadata_dir(), retention)
+    }
+
     /// Read published metadata `name` at `version` (or `timestamp.json` when `None`).
     pub fn read_metadata(&self, name: &str, version: Option<u64>) -> Result<Metadata, RepoError> {
         let file = match version {

@@ -93,6 +93,15 @@ pub enum RepoCmd {
         #[arg(long, default_value_t = 6)]
         margin_hours: i64,
     },
+    /// Delete superseded consistent-snapshot files (never roots) older than the retention.
+    Gc {
+        /// Repository directory.
+        #[arg(long)]
+        repo: PathBuf,
+        /// Retention window, seconds.
+        #[arg(long, default_value_t = 3600)]
+        retention_secs: u64,
+    },
     /// Show versions, expiries, pending changes and warnings.
     Status {
         /// Repository directory.
@@ -189,6 +198,17 @@ pub fn run(cmd: RepoCmd) -> Result<()> {
             for w in r.warnings(Duration::days(30)) {
                 eprintln!("WARNING: {w}");
             }
+        }
+        RepoCmd::Gc {
+            repo,
+            retention_secs,
+        } => {
+            let mut r = Repository::open(&repo)?;
+            let rep = r.gc(std::time::Duration::from_secs(retention_secs))?;
+            println!(
+                "gc: deleted {}, retained {} (within retention), live {}",
+                rep.deleted, rep.retained, rep.live
+            );
         }
         RepoCmd::Status { repo } => status(&repo)?,
     }
