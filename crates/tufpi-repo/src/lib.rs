@@ -2,6 +2,7 @@
 //! offline; timestamp, snapshot and 2^k succinct bins online), a state store, a crash-safe
 //! sequential publisher that batches, expiry refresh and GC.
 
+pub mod ceremony;
 pub mod config;
 pub mod error;
 pub mod files;
@@ -9,6 +10,7 @@ pub mod gc;
 pub mod keys;
 pub mod layout;
 pub mod repo;
+mod rotate;
 pub mod store;
 
 pub use config::{BinsMode, RepoConfig};

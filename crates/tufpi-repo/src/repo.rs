@@ -36,26 +36,26 @@ pub struct PublishReport {
 
 /// A repository opened for reading, queueing and (with the lock) publishing.
 pub struct Repository {
-    dir: PathBuf,
-    config: RepoConfig,
-    store: SqliteStore,
-    roles: BTreeMap<String, RoleState>,
-    online: Option<SigningKey>,
+    pub(crate) dir: PathBuf,
+    pub(crate) config: RepoConfig,
+    pub(crate) store: SqliteStore,
+    pub(crate) roles: BTreeMap<String, RoleState>,
+    pub(crate) online: Option<SigningKey>,
     _lock: Option<File>,
 }
 
-fn ts(t: DateTime<Utc>) -> i64 {
+pub(crate) fn ts(t: DateTime<Utc>) -> i64 {
     t.timestamp()
 }
 
-fn at(secs: i64) -> DateTime<Utc> {
+pub(crate) fn at(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(secs, 0)
         .single()
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// The plan of a publish: which roles to (re)write at their recorded versions.
-fn plan_text(roles: &[String]) -> String {
+pub(crate) fn plan_text(roles: &[String]) -> String {
     let v = Value::Array(roles.iter().map(|r| Value::String(r.clone())).collect());
     String::from_utf8(json::canonical(&v).unwrap_or_default()).unwrap_or_default()
 }
@@ -382,7 +382,7 @@ impl Repository {
 
     /// Write everything the recorded plan names, bins → snapshot → timestamp, then clear it.
     /// Safe to repeat after a crash: versioned files already written are kept as they are.
-    fn finish_plan(&mut self) -> Result<(), RepoError> {
+    pub(crate) fn finish_plan(&mut self) -> Result<(), RepoError> {
         let Some(text) = self.store.plan()? else {
             return Ok(());
         };
@@ -422,6 +422,26 @@ impl Repository {
             for (path, bytes) in files {
                 write_once(&path, bytes)?;
             }
+        }
+        if self.config.targets_online && names.iter().any(|n| n == "targets") {
+            // Targets is online in this layout: the publisher re-signs it (key rotation).
+            let st = self
+                .roles
+                .get("targets")
+                .copied()
+                .ok_or_else(|| RepoError::Store("no targets state".into()))?;
+            let t = layout::build_targets(
+                &self.config,
+                &[],
+                1,
+                &online.entry(),
+                st.version,
+                at(st.expires),
+            );
+            write_once(
+                &meta_dir.join(format!("{}.targets.json", st.version)),
+                sign(t, online)?.to_compact_bytes(),
+            )?;
         }
         if names.iter().any(|n| n == "snapshot") {
             let st = self
@@ -568,7 +588,7 @@ impl Repository {
     }
 }
 
-fn sign(signed: Signed, key: &SigningKey) -> Result<Metadata, RepoError> {
+pub(crate) fn sign(signed: Signed, key: &SigningKey) -> Result<Metadata, RepoError> {
     let mut md = Metadata::new(signed);
     md.sign(&key.private, &key.keyid)?;
     Ok(md)

@@ -5,6 +5,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod ceremonycmd;
 mod clientcmd;
 mod fsutil;
 mod keycmd;
@@ -42,6 +43,11 @@ enum Command {
         #[command(subcommand)]
         cmd: repocmd::RepoCmd,
     },
+    /// Offline-role key ceremonies: prepare, show, combine, publish.
+    Ceremony {
+        #[command(subcommand)]
+        cmd: ceremonycmd::CeremonyCmd,
+    },
     /// JSON utilities.
     Json {
         #[command(subcommand)]
@@ -75,6 +81,7 @@ fn main() -> ExitCode {
         Command::Json { cmd } => metacmd::run_json(cmd),
         Command::Client(args) => clientcmd::run(args),
         Command::Repo { cmd } => repocmd::run(cmd),
+        Command::Ceremony { cmd } => ceremonycmd::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

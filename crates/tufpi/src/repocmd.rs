@@ -102,6 +102,19 @@ pub enum RepoCmd {
         #[arg(long, default_value_t = 3600)]
         retention_secs: u64,
     },
+    /// Development repositories only: rotate the root key (new root signed by old and new).
+    RotateRoot {
+        /// Repository directory.
+        #[arg(long)]
+        repo: PathBuf,
+    },
+    /// Development repositories only: rotate the online key (new root and bins, every online
+    /// role re-signed).
+    RotateOnline {
+        /// Repository directory.
+        #[arg(long)]
+        repo: PathBuf,
+    },
     /// Show versions, expiries, pending changes and warnings.
     Status {
         /// Repository directory.
@@ -209,6 +222,16 @@ pub fn run(cmd: RepoCmd) -> Result<()> {
                 "gc: deleted {}, retained {} (within retention), live {}",
                 rep.deleted, rep.retained, rep.live
             );
+        }
+        RepoCmd::RotateRoot { repo } => {
+            for line in Repository::open(&repo)?.dev_rotate_root()? {
+                println!("{line}");
+            }
+        }
+        RepoCmd::RotateOnline { repo } => {
+            for line in Repository::open(&repo)?.dev_rotate_online()? {
+                println!("{line}");
+            }
         }
         RepoCmd::Status { repo } => status(&repo)?,
     }

@@ -1,0 +1,266 @@
+//! Publishing ceremony results (new root, targets, bins) and key rotations. A new online key
+//! is installed in the same plan that re-signs every online role with it, so there is no
+//! moment when the published timestamp is signed by a key root no longer trusts.
+
+use std::collections::BTreeSet;
+
+use chrono::Utc;
+use tufpi_core::crypto::{PrivateKey, Scheme};
+use tufpi_core::metadata::{Body, Metadata};
+
+use crate::ceremony::{self, Edit};
+use crate::error::RepoError;
+use crate::files::{write_atomic_mode, write_once};
+use crate::keys::{self, SigningKey};
+use crate::repo::{plan_text, succinct_index, ts, Repository};
+use crate::store::{RoleState, StateStore};
+
+/// The offline roles a ceremony may publish, in publishing order.
+const ORDER: [&str; 3] = ["root", "targets", "bins"];
+
+impl Repository {
+    /// The currently published version of `role` (root, targets or bins).
+    pub fn current(&self, role: &str) -> Result<Metadata, RepoError> {
+        let v = self
+            .roles
+            .get(role)
+            .map(|s| s.version)
+            .ok_or_else(|| RepoError::State(format!("no {role} role")))?;
+        self.read_metadata(role, Some(v))
+    }
+
+    /// Check and publish new versions of offline roles (any of root, targets, bins), optionally
+    /// installing a new online key. Each file must be the next version and meet its
+    /// thresholds (root: the trusted root's and its own). Then bins, snapshot and timestamp are
+    /// re-published as needed, in one crash-safe plan.
+    pub fn publish_offline(
+        &mut self,
+        files: Vec<Metadata>,
+        new_online: Option<PrivateKey>,
+    ) -> Result<Vec<String>, RepoError> {
+        self.lock()?;
+        self.finish_plan()?;
+        let mut by_role: Vec<(String, Metadata)> = Vec::new();
+        for md in files {
+            let role = match &md.signed.body {
+                Body::Root(_) => "root".to_string(),
+                Body::Targets(t)
+                    if t.delegations.as_ref().is_some_and(|d| {
+                        d.succinct_roles.is_some()
+                            || d.roles
+                                .as_ref()
+                                .is_some_and(|r| r.iter().any(|x| x.name != "bins"))
+                    }) && !self.config.targets_online =>
+                {
+                    "bins".to_string()
+                }
+                Body::Targets(_) => "targets".to_string(),
+                _ => {
+                    return Err(RepoError::Invalid(
+                        "only root, targets and bins are published from ceremonies".into(),
+                    ))
+                }
+            };
+            if by_role.iter().any(|(r, _)| *r == role) {
+                return Err(RepoError::Invalid(format!("two files for {role}")));
+            }
+            by_role.push((role, md));
+        }
+        by_role.sort_by_key(|(r, _)| ORDER.iter().position(|o| o == r));
+
+        let mut report = Vec::new();
+        let mut root = self.current("root")?;
+        let mut targets = self.current("targets")?;
+        for (role, md) in &by_role {
+            let expected = self.roles.get(role).map(|s| s.version + 1).unwrap_or(1);
+            if md.signed.version != expected {
+                return Err(RepoError::Invalid(format!(
+                    "{role}: version {} but the next version is {expected}",
+                    md.signed.version
+                )));
+            }
+            let delegator = if role == "bins" { &targets } else { &root };
+            for line in ceremony::check(md, role, &root, delegator)? {
+                report.push(format!("{role} v{}: {line}", md.signed.version));
+            }
+            match role.as_str() {
+                "root" => root = md.clone(),
+                "targets" => targets = md.clone(),
+                _ => {}
+            }
+        }
+
+        let online = match new_online {
+            Some(k) => SigningKey::new(k),
+            None => keys::require(&self.dir, "online")?,
+        };
+        let rotated = self.online.as_ref().is_none_or(|o| o.keyid != online.keyid);
+        check_online_trusted(&root, &targets, &online.keyid, self.config.targets_online)?;
+
+        let meta_dir = self.metadata_dir();
+        let mut planned: Vec<(String, RoleState)> = Vec::new();
+        for (role, md) in &by_role {
+            let bytes = if role == "root" {
+                md.to_bytes()
+            } else {
+                md.to_compact_bytes()
+            };
+            write_once(
+                &meta_dir.join(format!("{}.{role}.json", md.signed.version)),
+                bytes,
+            )?;
+            planned.push((
+                role.clone(),
+                RoleState {
+                    version: md.signed.version,
+                    expires: ts(md.signed.expires),
+                },
+            ));
+        }
+        if rotated {
+            let pem = online.private.to_pkcs8_pem()?;
+            write_atomic_mode(
+                &keys::key_dir(&self.dir).join("online.pem"),
+                pem.as_bytes(),
+                0o600,
+            )?;
+            report.push(format!("online key is now {}", online.keyid));
+        }
+        let exp = ts(Utc::now() + self.config.online_expiry);
+        let mut names = Vec::new();
+        if rotated {
+            for (name, st) in &self.roles {
+                let online_role = succinct_index(&self.config, name).is_some()
+                    || (self.config.targets_online && name == "targets");
+                if online_role && !planned.iter().any(|(n, _)| n == name) {
+                    planned.push((
+                        name.clone(),
+                        RoleState {
+                            version: st.version + 1,
+                            expires: exp,
+                        },
+                    ));
+                    names.push(name.clone());
+                }
+            }
+        }
+        for r in ["snapshot", "timestamp"] {
+            let v = self.roles.get(r).map(|s| s.version).unwrap_or(0) + 1;
+            planned.push((
+                r.to_string(),
+                RoleState {
+                    version: v,
+                    expires: exp,
+                },
+            ));
+            names.push(r.to_string());
+        }
+        self.store.record_plan(&planned, &plan_text(&names))?;
+        for (name, st) in planned {
+            self.roles.insert(name, st);
+        }
+        self.online = Some(online);
+        self.finish_plan()?;
+        Ok(report)
+    }
+
+    /// Development repositories only (all keys in DIR/keys): replace the root key, signing the
+    /// new root with the old and the new key.
+    pub fn dev_rotate_root(&mut self) -> Result<Vec<String>, RepoError> {
+        let old = keys::require(&self.dir, "root")?;
+        let new = SigningKey::new(PrivateKey::generate(Scheme::Ed25519)?);
+        let current = self.current("root")?;
+        let edits = [
+            Edit::AddKey {
+                role: "root".into(),
+                keyid: new.keyid.clone(),
+                key: new.public.clone(),
+            },
+            Edit::RemoveKey {
+                role: "root".into(),
+                keyid: old.keyid.clone(),
+            },
+        ];
+        let mut md = ceremony::prepare(&current, &edits, self.config.root_expiry)?;
+        md.sign(&old.private, &old.keyid)?;
+        md.sign(&new.private, &new.keyid)?;
+        let report = self.publish_offline(vec![md], None)?;
+        write_atomic_mode(
+            &keys::key_dir(&self.dir).join("root.pem"),
+            new.private.to_pkcs8_pem()?.as_bytes(),
+            0o600,
+        )?;
+        Ok(report)
+    }
+
+    /// Development repositories only: replace the online key (new root, new bins delegation —
+    /// or targets when it is online — and every online role re-signed).
+    pub fn dev_rotate_online(&mut self) -> Result<Vec<String>, RepoError> {
+        let root_key = keys::require(&self.dir, "root")?;
+        let old = keys::require(&self.dir, "online")?;
+        let new = SigningKey::new(PrivateKey::generate(Scheme::Ed25519)?);
+        let swap = |role: &str| {
+            vec![
+                Edit::AddKey {
+                    role: role.into(),
+                    keyid: new.keyid.clone(),
+                    key: new.public.clone(),
+                },
+                Edit::RemoveKey {
+                    role: role.into(),
+                    keyid: old.keyid.clone(),
+                },
+            ]
+        };
+        let mut root_edits = [swap("snapshot"), swap("timestamp")].concat();
+        if self.config.targets_online {
+            root_edits.extend(swap("targets"));
+        }
+        let mut root =
+            ceremony::prepare(&self.current("root")?, &root_edits, self.config.root_expiry)?;
+        root.sign(&root_key.private, &root_key.keyid)?;
+        let mut files = vec![root];
+        if !self.config.targets_online {
+            let bins_key = keys::require(&self.dir, "bins")?;
+            let mut bins = ceremony::prepare(
+                &self.current("bins")?,
+                &swap("bin-n"),
+                self.config.offline_expiry,
+            )?;
+            bins.sign(&bins_key.private, &bins_key.keyid)?;
+            files.push(bins);
+        }
+        self.publish_offline(files, Some(new.private))
+    }
+}
+
+/// The online key must be what root assigns to snapshot and timestamp, and what the bins
+/// delegation (or online targets) trusts.
+fn check_online_trusted(
+    root: &Metadata,
+    targets: &Metadata,
+    keyid: &str,
+    targets_online: bool,
+) -> Result<(), RepoError> {
+    let r = root
+        .as_root()
+        .ok_or_else(|| RepoError::Invalid("root file is not root metadata".into()))?;
+    let mut roles = vec!["snapshot", "timestamp"];
+    if targets_online {
+        roles.push("targets");
+    }
+    for role in roles {
+        let ids: BTreeSet<&String> = r
+            .role(role)
+            .map(|x| x.keyids.iter().collect())
+            .unwrap_or_default();
+        if !ids.contains(&keyid.to_string()) {
+            return Err(RepoError::Invalid(format!(
+                "root v{} does not assign the online key {keyid} to {role}",
+                root.signed.version
+            )));
+        }
+    }
+    let _ = targets;
+    Ok(())
+}

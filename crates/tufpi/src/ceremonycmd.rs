@@ -1,0 +1,221 @@
+//! `tufpi ceremony …`: offline-role ceremonies, file in → file out.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use chrono::Duration;
+use clap::Subcommand;
+use tufpi_core::crypto::PrivateKey;
+use tufpi_core::json;
+use tufpi_core::metadata::{Key, Metadata};
+use tufpi_repo::ceremony::{self, Edit};
+use tufpi_repo::Repository;
+
+use crate::fsutil::{read, write_atomic};
+
+/// Ceremony subcommands.
+#[derive(Subcommand)]
+pub enum CeremonyCmd {
+    /// Write an unsigned next version of root, targets or bins with the given changes.
+    Prepare {
+        /// Repository directory (source of the current version).
+        #[arg(long)]
+        repo: PathBuf,
+        /// root, targets or bins.
+        #[arg(long)]
+        role: String,
+        /// Where to write the unsigned file.
+        #[arg(long)]
+        out: PathBuf,
+        /// ROLE=PUB.json: trust this public key (as written by `tufpi key generate`) for ROLE.
+        /// In targets the role is `bins`; in bins it is `bin-n`.
+        #[arg(long = "add-key")]
+        add_key: Vec<String>,
+        /// ROLE=KEYID: stop trusting this key for ROLE.
+        #[arg(long = "remove-key")]
+        remove_key: Vec<String>,
+        /// ROLE=N: set ROLE's threshold.
+        #[arg(long = "threshold")]
+        threshold: Vec<String>,
+        /// Expiry of the new version, days from now.
+        #[arg(long, default_value_t = 365)]
+        expires_days: i64,
+    },
+    /// Show what FILE changes against the published version (read before signing).
+    Show {
+        /// Repository directory.
+        #[arg(long)]
+        repo: PathBuf,
+        /// The prepared (or signed) file.
+        file: PathBuf,
+    },
+    /// Merge signatures of copies signed separately by each key holder.
+    Combine {
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Signed copies.
+        files: Vec<PathBuf>,
+    },
+    /// Check thresholds and publish new root / targets / bins versions (together, in order).
+    Publish {
+        /// Repository directory.
+        #[arg(long)]
+        repo: PathBuf,
+        /// Install this new online key (PKCS#8 PEM) and re-sign every online role with it.
+        #[arg(long)]
+        online_key: Option<PathBuf>,
+        /// Signed files.
+        files: Vec<PathBuf>,
+    },
+}
+
+fn split(arg: &str) -> Result<(&str, &str)> {
+    arg.split_once('=')
+        .with_context(|| format!("{arg:?}: expected ROLE=VALUE"))
+}
+
+fn load_public(path: &Path) -> Result<(String, Key)> {
+    let v = json::parse(&read(path)?).with_context(|| format!("{}", path.display()))?;
+    let keyid = v
+        .get("keyid")
+        .and_then(|k| k.as_str())
+        .context("public key file has no keyid")?
+        .to_string();
+    let mut obj = v
+        .as_object()
+        .cloned()
+        .context("public key file is not an object")?;
+    obj.remove("keyid");
+    let md_key = Key {
+        keytype: obj
+            .remove("keytype")
+            .and_then(|k| k.as_str().map(str::to_string))
+            .context("no keytype")?,
+        scheme: obj
+            .remove("scheme")
+            .and_then(|k| k.as_str().map(str::to_string))
+            .context("no scheme")?,
+        keyval: obj
+            .remove("keyval")
+            .and_then(|k| k.as_object().cloned())
+            .context("no keyval")?,
+        unrecognized: obj,
+    };
+    Ok((keyid, md_key))
+}
+
+fn load(path: &Path) -> Result<Metadata> {
+    Metadata::from_bytes(&read(path)?).with_context(|| format!("{}", path.display()))
+}
+
+/// Run a ceremony subcommand.
+pub fn run(cmd: CeremonyCmd) -> Result<()> {
+    match cmd {
+        CeremonyCmd::Prepare {
+            repo,
+            role,
+            out,
+            add_key,
+            remove_key,
+            threshold,
+            expires_days,
+        } => {
+            if !matches!(role.as_str(), "root" | "targets" | "bins") {
+                bail!("--role must be root, targets or bins");
+            }
+            let r = Repository::open(&repo)?;
+            let current = r.current(&role)?;
+            let mut edits = Vec::new();
+            for a in &add_key {
+                let (role, file) = split(a)?;
+                let (keyid, key) = load_public(Path::new(file))?;
+                edits.push(Edit::AddKey {
+                    role: role.into(),
+                    keyid,
+                    key,
+                });
+            }
+            for a in &remove_key {
+                let (role, keyid) = split(a)?;
+                edits.push(Edit::RemoveKey {
+                    role: role.into(),
+                    keyid: keyid.into(),
+                });
+            }
+            for a in &threshold {
+                let (role, n) = split(a)?;
+                edits.push(Edit::Threshold {
+                    role: role.into(),
+                    threshold: n.parse().context("threshold")?,
+                });
+            }
+            let md = ceremony::prepare(&current, &edits, Duration::days(expires_days))?;
+            write_atomic(&out, &md.to_bytes())?;
+            for line in ceremony::diff(&current, &md) {
+                println!("{line}");
+            }
+            println!(
+                "wrote unsigned {} v{} to {}",
+                role,
+                md.signed.version,
+                out.display()
+            );
+        }
+        CeremonyCmd::Show { repo, file } => {
+            let md = load(&file)?;
+            let role = role_of(&md);
+            let r = Repository::open(&repo)?;
+            let current = r.current(role)?;
+            for line in ceremony::diff(&current, &md) {
+                println!("{line}");
+            }
+            println!("signatures: {}", md.signatures.len());
+        }
+        CeremonyCmd::Combine { out, files } => {
+            let copies = files.iter().map(|f| load(f)).collect::<Result<Vec<_>>>()?;
+            let md = ceremony::combine(copies)?;
+            write_atomic(&out, &md.to_bytes())?;
+            println!(
+                "combined {} signatures into {}",
+                md.signatures.len(),
+                out.display()
+            );
+        }
+        CeremonyCmd::Publish {
+            repo,
+            online_key,
+            files,
+        } => {
+            let mds = files.iter().map(|f| load(f)).collect::<Result<Vec<_>>>()?;
+            let key = match online_key {
+                Some(p) => Some(PrivateKey::from_pem(&String::from_utf8(read(&p)?)?)?),
+                None => None,
+            };
+            let mut r = Repository::open(&repo)?;
+            for line in r.publish_offline(mds, key)? {
+                println!("{line}");
+            }
+            println!("published");
+        }
+    }
+    Ok(())
+}
+
+fn role_of(md: &Metadata) -> &'static str {
+    match md.signed.role_type() {
+        "root" => "root",
+        _ if md
+            .as_targets()
+            .and_then(|t| t.delegations.as_ref())
+            .is_some_and(|d| {
+                d.roles
+                    .as_ref()
+                    .is_none_or(|r| r.iter().any(|x| x.name != "bins"))
+            }) =>
+        {
+            "bins"
+        }
+        _ => "targets",
+    }
+}
