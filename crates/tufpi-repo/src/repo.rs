@@ -132,6 +132,13 @@ impl Repository {
         if !f.try_lock_exclusive().unwrap_or(false) {
             return Err(RepoError::Locked(path.display().to_string()));
         }
+        // Another publisher may have published since this handle was opened: plan from the
+        // versions recorded now, not those read at open (stale ones would reuse version names),
+        // and with the online key installed now (it may have been rotated).
+        self.roles = self.store.roles()?;
+        self.online = keys::load(&self.dir, "online")?;
+        // Temp files of a publisher killed mid-write would otherwise pile up.
+        crate::files::remove_stale_temps(&self.metadata_dir())?;
         self._lock = Some(f);
         Ok(())
     }
@@ -339,9 +346,15 @@ impl Repository {
         let now = Utc::now();
         let exp = ts(now + config.online_expiry);
         let mut planned: Vec<(String, RoleState)> = Vec::new();
-        let before = store.pending()?;
+        // Count the changes applied as the store maps each to its bin: `pending()` before and
+        // after would count changes other handles queue meanwhile (and underflow).
+        let applied = std::cell::Cell::new(0u64);
         let cfg = config.clone();
-        let last = store.apply_batch(limit, &|p| layout::bin_of(&cfg, p), &mut |touched| {
+        let bin_of = |p: &str| {
+            applied.set(applied.get() + 1);
+            layout::bin_of(&cfg, p)
+        };
+        let last = store.apply_batch(limit, &bin_of, &mut |touched| {
             planned.clear();
             let mut names = Vec::with_capacity(touched.len() + 2);
             for &b in touched {
@@ -376,8 +389,7 @@ impl Repository {
         for (name, st) in planned {
             roles.insert(name, st);
         }
-        let applied = before - store.pending()?;
-        Ok((applied, bins))
+        Ok((applied.get().max(1), bins))
     }
 
     /// Write everything the recorded plan names, bins → snapshot → timestamp, then clear it.
@@ -397,30 +409,33 @@ impl Repository {
             .filter(|n| !matches!(n.as_str(), "snapshot" | "timestamp"))
             .filter_map(|n| Some((n.clone(), succinct_index(&self.config, n)?)))
             .collect();
-        let mut records = Vec::with_capacity(bins.len());
-        for (name, idx) in &bins {
-            let st = self
-                .roles
-                .get(name)
-                .copied()
-                .ok_or_else(|| RepoError::Store(format!("no state for {name}")))?;
-            records.push((name.clone(), st, self.store.targets_in_bin(*idx)?));
-        }
-        let files: Vec<(PathBuf, Vec<u8>)> = records
-            .into_par_iter()
-            .map(|(name, st, recs)| {
-                let md = sign(layout::build_bin(recs, st.version, at(st.expires)), online)?;
-                Ok((
-                    meta_dir.join(format!("{}.{name}.json", st.version)),
-                    md.to_compact_bytes(),
-                ))
-            })
-            .collect::<Result<_, RepoError>>()?;
-        if files.len() > 8 {
-            write_many_once(files)?;
-        } else {
-            for (path, bytes) in files {
-                write_once(&path, bytes)?;
+        // Bins in chunks: bounded memory on bulk publishes, signing in parallel within each.
+        for chunk in bins.chunks(1024) {
+            let mut records = Vec::with_capacity(chunk.len());
+            for (name, idx) in chunk {
+                let st = self
+                    .roles
+                    .get(name)
+                    .copied()
+                    .ok_or_else(|| RepoError::Store(format!("no state for {name}")))?;
+                records.push((name.clone(), st, self.store.targets_in_bin(*idx)?));
+            }
+            let files: Vec<(PathBuf, Vec<u8>)> = records
+                .into_par_iter()
+                .map(|(name, st, recs)| {
+                    let md = sign(layout::build_bin(recs, st.version, at(st.expires)), online)?;
+                    Ok((
+                        meta_dir.join(format!("{}.{name}.json", st.version)),
+                        md.to_compact_bytes(),
+                    ))
+                })
+                .collect::<Result<_, RepoError>>()?;
+            if files.len() > 8 {
+                write_many_once(files)?;
+            } else {
+                for (path, bytes) in files {
+                    write_once(&path, bytes)?;
+                }
             }
         }
         if self.config.targets_online && names.iter().any(|n| n == "targets") {

@@ -51,6 +51,21 @@ pub struct RoleState {
     pub expires: i64,
 }
 
+/// Given the touched bins, the role states to record and the plan text to store.
+pub type PlanFn<'a> =
+    dyn FnMut(&[u64]) -> Result<(Vec<(String, RoleState)>, String), RepoError> + 'a;
+
+/// A queued change as stored.
+struct QueueRow {
+    seq: i64,
+    add: bool,
+    path: String,
+    length: Option<i64>,
+    hashes: Option<String>,
+    custom: Option<String>,
+    bin: u64,
+}
+
 /// Persistent state of a repository.
 pub trait StateStore {
     /// Durably queue changes; returns the sequence number of the last one. Once this returns,
@@ -66,7 +81,7 @@ pub trait StateStore {
         &mut self,
         limit: usize,
         bin_of: &dyn Fn(&str) -> u64,
-        plan: &mut dyn FnMut(&[u64]) -> Result<(Vec<(String, RoleState)>, String), RepoError>,
+        plan: &mut PlanFn<'_>,
     ) -> Result<u64, RepoError>;
     /// Record role states and a plan without applying queue items (expiry refresh, rotation).
     fn record_plan(&mut self, roles: &[(String, RoleState)], plan: &str) -> Result<(), RepoError>;
@@ -93,13 +108,13 @@ pub struct SqliteStore {
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS targets (
-    path TEXT PRIMARY KEY,
     bin INTEGER NOT NULL,
+    path TEXT NOT NULL,
     length INTEGER NOT NULL,
     hashes TEXT NOT NULL,
-    custom TEXT
-);
-CREATE INDEX IF NOT EXISTS targets_by_bin ON targets(bin, path);
+    custom TEXT,
+    PRIMARY KEY (bin, path)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS queue (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     op TEXT NOT NULL CHECK (op IN ('add', 'remove')),
@@ -253,68 +268,83 @@ impl StateStore for SqliteStore {
         &mut self,
         limit: usize,
         bin_of: &dyn Fn(&str) -> u64,
-        plan: &mut dyn FnMut(&[u64]) -> Result<(Vec<(String, RoleState)>, String), RepoError>,
+        plan: &mut PlanFn<'_>,
     ) -> Result<u64, RepoError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_err)?;
-        type Row = (
-            i64,
-            String,
-            String,
-            Option<i64>,
-            Option<String>,
-            Option<String>,
-        );
-        let rows: Vec<Row> = {
-            let mut stmt = tx
-                .prepare_cached(
-                    "SELECT seq, op, path, length, hashes, custom FROM queue ORDER BY seq LIMIT ?1",
-                )
-                .map_err(db_err)?;
-            let it = stmt
-                .query_map(params![to_i64(limit as u64)], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
-                })
-                .map_err(db_err)?;
-            it.collect::<Result<_, _>>().map_err(db_err)?
-        };
-        let Some(last) = rows.last().map(|r| r.0) else {
-            return Ok(0);
-        };
+        // Apply in chunks, each sorted by (bin, path) so inserts walk the table in key order;
+        // the stable sort keeps several changes to one path in queue order.
+        const CHUNK: usize = 20_000;
+        let mut last: i64 = 0;
+        let mut taken = 0usize;
         let mut touched = std::collections::BTreeSet::new();
-        {
+        loop {
+            let n = CHUNK.min(limit - taken);
+            if n == 0 {
+                break;
+            }
+            let mut rows: Vec<QueueRow> = {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "SELECT seq, op, path, length, hashes, custom FROM queue WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                    )
+                    .map_err(db_err)?;
+                let it = stmt
+                    .query_map(params![last, to_i64(n as u64)], |r| {
+                        Ok(QueueRow {
+                            seq: r.get(0)?,
+                            add: r.get::<_, String>(1)? == "add",
+                            path: r.get(2)?,
+                            length: r.get(3)?,
+                            hashes: r.get(4)?,
+                            custom: r.get(5)?,
+                            bin: 0,
+                        })
+                    })
+                    .map_err(db_err)?;
+                it.collect::<Result<_, _>>().map_err(db_err)?
+            };
+            let Some(chunk_last) = rows.last().map(|r| r.seq) else {
+                break;
+            };
+            last = chunk_last;
+            taken += rows.len();
+            for r in &mut rows {
+                r.bin = bin_of(&r.path);
+                touched.insert(r.bin);
+            }
+            rows.sort_by(|a, b| (a.bin, &a.path).cmp(&(b.bin, &b.path)));
             let mut upsert = tx
-                .prepare_cached("INSERT INTO targets(path, bin, length, hashes, custom) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(path) DO UPDATE SET bin = excluded.bin, length = excluded.length, hashes = excluded.hashes, custom = excluded.custom")
+                .prepare_cached("INSERT INTO targets(bin, path, length, hashes, custom) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(bin, path) DO UPDATE SET length = excluded.length, hashes = excluded.hashes, custom = excluded.custom")
                 .map_err(db_err)?;
             let mut delete = tx
-                .prepare_cached("DELETE FROM targets WHERE path = ?1")
+                .prepare_cached("DELETE FROM targets WHERE bin = ?1 AND path = ?2")
                 .map_err(db_err)?;
-            for (_, op, path, length, hashes, custom) in &rows {
-                let bin = bin_of(path);
-                touched.insert(bin);
-                if op == "add" {
+            for r in &rows {
+                if r.add {
                     upsert
                         .execute(params![
-                            path,
-                            to_i64(bin),
-                            length.unwrap_or(0),
-                            hashes.as_deref().unwrap_or("{}"),
-                            custom
+                            to_i64(r.bin),
+                            r.path,
+                            r.length.unwrap_or(0),
+                            r.hashes.as_deref().unwrap_or("{}"),
+                            r.custom
                         ])
                         .map_err(db_err)?;
                 } else {
-                    delete.execute(params![path]).map_err(db_err)?;
+                    delete
+                        .execute(params![to_i64(r.bin), r.path])
+                        .map_err(db_err)?;
                 }
             }
+            if rows.len() < n {
+                break;
+            }
+        }
+        if last == 0 {
+            return Ok(0);
         }
         tx.execute("DELETE FROM queue WHERE seq <= ?1", params![last])
             .map_err(db_err)?;
