@@ -89,12 +89,6 @@ pub enum ClientError {
         /// The mismatch.
         source: HashError,
     },
-    /// Too many root versions in one update.
-    #[error("root: more than {max} root rotations in one update; stopping")]
-    TooManyRotations {
-        /// The cap.
-        max: u32,
-    },
     /// No role in the delegation graph lists this target.
     #[error("target {0:?}: not found in signed metadata")]
     TargetNotFound(String),

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use tufpi_core::hashes;
 use tufpi_core::metadata::{Body, MetaFile, Metadata, Root, Signed, Snapshot, Targets, Timestamp};
-use tufpi_core::verify::{role_keys, verify_role};
+use tufpi_core::verify::{role_keys, verify_bytes};
 
 use crate::error::ClientError;
 
@@ -34,11 +34,18 @@ pub struct TrustedSet {
     delegations: BTreeSet<(String, String)>,
 }
 
-fn parse(role: &str, data: &[u8], expected: &'static str) -> Result<Metadata, ClientError> {
-    let md = Metadata::from_bytes(data).map_err(|source| ClientError::Invalid {
-        role: role.to_string(),
-        source,
-    })?;
+/// Parse `data` as `expected` metadata; also returns the canonical bytes of `signed` as parsed,
+/// which is what the signatures cover.
+fn parse(
+    role: &str,
+    data: &[u8],
+    expected: &'static str,
+) -> Result<(Metadata, Vec<u8>), ClientError> {
+    let (md, canonical) =
+        Metadata::from_bytes_with_canonical(data).map_err(|source| ClientError::Invalid {
+            role: role.to_string(),
+            source,
+        })?;
     let got = md.signed.role_type();
     if got != expected {
         return Err(ClientError::WrongType {
@@ -47,7 +54,7 @@ fn parse(role: &str, data: &[u8], expected: &'static str) -> Result<Metadata, Cl
             got,
         });
     }
-    Ok(md)
+    Ok((md, canonical))
 }
 
 fn root_of(s: &Signed) -> Option<&Root> {
@@ -83,8 +90,13 @@ impl TrustedSet {
     /// Start from trusted root bytes (verified only against themselves: they are the trust
     /// anchor). `now` is the fixed reference time for every expiry check of this update.
     pub fn new(root_data: &[u8], now: DateTime<Utc>) -> Result<TrustedSet, ClientError> {
-        let md = parse("root", root_data, "root")?;
-        verify_role(&md, "root", role_keys(&md.signed, "root")?)?;
+        let (md, canonical) = parse("root", root_data, "root")?;
+        verify_bytes(
+            &canonical,
+            &md.signatures,
+            "root",
+            role_keys(&md.signed, "root")?,
+        )?;
         Ok(TrustedSet {
             now,
             root: md.signed,
@@ -150,8 +162,13 @@ impl TrustedSet {
         if self.timestamp.is_some() {
             return Err(ClientError::Order("cannot update root after timestamp"));
         }
-        let md = parse("root", data, "root")?;
-        verify_role(&md, "root", role_keys(&self.root, "root")?)?;
+        let (md, canonical) = parse("root", data, "root")?;
+        verify_bytes(
+            &canonical,
+            &md.signatures,
+            "root",
+            role_keys(&self.root, "root")?,
+        )?;
         let expected = self.root.version.saturating_add(1);
         if md.signed.version != expected {
             return Err(ClientError::BadVersion {
@@ -160,7 +177,12 @@ impl TrustedSet {
                 got: md.signed.version,
             });
         }
-        verify_role(&md, "root", role_keys(&md.signed, "root")?)?;
+        verify_bytes(
+            &canonical,
+            &md.signatures,
+            "root",
+            role_keys(&md.signed, "root")?,
+        )?;
         self.root = md.signed;
         Ok(&self.root)
     }
@@ -178,8 +200,13 @@ impl TrustedSet {
             return Err(ClientError::Order("cannot update timestamp after snapshot"));
         }
         self.check_final_root()?;
-        let md = parse("timestamp", data, "timestamp")?;
-        verify_role(&md, "timestamp", role_keys(&self.root, "timestamp")?)?;
+        let (md, canonical) = parse("timestamp", data, "timestamp")?;
+        verify_bytes(
+            &canonical,
+            &md.signatures,
+            "timestamp",
+            role_keys(&self.root, "timestamp")?,
+        )?;
         let new_ts = timestamp_of(&md.signed).ok_or(ClientError::Order("timestamp body"))?;
         if let Some(old) = &self.timestamp {
             if md.signed.version < old.version {
@@ -253,8 +280,13 @@ impl TrustedSet {
                 },
             )?;
         }
-        let md = parse("snapshot", data, "snapshot")?;
-        verify_role(&md, "snapshot", role_keys(&self.root, "snapshot")?)?;
+        let (md, canonical) = parse("snapshot", data, "snapshot")?;
+        verify_bytes(
+            &canonical,
+            &md.signatures,
+            "snapshot",
+            role_keys(&self.root, "snapshot")?,
+        )?;
         if let (Some(old), Some(new)) = (
             self.snapshot.as_ref().and_then(snapshot_of),
             snapshot_of(&md.signed),
@@ -345,8 +377,13 @@ impl TrustedSet {
                 source,
             },
         )?;
-        let md = parse(role, data, "targets")?;
-        verify_role(&md, role, role_keys(delegator_signed, role)?)?;
+        let (md, canonical) = parse(role, data, "targets")?;
+        verify_bytes(
+            &canonical,
+            &md.signatures,
+            role,
+            role_keys(delegator_signed, role)?,
+        )?;
         if md.signed.version != meta.version {
             return Err(ClientError::BadVersion {
                 role: role.to_string(),

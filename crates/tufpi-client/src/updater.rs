@@ -38,12 +38,16 @@ pub fn quote(name: &str) -> String {
     }
 }
 
-/// Encode a target path for a URL: each `/`-separated segment quoted, `/` kept.
-fn quote_path(path: &str) -> String {
-    path.split('/')
-        .map(|s| utf8_percent_encode(s, QUOTE).to_string())
-        .collect::<Vec<_>>()
-        .join("/")
+/// Encode a target path for a URL: each `/`-separated segment quoted, `/` kept. A path with a
+/// `.` or `..` segment is quoted whole, `/` included: URL parsing resolves dot segments (even
+/// percent-encoded ones, per the WHATWG URL standard) and they would climb out of the target
+/// base. `None` for a bare `.` or `..`, which has no URL form under the base.
+fn quote_path(path: &str) -> Option<String> {
+    let encode = |s: &str| utf8_percent_encode(s, QUOTE).to_string();
+    if path.split('/').any(|s| s == "." || s == "..") {
+        return (path != "." && path != "..").then(|| encode(path));
+    }
+    Some(path.split('/').map(encode).collect::<Vec<_>>().join("/"))
 }
 
 fn with_slash(url: &str) -> String {
@@ -134,6 +138,11 @@ impl Updater {
     /// Run the top-level update: root chain, timestamp, snapshot, targets. Restarts from
     /// timestamp if a consistent-snapshot file vanished mid-update.
     pub fn refresh(&mut self) -> Result<(), ClientError> {
+        // A second refresh on this updater starts over from the trusted root on disk: the
+        // trusted set only moves forward (root, timestamp, snapshot, targets) once.
+        if self.trusted.timestamp().is_some() {
+            self.restart()?;
+        }
         let mut attempt = 0;
         loop {
             match self.refresh_once() {
@@ -193,7 +202,6 @@ impl Updater {
     }
 
     fn load_root(&mut self) -> Result<(), ClientError> {
-        let start = self.trusted.root()?.clone();
         let first = self.trusted.root_signed().version.saturating_add(1);
         let last = first.saturating_add(u64::from(self.config.max_root_rotations));
         for next in first..last {
@@ -203,21 +211,26 @@ impl Updater {
                 Err(ClientError::Fetch(f)) if f.is_not_found() => break,
                 Err(e) => return Err(e),
             };
+            let previous = self.trusted.root()?.clone();
             self.trusted.update_root(&data)?;
+            // Fast-forward recovery (spec 5.3.11): new timestamp/snapshot keys make the
+            // trusted timestamp and snapshot worthless as rollback references. Delete them
+            // before the new root is stored, so that an update interrupted after this point
+            // cannot leave them behind next to a root that no longer shows the rotation.
+            let current = self.trusted.root()?;
+            if keys_changed(&previous, current, "timestamp")
+                || keys_changed(&previous, current, "snapshot")
+            {
+                for role in ["timestamp", "snapshot"] {
+                    remove_local(&self.dir, role)?;
+                }
+            }
             persist(&self.dir, "root", &data)?;
             if next + 1 == last {
                 warn!(
                     "stopped after {} root rotations in one update",
                     self.config.max_root_rotations
                 );
-            }
-        }
-        // Fast-forward recovery (spec 5.3.11): new timestamp/snapshot keys make the trusted
-        // timestamp and snapshot worthless as rollback references.
-        let end = self.trusted.root()?;
-        if keys_changed(&start, end, "timestamp") || keys_changed(&start, end, "snapshot") {
-            for role in ["timestamp", "snapshot"] {
-                remove_local(&self.dir, role)?;
             }
         }
         Ok(())
@@ -371,7 +384,12 @@ impl Updater {
             }
             _ => target_path.to_string(),
         };
-        Ok(format!("{base}{}", quote_path(&path)))
+        let quoted = quote_path(&path).ok_or_else(|| {
+            ClientError::Config(format!(
+                "target path {target_path:?} has no URL form under the target base"
+            ))
+        })?;
+        Ok(format!("{base}{quoted}"))
     }
 
     /// Download `target_path` (described by `info`) into `filepath`: at most `info.length`
@@ -466,6 +484,13 @@ mod tests {
         assert_eq!(quote(".."), "%2E%2E");
         assert_eq!(quote("bin-0a3f"), "bin-0a3f");
         assert_eq!(quote("café"), "caf%C3%A9");
-        assert_eq!(quote_path("packages/a b/c?.whl"), "packages/a%20b/c%3F.whl");
+        assert_eq!(
+            quote_path("packages/a b/c?.whl").as_deref(),
+            Some("packages/a%20b/c%3F.whl")
+        );
+        assert_eq!(quote_path("a/../../b").as_deref(), Some("a%2F..%2F..%2Fb"));
+        assert_eq!(quote_path("./x").as_deref(), Some(".%2Fx"));
+        assert_eq!(quote_path(".."), None);
+        assert_eq!(quote_path("."), None);
     }
 }

@@ -9,16 +9,19 @@
 
 #![allow(dead_code)]
 
+mod client;
+mod http;
+
+pub use client::*;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::io::Read;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use percent_encoding::percent_decode_str;
-use tufpi_client::{ClientError, FetchError, Fetcher, Updater, UpdaterConfig};
+use tufpi_client::{FetchError, Fetcher};
 use tufpi_core::crypto::{PrivateKey, Scheme};
 use tufpi_core::hashes::digest_hex;
 use tufpi_core::json::Map;
@@ -84,7 +87,7 @@ pub enum Fault {
 }
 
 /// What the repository answers for a path.
-enum Served {
+pub(crate) enum Served {
     Data(Vec<u8>),
     NotFound,
     Endless,
@@ -236,7 +239,10 @@ impl Repo {
 
     fn ensure_targets(&mut self, role: &str) -> &mut Signed {
         if !self.signers.contains_key(role) {
-            if let Some((_, s)) = self.succinct.iter().find(|(sr, _)| sr.index_of(role).is_some())
+            if let Some((_, s)) = self
+                .succinct
+                .iter()
+                .find(|(sr, _)| sr.index_of(role).is_some())
             {
                 let s = s.clone();
                 self.signers.insert(role.to_string(), vec![s]);
@@ -253,10 +259,13 @@ impl Repo {
     /// not bumped here.
     pub fn rotate_keys(&mut self, role: &str) -> Signer {
         let s = Signer::ed25519();
-        self.set_role_keys(role, &[s.clone()], 1);
+        self.set_role_keys(role, std::slice::from_ref(&s), 1);
         if role == "root" {
             // The new root must still be signed by the old root keys: keep them signing.
-            self.signers.entry("root".into()).or_default().push(s.clone());
+            self.signers
+                .entry("root".into())
+                .or_default()
+                .push(s.clone());
         } else {
             self.signers.insert(role.to_string(), vec![s.clone()]);
         }
@@ -441,7 +450,8 @@ impl Repo {
             })
     }
 
-    /// Delegate `name` from `delegator` with a fresh ed25519 key (threshold 1).
+    /// Delegate `name` from `delegator` with its key (a fresh ed25519 key for a new role),
+    /// threshold 1.
     pub fn delegate_role(
         &mut self,
         delegator: &str,
@@ -450,7 +460,10 @@ impl Repo {
         prefixes: Option<&[&str]>,
         terminating: bool,
     ) -> Signer {
-        let s = Signer::ed25519();
+        let s = match self.signers.get(name).and_then(|v| v.first()) {
+            Some(s) => s.clone(),
+            None => Signer::ed25519(),
+        };
         let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let role = DelegatedRole {
             name: name.to_string(),
@@ -536,7 +549,7 @@ impl Repo {
         self.faults.insert(path.to_string(), (fault, Some(times)));
     }
 
-    fn answer(&mut self, rel: &str) -> Served {
+    pub(crate) fn answer(&mut self, rel: &str) -> Served {
         if let Some(mut hook) = self.hook.take() {
             hook(self, rel);
             if self.hook.is_none() {
@@ -584,25 +597,9 @@ impl Sim {
     pub fn clear_fetched(&self) {
         self.repo().fetched.clear();
     }
-
-    /// Start a real HTTP server on 127.0.0.1 serving this repository (with its faults);
-    /// returns the base URL (`http://127.0.0.1:PORT/`). The thread lives as long as the test.
-    pub fn serve_http(&self) -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let sim = self.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(conn) = conn else { continue };
-                let sim = sim.clone();
-                std::thread::spawn(move || http_answer(&sim, conn));
-            }
-        });
-        format!("http://{addr}/")
-    }
 }
 
-fn decode(s: &str) -> String {
+pub(crate) fn decode(s: &str) -> String {
     percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
@@ -657,223 +654,4 @@ fn deliver(url: &str, max_length: u64, served: Served) -> Result<Vec<u8>, FetchE
             deliver(url, max_length, *inner)
         }
     }
-}
-
-fn http_answer(sim: &Sim, mut conn: TcpStream) {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        match conn.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => return,
-        }
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let target = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-    let url = format!("http://{}{target}", conn.local_addr().map(|a| a.to_string()).unwrap_or_default());
-    let served = {
-        let mut r = sim.repo();
-        r.fetched.push((url, 0));
-        r.answer(&decode(target.trim_start_matches('/')))
-    };
-    let _ = http_write(&mut conn, served);
-}
-
-fn http_write(conn: &mut TcpStream, served: Served) -> std::io::Result<()> {
-    match served {
-        Served::NotFound => conn.write_all(
-            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        ),
-        Served::Data(d) => {
-            let h = format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                d.len()
-            );
-            conn.write_all(h.as_bytes())?;
-            conn.write_all(&d)
-        }
-        Served::Slow(d, interval) => {
-            let h = format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                d.len()
-            );
-            conn.write_all(h.as_bytes())?;
-            for b in d {
-                std::thread::sleep(interval);
-                conn.write_all(&[b])?;
-                conn.flush()?;
-            }
-            Ok(())
-        }
-        Served::Endless => {
-            // No Content-Length: the body ends when the connection closes, i.e. never.
-            conn.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")?;
-            let chunk = vec![b'x'; 16 * 1024];
-            loop {
-                conn.write_all(&chunk)?;
-            }
-        }
-        Served::Delayed(d, inner) => {
-            std::thread::sleep(d);
-            http_write(conn, *inner)
-        }
-    }
-}
-
-// ----- the client side -----
-
-/// A client's local state: metadata dir and target dir.
-pub struct Client {
-    pub tmp: tempfile::TempDir,
-    pub config: UpdaterConfig,
-    pub now: DateTime<Utc>,
-    pub metadata_url: String,
-    pub targets_url: String,
-}
-
-impl Client {
-    /// A client trusting the repository's version-1 root.
-    pub fn new(sim: &Sim) -> Client {
-        let root = sim.repo().file("metadata/1.root.json");
-        Self::with_root(&root)
-    }
-
-    /// A client trusting `root` bytes.
-    pub fn with_root(root: &[u8]) -> Client {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let dir = tmp.path().join("metadata");
-        Updater::init(&dir, root).expect("init");
-        std::fs::create_dir_all(tmp.path().join("targets")).expect("mkdir");
-        Client {
-            tmp,
-            config: UpdaterConfig::default(),
-            now: now(),
-            metadata_url: META_URL.into(),
-            targets_url: TARGETS_URL.into(),
-        }
-    }
-
-    pub fn dir(&self) -> PathBuf {
-        self.tmp.path().join("metadata")
-    }
-
-    pub fn target_dir(&self) -> PathBuf {
-        self.tmp.path().join("targets")
-    }
-
-    /// A fresh updater over the local state, fetching through `fetcher`.
-    pub fn updater_with(&self, fetcher: Box<dyn Fetcher>) -> Result<Updater, ClientError> {
-        Updater::new_at(
-            &self.dir(),
-            &self.metadata_url,
-            Some(&self.targets_url),
-            fetcher,
-            self.config.clone(),
-            self.now,
-        )
-    }
-
-    /// A fresh updater fetching from `sim`.
-    pub fn updater(&self, sim: &Sim) -> Updater {
-        self.updater_with(Box::new(sim.clone())).expect("updater")
-    }
-
-    /// Refresh with a fresh updater.
-    pub fn refresh(&self, sim: &Sim) -> Result<(), ClientError> {
-        self.updater(sim).refresh()
-    }
-
-    /// Look a target up with a fresh updater (refreshing first).
-    pub fn targetinfo(&self, sim: &Sim, path: &str) -> Result<Option<TargetFile>, ClientError> {
-        self.updater(sim).get_targetinfo(path)
-    }
-
-    /// Look a target up and download it into the target dir; returns the file written.
-    pub fn download(&self, sim: &Sim, path: &str) -> Result<PathBuf, ClientError> {
-        let mut u = self.updater(sim);
-        let info = u
-            .get_targetinfo(path)?
-            .ok_or_else(|| ClientError::TargetNotFound(path.to_string()))?;
-        let file = Updater::target_file_path(&self.target_dir(), path);
-        u.download_target(path, &info, &file)?;
-        Ok(file)
-    }
-
-    /// Sorted names in the metadata dir.
-    pub fn files(&self) -> Vec<String> {
-        list(&self.dir())
-    }
-
-    /// Sorted names in the target dir.
-    pub fn target_files(&self) -> Vec<String> {
-        list(&self.target_dir())
-    }
-
-    /// Bytes of a file in the metadata dir, if present.
-    pub fn read(&self, name: &str) -> Option<Vec<u8>> {
-        std::fs::read(self.dir().join(name)).ok()
-    }
-
-    /// Version of local metadata file `name` (e.g. `timestamp.json`).
-    pub fn version(&self, name: &str) -> Option<u64> {
-        let d = self.read(name)?;
-        Metadata::from_bytes(&d).ok().map(|m| m.signed.version)
-    }
-
-    pub fn write(&self, name: &str, data: &[u8]) {
-        std::fs::write(self.dir().join(name), data).expect("write");
-    }
-}
-
-/// Sorted entry names of a directory (recursively listed entries would show as `a/b`).
-pub fn list(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
-}
-
-fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        let rel = p.strip_prefix(base).unwrap_or(&p).to_string_lossy().into_owned();
-        if p.is_dir() {
-            out.push(format!("{rel}/"));
-            walk(base, &p, out);
-        } else {
-            out.push(rel);
-        }
-    }
-}
-
-/// The error of a result that must have failed.
-pub fn err<T>(r: Result<T, ClientError>) -> ClientError {
-    match r {
-        Ok(_) => panic!("expected an error, got Ok"),
-        Err(e) => e,
-    }
-}
-
-/// Assert `msg` contains every one of `parts`.
-pub fn assert_msg(e: &ClientError, parts: &[&str]) {
-    let msg = e.to_string();
-    for p in parts {
-        assert!(msg.contains(p), "error message {msg:?} lacks {p:?} ({e:?})");
-    }
-}
-
-/// Version of metadata bytes.
-pub fn version_of(data: &[u8]) -> u64 {
-    Metadata::from_bytes(data).expect("metadata").signed.version
-}
-
-/// Bin index of `path` for `bit_length`, computed from the hex SHA-256 independently of the
-/// core's path hashing.
-pub fn bin_of(path: &str, bit_length: u32) -> u64 {
-    let hex = digest_hex("sha256", path.as_bytes()).expect("sha256");
-    let first = u32::from_str_radix(&hex[..8], 16).expect("hex");
-    u64::from(first >> (32 - bit_length))
 }
