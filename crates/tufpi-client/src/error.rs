@@ -31,6 +31,14 @@ pub enum ClientError {
     /// Signature threshold not met (or the role is not delegated).
     #[error(transparent)]
     Signatures(#[from] VerifyError),
+    /// The same keyid signs twice.
+    #[error("{role}: keyid {keyid} signs more than once: refused")]
+    DuplicateSignature {
+        /// Role being loaded.
+        role: String,
+        /// The repeated keyid.
+        keyid: String,
+    },
     /// A version lower than the trusted one.
     #[error("{role} version {got} < trusted {trusted}: rollback refused")]
     Rollback {

@@ -54,6 +54,19 @@ fn parse(
             got,
         });
     }
+    // The spec lets a keyid sign only once; python-tuf refuses such files outright, so do we
+    // (verification would count it once anyway).
+    let mut seen = BTreeSet::new();
+    if let Some(dup) = md
+        .signatures
+        .iter()
+        .find(|s| !seen.insert(s.keyid.as_str()))
+    {
+        return Err(ClientError::DuplicateSignature {
+            role: role.to_string(),
+            keyid: dup.keyid.clone(),
+        });
+    }
     Ok((md, canonical))
 }
 
