@@ -258,7 +258,8 @@ impl TrustedSet {
             .ok_or(ClientError::Order("timestamp body"))
     }
 
-    fn check_final_timestamp(&self) -> Result<(), ClientError> {
+    /// Check the trusted timestamp has not expired.
+    pub fn check_final_timestamp(&self) -> Result<(), ClientError> {
         let ts = self
             .timestamp
             .as_ref()

@@ -72,6 +72,8 @@ pub struct Updater {
     trusted: TrustedSet,
     now: DateTime<Utc>,
     refreshed: bool,
+    /// After a restart mid-update, do the full cycle (the cache is known to be incomplete).
+    force_full: bool,
 }
 
 impl Updater {
@@ -127,6 +129,7 @@ impl Updater {
             trusted,
             now,
             refreshed: false,
+            force_full: false,
         })
     }
 
@@ -174,16 +177,68 @@ impl Updater {
             read_local(&self.dir, "root")?.ok_or(ClientError::Order("root.json vanished"))?;
         self.trusted = TrustedSet::new(&root, self.now)?;
         self.refreshed = false;
+        self.force_full = true;
         Ok(())
     }
 
     fn refresh_once(&mut self) -> Result<(), ClientError> {
         self.load_root()?;
         self.trusted.check_final_root()?;
-        self.load_timestamp()?;
-        self.load_snapshot()?;
-        self.load_targets("targets", "root")?;
-        Ok(())
+        if self.load_timestamp()? == TimestampUpdate::Unchanged
+            && !self.force_full
+            && self.cache_is_current()?
+        {
+            // Spec 5.4.3.1: an equal timestamp version ends the update cycle, without error:
+            // nothing else can have changed. The cached snapshot and targets (verified in full
+            // when stored) are loaded and checked again only when a target lookup needs them.
+            return self.trusted.check_final_timestamp();
+        }
+        self.load_top_level()
+    }
+
+    /// Whether the cached snapshot and targets are the ones the (unchanged) trusted timestamp
+    /// leads to, unexpired: i.e. the last update cycle completed. Reads two members of each
+    /// file without parsing it; anything unexpected means "no" and a full load.
+    fn cache_is_current(&self) -> Result<bool, ClientError> {
+        use tufpi_core::json::scan::find;
+        use tufpi_core::metadata::parse_expires;
+        self.trusted.check_final_timestamp()?;
+        let meta = self.trusted.timestamp_snapshot_meta()?;
+        let (Some(snap), Some(targets)) = (
+            read_local(&self.dir, "snapshot")?,
+            read_local(&self.dir, "targets")?,
+        ) else {
+            return Ok(false);
+        };
+        if hashes::verify_length_and_hashes(&snap, meta.length, meta.hashes.as_ref()).is_err() {
+            return Ok(false);
+        }
+        let now = self.trusted.reference_time();
+        let u64_at = |doc: &[u8], path: &[&str]| {
+            find(doc, path).and_then(|v| match v {
+                tufpi_core::json::Value::Int(i) => i.as_u64(),
+                _ => None,
+            })
+        };
+        let fresh = |doc: &[u8]| {
+            find(doc, &["signed", "expires"])
+                .and_then(|v| v.as_str().and_then(parse_expires))
+                .is_some_and(|e| now < e)
+        };
+        Ok(u64_at(&snap, &["signed", "version"]) == Some(meta.version)
+            && fresh(&snap)
+            && u64_at(&snap, &["signed", "meta", "targets.json", "version"]).is_some()
+            && u64_at(&snap, &["signed", "meta", "targets.json", "version"])
+                == u64_at(&targets, &["signed", "version"])
+            && fresh(&targets))
+    }
+
+    /// Load snapshot and top-level targets, cache first, unless already loaded.
+    fn load_top_level(&mut self) -> Result<(), ClientError> {
+        if self.trusted.snapshot().is_none() {
+            self.load_snapshot()?;
+        }
+        self.load_targets("targets", "root")
     }
 
     fn download_metadata(
@@ -236,17 +291,18 @@ impl Updater {
         Ok(())
     }
 
-    fn load_timestamp(&mut self) -> Result<(), ClientError> {
+    fn load_timestamp(&mut self) -> Result<TimestampUpdate, ClientError> {
         if let Some(local) = read_local(&self.dir, "timestamp")? {
             if let Err(e) = self.trusted.update_timestamp(&local) {
                 debug!("local timestamp not usable as final: {e}");
             }
         }
         let data = self.download_metadata("timestamp", self.config.timestamp_max_length, None)?;
-        if self.trusted.update_timestamp(&data)? == TimestampUpdate::Updated {
+        let update = self.trusted.update_timestamp(&data)?;
+        if update == TimestampUpdate::Updated {
             persist(&self.dir, "timestamp", &data)?;
         }
-        Ok(())
+        Ok(update)
     }
 
     fn load_snapshot(&mut self) -> Result<(), ClientError> {
@@ -311,6 +367,7 @@ impl Updater {
 
     /// Pre-order depth-first search of the delegations, as the spec and python-tuf do it.
     fn walk(&mut self, target_path: &str) -> Result<Option<TargetFile>, ClientError> {
+        self.load_top_level()?;
         let mut to_visit: Vec<(String, String)> = vec![("targets".into(), "root".into())];
         let mut visited: BTreeSet<String> = BTreeSet::new();
         while visited.len() <= self.config.max_delegations {

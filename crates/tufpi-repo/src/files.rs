@@ -39,6 +39,25 @@ pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Rep
     Ok(())
 }
 
+/// Remove the temp files (`.NAME.PID.tmp`) a killed writer left in `dir`. Call only with the
+/// publisher lock held: then nobody else is writing there.
+pub fn remove_stale_temps(dir: &Path) -> Result<usize, RepoError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(RepoError::io(format!("listing {}", dir.display()), e)),
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.ends_with(".tmp") && fs::remove_file(e.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Write `bytes` to `path` unless a complete file is already there (files appear only by
 /// rename, so an existing one is whole). Returns the bytes now at `path`: a replayed publish
 /// never puts two different files under one version name.

@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 
 mod map;
+pub mod scan;
 
 pub use map::{Int, Map};
 
