@@ -280,14 +280,14 @@ Updater(mdir, murl, bootstrap=None).refresh()
 """
 
 
-def run(argv: list[str]) -> tuple[float, float]:
+def run(argv: list[str], expect_rc: int = 0) -> tuple[float, float]:
     """Run a process to completion; (wall ms, user+sys CPU ms)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     p = subprocess.run(argv, capture_output=True)
     wall = (time.perf_counter() - t0) * 1000
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if p.returncode != 0:
+    if p.returncode != expect_rc:
         raise SystemExit(
             f"failed (rc={p.returncode}): {' '.join(argv)}\n{p.stdout.decode()}\n{p.stderr.decode()}"
         )
@@ -362,6 +362,30 @@ class Bench:
     def python_startup(self) -> float:
         return run([self.python, "-c", "import tuf.ngclient"])[0]
 
+    def tufpi_breakdown(self, reps: int) -> dict[str, float]:
+        """Where a warm tufpi refresh goes, each part as its own process (medians, wall ms):
+        the bare process (`--version`), the same plus the HTTP client setup (a refresh that
+        stops at the missing root.json), and parse + verify of the trusted snapshot
+        (`metadata verify snapshot.json`)."""
+        mdir = self.work / "tufpi" / "metadata"
+        empty = self.work / "empty"
+        empty.mkdir(exist_ok=True)
+        parts = {
+            "process (tufpi --version)": ([self.tufpi, "--version"], 0),
+            "process + HTTP client setup": (
+                [self.tufpi, "client", "--metadata-url", self.murl, "--metadata-dir", str(empty), "refresh"], 1
+            ),
+            "process + snapshot parse+verify": (
+                [self.tufpi, "metadata", "verify", str(mdir / "snapshot.json"), "--delegator", str(mdir / "root.json")], 0
+            ),
+        }
+        out = {}
+        for label, (argv, rc) in parts.items():
+            run(argv, rc)
+            out[label] = statistics.median(run(argv, rc)[0] for _ in range(reps))
+        out["(/bin/true, for scale)"] = statistics.median(run(["/bin/true"])[0] for _ in range(reps))
+        return out
+
 
 def med(rows: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in rows)
@@ -383,6 +407,7 @@ def main() -> None:
         raise SystemExit(f"no tufpi binary at {args.tufpi} (cargo build --release -p tufpi)")
 
     params = load_or_build(args.repo, args.rebuild)
+    load_start = os.getloadavg()[0]
     server = FastServer(args.repo)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
     b = Bench(args, params, server)
@@ -403,6 +428,7 @@ def main() -> None:
         if i < args.cold_reps:
             warm_p.append(b.python_warm())
     startup = statistics.median(b.python_startup() for _ in range(5))
+    breakdown = b.tufpi_breakdown(max(args.warm_reps, 5))
     server.shutdown()
 
     def fmt_bytes(n: float) -> str:
@@ -415,6 +441,11 @@ def main() -> None:
         f"repository: {params['targets']:,} targets in {2 ** params['bit_length']:,} succinct bins, "
         f"snapshot {fmt_bytes(params['snapshot_bytes'])}, consistent snapshots, ed25519; "
         f"target {REAL_SIZE // 1024} KiB in {params['real_bin']}"
+    )
+    load_end = os.getloadavg()[0]
+    print(
+        f"machine: {os.cpu_count()} CPUs, 1-min load average {load_start:.2f} at start, {load_end:.2f} at end"
+        + ("  (busy machine: wall times are inflated; the CPU-time rows are steadier)" if max(load_start, load_end) > 1.0 else "")
     )
     print(f"tufpi: {args.tufpi}   python: {args.python}   (medians; cold n={args.cold_reps}, warm n={len(warm_t)}/{len(warm_p)})")
     print()
@@ -439,6 +470,10 @@ def main() -> None:
     print("tufpi warm requests:  " + "; ".join(warm_t[-1]["paths"]))
     print("python warm requests: " + "; ".join(warm_p[-1]["paths"]))
     print("tufpi warm wall ms, all runs: " + ", ".join(f"{r['wall']:.2f}" for r in warm_t))
+    print()
+    print("tufpi warm refresh breakdown (separate processes, median wall ms):")
+    for label, ms in breakdown.items():
+        print(f"  {label:<34}{ms:>8.2f}")
     if args.json:
         args.json.write_text(
             json.dumps({"params": params, "cold_tufpi": cold_t, "cold_python": cold_p, "warm_tufpi": warm_t, "warm_python": warm_p}, indent=1)

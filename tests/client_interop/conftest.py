@@ -82,9 +82,8 @@ def serve():
 
     def make(base: Path, transport: str) -> Urls:
         if transport == "file":
-            return Urls(
-                metadata=(base / "metadata").as_uri() + "/", targets=(base / "targets").as_uri() + "/"
-            )
+            # No trailing slash here (the http URLs have one): both must work.
+            return Urls(metadata=(base / "metadata").as_uri(), targets=(base / "targets").as_uri())
         s = Server(base)
         servers.append(s)
         return Urls(metadata=f"{s.base}/metadata/", targets=f"{s.base}/targets/")

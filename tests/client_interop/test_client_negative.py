@@ -108,3 +108,16 @@ def test_tampered_metadata_refused(tufpi_bin, keys, serve, tmp_path, transport):
     assert "targets" in r.stderr, r.describe()
     assert not (client.metadata_dir / "targets.json").exists()
     assert not client.target_path("pkg/other.whl").exists()
+
+
+def test_error_message_states_the_cause_once(tufpi_bin, keys, serve, tmp_path):
+    repo = _repo(keys, tmp_path, True, False)
+    bad = bytearray(GOOD)
+    bad[0] ^= 0x01
+    repo.tamper_target("pkg/good.whl", bytes(bad))
+    urls = serve(repo.base, "file")
+    client = Client(tufpi_bin, tmp_path, urls)
+    client.init(repo.root_path(1))
+    r = client.download_run("pkg/good.whl")
+    assert r.returncode == 1, r.describe()
+    assert r.stderr.count("hash mismatch") == 1, r.describe()

@@ -195,13 +195,13 @@ def test_paths_and_hash_prefix_delegations(tufpi_bin, keys, serve, tmp_path, con
         "docs/readme.txt": (b"docs\n", "docs"),
         "docs/deep/guide.txt": (b"guide\n", "docs-deep"),
         "proj/one.whl": (b"one\n" * 100, "team a"),
-        "proj/sub/two.whl": (b"two\n", "team a sub"),
+        "proj/sub/two.whl": (b"two\n", "\u00e9quipe sub"),
     }
     # `paths` delegations (fnmatch globs), nested, and a role name that needs percent-encoding.
     repo.delegate("targets", "docs", [keys.get(P256, 5)], paths=["docs/*"])
     repo.delegate("targets", "docs-deep", [keys.get(RSA, 5)], paths=["docs/deep/*"])
     repo.delegate("targets", "team a", [keys.get(ED, 5), keys.get(P384, 5)], paths=["proj/*", "proj/*/*"], terminating=True)
-    repo.delegate("team a", "team a sub", [keys.get(P384, 6)], paths=["proj/sub/*"])
+    repo.delegate("team a", "\u00e9quipe sub", [keys.get(P384, 6)], paths=["proj/sub/*"])
     # `path_hash_prefixes` delegations: hashed targets go to whichever role owns their prefix.
     hashed = {f"hashed/file-{i}.txt": f"hashed {i}\n".encode() for i in range(6)}
     prefixes = sorted({_hash_prefix(p) for p in hashed})
@@ -223,7 +223,7 @@ def test_paths_and_hash_prefix_delegations(tufpi_bin, keys, serve, tmp_path, con
         assert client.target_path(p).read_bytes() == data, p
     roles = {role for _, role in t.values()}
     assert_metadata_matches(client, repo, {"root", "timestamp", "snapshot", *roles})
-    assert (client.metadata_dir / "team%20a%20sub.json").is_file()
+    assert (client.metadata_dir / "%C3%A9quipe%20sub.json").is_file()
 
     # "team a" is terminating for proj/*: a target under proj/ that only a later role lists
     # must not be found.

@@ -134,3 +134,33 @@ def test_new_publish_is_picked_up(tufpi_bin, keys, serve, tmp_path, consistent, 
     client.download("packages/first-1.0.tar.gz")
     assert client.target_path("packages/first-1.0.tar.gz").read_bytes() == b"first, rebuilt\n"
     assert_metadata_matches(client, repo)
+
+
+def test_expired_intermediate_root_is_fine_expired_final_root_is_not(tufpi_bin, keys, serve, tmp_path):
+    """Spec 5.3: only the final root's expiry matters. v2 expired, v3 valid -> ok; then a v4
+    that is itself expired -> exit 1, naming root and expiry. ngclient agrees on the first."""
+    from datetime import datetime, timedelta, timezone
+
+    from client_util import EXPIRES
+
+    past = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=2)
+    repo = _repo(keys, tmp_path, True)
+    repo.add_target("a.txt", b"A\n")
+    repo.publish()
+    repo.md["root"].signed.expires = past
+    repo.rotate_root({"root": [keys.get(P256, 60)]})
+    repo.md["root"].signed.expires = EXPIRES
+    repo.rotate_root({"root": [keys.get(ED, 60)]})
+    urls = serve(repo.base, "http")
+
+    client = Client(tufpi_bin, tmp_path, urls)
+    client.init(repo.root_path(1))
+    r = client.refresh()
+    assert "root v3" in r.stdout, r.describe()
+    assert ngclient_download(urls, repo.roots[1], ["a.txt"], tmp_path) == {"a.txt": b"A\n"}
+
+    repo.md["root"].signed.expires = past
+    repo.rotate_root({"root": [keys.get(P384, 60)]})
+    r = client.refresh_run()
+    assert r.returncode == 1, r.describe()
+    assert "root" in r.stderr and "expired" in r.stderr, r.describe()
