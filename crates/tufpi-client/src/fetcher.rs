@@ -81,10 +81,12 @@ fn read_capped(
                 })
             }
             Err(e) => {
-                // reqwest wraps its timeout inside an io::Error.
-                let timed_out = std::error::Error::source(&e)
-                    .and_then(|s| s.downcast_ref::<reqwest::Error>())
-                    .is_some_and(reqwest::Error::is_timeout);
+                // ureq reports a body-read deadline as an io::Error of kind TimedOut/WouldBlock
+                // (sometimes wrapped).
+                let timed_out = is_timeout(&e)
+                    || std::error::Error::source(&e)
+                        .and_then(|s| s.downcast_ref::<std::io::Error>())
+                        .is_some_and(is_timeout);
                 if timed_out || e.to_string().contains("timed out") {
                     return Err(FetchError::Timeout {
                         url: url.into(),
@@ -118,64 +120,82 @@ fn read_capped(
     }
 }
 
-/// HTTP(S) fetcher (reqwest, rustls) with connect and overall timeouts.
+/// HTTP(S) fetcher (ureq, rustls) with connect and overall timeouts. A plain blocking
+/// client: no async runtime to start, which matters for a CLI run that lasts milliseconds.
 pub struct HttpFetcher {
-    client: reqwest::blocking::Client,
+    agent: ureq::Agent,
     timeout: Duration,
 }
 
 impl HttpFetcher {
     /// A fetcher with the given connect timeout and overall per-download timeout.
     pub fn new(connect_timeout: Duration, timeout: Duration) -> Result<HttpFetcher, FetchError> {
-        let client = reqwest::blocking::Client::builder()
-            .connect_timeout(connect_timeout)
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(connect_timeout)
             .timeout(timeout)
             .user_agent(concat!("tufpi/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| FetchError::Transport {
-                url: String::new(),
-                message: e.to_string(),
-            })?;
-        Ok(HttpFetcher { client, timeout })
+            .build();
+        Ok(HttpFetcher { agent, timeout })
     }
+}
+
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+    )
 }
 
 impl Fetcher for HttpFetcher {
     fn fetch(&self, url: &str, max_length: u64) -> Result<Vec<u8>, FetchError> {
         let start = Instant::now();
-        let resp = self.client.get(url).send().map_err(|e| {
-            if e.is_timeout() {
-                FetchError::Timeout {
+        let timeout = || FetchError::Timeout {
+            url: url.into(),
+            secs: self.timeout.as_secs(),
+        };
+        let resp = match self.agent.get(url).call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(status, _)) if status == 403 || status == 404 => {
+                return Err(FetchError::NotFound {
                     url: url.into(),
-                    secs: self.timeout.as_secs(),
-                }
-            } else {
-                FetchError::Transport {
-                    url: url.into(),
-                    message: e.to_string(),
-                }
+                    status,
+                })
             }
-        })?;
-        let status = resp.status().as_u16();
-        if status == 403 || status == 404 {
-            return Err(FetchError::NotFound {
-                url: url.into(),
-                status,
-            });
-        }
-        if !resp.status().is_success() {
-            return Err(FetchError::Status {
-                url: url.into(),
-                status,
-            });
-        }
-        if resp.content_length().is_some_and(|l| l > max_length) {
+            Err(ureq::Error::Status(status, _)) => {
+                return Err(FetchError::Status {
+                    url: url.into(),
+                    status,
+                })
+            }
+            Err(ureq::Error::Transport(t)) => {
+                let timed_out = std::error::Error::source(&t)
+                    .and_then(|s| s.downcast_ref::<std::io::Error>())
+                    .is_some_and(is_timeout);
+                return Err(if timed_out {
+                    timeout()
+                } else {
+                    FetchError::Transport {
+                        url: url.into(),
+                        message: t.to_string(),
+                    }
+                });
+            }
+        };
+        let declared = resp
+            .header("Content-Length")
+            .and_then(|l| l.trim().parse::<u64>().ok());
+        if declared.is_some_and(|l| l > max_length) {
             return Err(FetchError::TooLong {
                 url: url.into(),
                 max_length,
             });
         }
-        read_capped(resp, url, max_length, Some((start, self.timeout)))
+        read_capped(
+            resp.into_reader(),
+            url,
+            max_length,
+            Some((start, self.timeout)),
+        )
     }
 }
 

@@ -74,6 +74,8 @@ pub struct Updater {
     refreshed: bool,
     /// After a restart mid-update, do the full cycle (the cache is known to be incomplete).
     force_full: bool,
+    /// Files were renamed into the metadata directory since its last sync.
+    unsynced: bool,
 }
 
 impl Updater {
@@ -130,6 +132,7 @@ impl Updater {
             now,
             refreshed: false,
             force_full: false,
+            unsynced: false,
         })
     }
 
@@ -200,7 +203,7 @@ impl Updater {
     /// leads to, unexpired: i.e. the last update cycle completed. Reads two members of each
     /// file without parsing it; anything unexpected means "no" and a full load.
     fn cache_is_current(&self) -> Result<bool, ClientError> {
-        use tufpi_core::json::scan::find;
+        use tufpi_core::json::{scan::find_many, Value};
         use tufpi_core::metadata::parse_expires;
         self.trusted.check_final_timestamp()?;
         let meta = self.trusted.timestamp_snapshot_meta()?;
@@ -214,23 +217,31 @@ impl Updater {
             return Ok(false);
         }
         let now = self.trusted.reference_time();
-        let u64_at = |doc: &[u8], path: &[&str]| {
-            find(doc, path).and_then(|v| match v {
-                tufpi_core::json::Value::Int(i) => i.as_u64(),
-                _ => None,
-            })
+        let int = |v: &Option<Value>| match v {
+            Some(Value::Int(i)) => i.as_u64(),
+            _ => None,
         };
-        let fresh = |doc: &[u8]| {
-            find(doc, &["signed", "expires"])
-                .and_then(|v| v.as_str().and_then(parse_expires))
+        let fresh = |v: &Option<Value>| {
+            v.as_ref()
+                .and_then(Value::as_str)
+                .and_then(parse_expires)
                 .is_some_and(|e| now < e)
         };
-        Ok(u64_at(&snap, &["signed", "version"]) == Some(meta.version)
-            && fresh(&snap)
-            && u64_at(&snap, &["signed", "meta", "targets.json", "version"]).is_some()
-            && u64_at(&snap, &["signed", "meta", "targets.json", "version"])
-                == u64_at(&targets, &["signed", "version"])
-            && fresh(&targets))
+        // One pass over each file.
+        let s = find_many(
+            &snap,
+            &[
+                &["signed", "version"],
+                &["signed", "expires"],
+                &["signed", "meta", "targets.json", "version"],
+            ],
+        );
+        let t = find_many(&targets, &[&["signed", "version"], &["signed", "expires"]]);
+        Ok(int(&s[0]) == Some(meta.version)
+            && fresh(&s[1])
+            && int(&s[2]).is_some()
+            && int(&s[2]) == int(&t[0])
+            && fresh(&t[1]))
     }
 
     /// Load snapshot and top-level targets, cache first, unless already loaded.
@@ -238,7 +249,23 @@ impl Updater {
         if self.trusted.snapshot().is_none() {
             self.load_snapshot()?;
         }
-        self.load_targets("targets", "root")
+        self.load_targets("targets", "root")?;
+        self.sync()
+    }
+
+    /// Persist the exact bytes received for `role` (directory synced later by `sync`).
+    fn persist(&mut self, role: &str, data: &[u8]) -> Result<(), ClientError> {
+        persist(&self.dir, role, data)?;
+        self.unsynced = true;
+        Ok(())
+    }
+
+    /// Sync the metadata directory if anything was written since the last sync.
+    fn sync(&mut self) -> Result<(), ClientError> {
+        if std::mem::take(&mut self.unsynced) {
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
     }
 
     fn download_metadata(
@@ -280,7 +307,7 @@ impl Updater {
                     remove_local(&self.dir, role)?;
                 }
             }
-            persist(&self.dir, "root", &data)?;
+            self.persist("root", &data)?;
             if next + 1 == last {
                 warn!(
                     "stopped after {} root rotations in one update",
@@ -300,7 +327,7 @@ impl Updater {
         let data = self.download_metadata("timestamp", self.config.timestamp_max_length, None)?;
         let update = self.trusted.update_timestamp(&data)?;
         if update == TimestampUpdate::Updated {
-            persist(&self.dir, "timestamp", &data)?;
+            self.persist("timestamp", &data)?;
         }
         Ok(update)
     }
@@ -321,7 +348,7 @@ impl Updater {
             .then_some(meta.version);
         let data = self.download_metadata("snapshot", length, version)?;
         self.trusted.update_snapshot(&data, false)?;
-        persist(&self.dir, "snapshot", &data)
+        self.persist("snapshot", &data)
     }
 
     fn load_targets(&mut self, role: &str, parent: &str) -> Result<(), ClientError> {
@@ -343,7 +370,7 @@ impl Updater {
             .then_some(meta.version);
         let data = self.download_metadata(role, length, version)?;
         self.trusted.update_delegated_targets(&data, role, parent)?;
-        persist(&self.dir, role, &data)
+        self.persist(role, &data)
     }
 
     /// Find `target_path` in the delegation graph (refreshing first if needed). `None` means
@@ -360,7 +387,10 @@ impl Updater {
                     warn!("{e}; the repository moved on, restarting the update from timestamp");
                     self.restart()?;
                 }
-                other => return other,
+                other => {
+                    self.sync()?;
+                    return other;
+                }
             }
         }
     }
@@ -468,7 +498,7 @@ impl Updater {
         let dir = filepath.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir)
             .map_err(|e| ClientError::io(format!("creating {}", dir.display()), e))?;
-        write_atomic(filepath, &data)
+        write_atomic(filepath, &data, true)
     }
 }
 
@@ -505,11 +535,21 @@ fn remove_local(dir: &Path, role: &str) -> Result<(), ClientError> {
 
 /// Persist the exact bytes received for `role`.
 fn persist(dir: &Path, role: &str, data: &[u8]) -> Result<(), ClientError> {
-    write_atomic(&local_path(dir, role), data)
+    // Each file is replaced atomically; the directory itself is synced once per update cycle
+    // (`sync_dir`), except for root, whose chain progress is synced at once.
+    write_atomic(&local_path(dir, role), data, role == "root")
 }
 
 /// temp file → fsync → rename → fsync(dir).
-fn write_atomic(path: &Path, data: &[u8]) -> Result<(), ClientError> {
+/// Make renames in `dir` durable.
+fn sync_dir(dir: &Path) -> Result<(), ClientError> {
+    fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| ClientError::io(format!("syncing {}", dir.display()), e))
+}
+
+/// temp file → fsync → rename (→ fsync of the directory when `dir_sync`).
+fn write_atomic(path: &Path, data: &[u8], dir_sync: bool) -> Result<(), ClientError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -519,9 +559,12 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<(), ClientError> {
     let result = (|| -> std::io::Result<()> {
         let mut f = fs::File::create(&tmp)?;
         f.write_all(data)?;
-        f.sync_all()?;
+        f.sync_data()?;
         fs::rename(&tmp, path)?;
-        fs::File::open(dir)?.sync_all()
+        if dir_sync {
+            fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     })();
     if let Err(e) = result {
         let _ = fs::remove_file(&tmp);

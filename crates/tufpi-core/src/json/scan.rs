@@ -7,44 +7,16 @@ use super::{parse, Value};
 /// The value at `path` (object keys from the top), parsed, or `None` if absent or malformed.
 /// Keys are compared with their raw JSON text, so only keys without escapes can be looked up.
 pub fn find(text: &[u8], path: &[&str]) -> Option<Value> {
+    find_many(text, &[path]).pop().flatten()
+}
+
+/// The values at several paths, in one pass over `text`.
+pub fn find_many(text: &[u8], paths: &[&[&str]]) -> Vec<Option<Value>> {
+    let mut out = vec![None; paths.len()];
     let mut s = Scanner { s: text, i: 0 };
-    let mut depth_path = path;
-    loop {
-        s.ws();
-        let Some((key, rest)) = depth_path.split_first() else {
-            let start = s.i;
-            s.skip_value(0)?;
-            return parse(&text[start..s.i]).ok();
-        };
-        if s.peek()? != b'{' {
-            return None;
-        }
-        s.i += 1;
-        loop {
-            s.ws();
-            match s.peek()? {
-                b'}' => return None,
-                b',' => {
-                    s.i += 1;
-                    continue;
-                }
-                b'"' => {}
-                _ => return None,
-            }
-            let (ka, kb) = s.string_raw()?;
-            s.ws();
-            if s.peek()? != b':' {
-                return None;
-            }
-            s.i += 1;
-            s.ws();
-            if &text[ka..kb] == key.as_bytes() {
-                break;
-            }
-            s.skip_value(0)?;
-        }
-        depth_path = rest;
-    }
+    let mut cur: Vec<&str> = Vec::new();
+    let _ = s.walk(&mut cur, paths, &mut out, 0);
+    out
 }
 
 struct Scanner<'a> {
@@ -60,6 +32,63 @@ impl Scanner<'_> {
     fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.i += 1;
+        }
+    }
+
+    /// Visit the value at `i` (whose path is `cur`): record it if a path names it, descend if
+    /// a path goes through it, skip it otherwise.
+    fn walk<'p>(
+        &mut self,
+        cur: &mut Vec<&'p str>,
+        paths: &[&[&'p str]],
+        out: &mut [Option<Value>],
+        depth: usize,
+    ) -> Option<()> {
+        self.ws();
+        if let Some(n) = paths.iter().position(|p| *p == cur.as_slice()) {
+            let start = self.i;
+            self.skip_value(depth)?;
+            out[n] = parse(&self.s[start..self.i]).ok();
+            return Some(());
+        }
+        let through = paths
+            .iter()
+            .any(|p| p.len() > cur.len() && p.starts_with(cur));
+        if !through || self.peek()? != b'{' {
+            return self.skip_value(depth);
+        }
+        self.i += 1;
+        loop {
+            self.ws();
+            match self.peek()? {
+                b'}' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                b',' => self.i += 1,
+                b'"' => {
+                    let (ka, kb) = self.string_raw()?;
+                    self.ws();
+                    if self.peek()? != b':' {
+                        return None;
+                    }
+                    self.i += 1;
+                    let key = &self.s[ka..kb];
+                    let next = paths.iter().find_map(|p| {
+                        p.get(cur.len())
+                            .filter(|k| k.as_bytes() == key && p.starts_with(cur))
+                    });
+                    match next {
+                        Some(k) => {
+                            cur.push(k);
+                            self.walk(cur, paths, out, depth + 1)?;
+                            cur.pop();
+                        }
+                        None => self.skip_value(depth + 1)?,
+                    }
+                }
+                _ => return None,
+            }
         }
     }
 
