@@ -516,6 +516,22 @@ impl Repository {
             }
         }
         let bins = names.len();
+        // With targets online, targets is the publisher's to re-sign too (no one else can).
+        let targets_due = self.config.targets_online
+            && self
+                .roles
+                .get("targets")
+                .is_some_and(|s| s.expires <= limit);
+        if targets_due {
+            planned.push((
+                "targets".to_string(),
+                RoleState {
+                    version: self.version("targets") + 1,
+                    expires: ts(now + self.config.offline_expiry),
+                },
+            ));
+            names.push("targets".to_string());
+        }
         let snapshot_due = self
             .roles
             .get("snapshot")
@@ -524,7 +540,7 @@ impl Repository {
             .roles
             .get("timestamp")
             .is_some_and(|s| s.expires <= limit);
-        if bins == 0 && !snapshot_due && !timestamp_due {
+        if bins == 0 && !targets_due && !snapshot_due && !timestamp_due {
             return Ok(0);
         }
         for r in ["snapshot", "timestamp"] {

@@ -201,3 +201,32 @@ fn refresh_after_expiry_brings_the_repository_back() {
     assert_eq!(p.snapshot_version, 2);
     assert!(p.bin_versions.values().all(|v| *v == 2));
 }
+
+/// With `targets_online`, targets is signed by the online key: refresh must re-sign it when it
+/// nears expiry like any other online role (nobody holds an offline key for it).
+#[test]
+fn refresh_re_signs_online_targets() {
+    let tmp = common::TestDir::new(module_path!());
+    let cfg = RepoConfig {
+        bit_length: 2,
+        targets_online: true,
+        offline_expiry: Duration::hours(2),
+        ..RepoConfig::default()
+    };
+    let mut repo = Repository::init_dev(tmp.path(), cfg).unwrap();
+    let (p, e) = target(3, 0);
+    repo.enqueue(&[Change::Add(record(&p, &e))]).unwrap();
+    repo.publish(10).unwrap();
+    assert_eq!(repo.role_states()["targets"].version, 1);
+    // Nothing but targets is due within 3 h.
+    repo.refresh(Duration::hours(3)).unwrap();
+    let st = repo.role_states()["targets"];
+    assert_eq!(
+        st.version, 2,
+        "online targets within the margin was not re-signed"
+    );
+    assert!(st.expires > (Utc::now() + Duration::hours(1)).timestamp());
+    let pub_ = verify_published(&repo.metadata_dir()).unwrap();
+    assert_eq!(pub_.targets_version, 2);
+    assert_targets(&pub_, &BTreeMap::from([(p, e)]));
+}

@@ -90,10 +90,9 @@ pub fn run(args: ClientArgs) -> Result<()> {
             let mut u = updater(&args)?;
             u.refresh()?;
             let ts = u.trusted().timestamp().map(|t| t.version).unwrap_or(0);
-            println!(
-                "refreshed: root v{}, timestamp v{ts}",
-                u.trusted().root_signed().version
-            );
+            let root = u.trusted().root_signed().version;
+            std::mem::forget(u);
+            println!("refreshed: root v{root}, timestamp v{ts}");
         }
         ClientAction::Download => {
             if args.target_names.is_empty() {
@@ -117,6 +116,9 @@ pub fn run(args: ClientArgs) -> Result<()> {
                 u.download_target(name, &info, &path)?;
                 println!("downloaded: {name} ({} bytes)", info.length);
             }
+            // The process ends here: freeing the trusted metadata (a 16k-entry snapshot) would
+            // only cost time.
+            std::mem::forget(u);
         }
     }
     Ok(())
