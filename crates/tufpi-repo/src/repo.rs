@@ -301,6 +301,16 @@ impl Repository {
         self.store.enqueue(changes)
     }
 
+    /// Durably queue a stream of changes, validated one by one, in one transaction: all or,
+    /// at the first bad one, none (its error says which).
+    pub fn enqueue_all(
+        &mut self,
+        changes: impl Iterator<Item = Result<Change, RepoError>>,
+    ) -> Result<u64, RepoError> {
+        let mut checked = changes.map(|c| c.and_then(|c| validate(&c).map(|()| c)));
+        self.store.enqueue_all(&mut checked)
+    }
+
     /// Queued changes not yet published.
     pub fn pending(&self) -> Result<u64, RepoError> {
         self.store.pending()

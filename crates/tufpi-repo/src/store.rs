@@ -70,7 +70,15 @@ struct QueueRow {
 pub trait StateStore {
     /// Durably queue changes; returns the sequence number of the last one. Once this returns,
     /// the changes are acknowledged and will be published.
-    fn enqueue(&mut self, changes: &[Change]) -> Result<u64, RepoError>;
+    fn enqueue(&mut self, changes: &[Change]) -> Result<u64, RepoError> {
+        self.enqueue_all(&mut changes.iter().cloned().map(Ok))
+    }
+    /// Durably queue a stream of changes in one transaction: all of them or, on the first
+    /// error, none. Returns the last sequence number.
+    fn enqueue_all(
+        &mut self,
+        changes: &mut dyn Iterator<Item = Result<Change, RepoError>>,
+    ) -> Result<u64, RepoError>;
     /// Number of queued changes not yet applied.
     fn pending(&self) -> Result<u64, RepoError>;
     /// In one transaction: take up to `limit` queued changes in order, apply them to the
@@ -219,7 +227,10 @@ impl SqliteStore {
 }
 
 impl StateStore for SqliteStore {
-    fn enqueue(&mut self, changes: &[Change]) -> Result<u64, RepoError> {
+    fn enqueue_all(
+        &mut self,
+        changes: &mut dyn Iterator<Item = Result<Change, RepoError>>,
+    ) -> Result<u64, RepoError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -230,7 +241,7 @@ impl StateStore for SqliteStore {
                 .prepare_cached("INSERT INTO queue(op, path, length, hashes, custom) VALUES (?1, ?2, ?3, ?4, ?5)")
                 .map_err(db_err)?;
             for c in changes {
-                match c {
+                match c? {
                     Change::Add(t) => stmt
                         .execute(params![
                             "add",

@@ -9,7 +9,7 @@ use chrono::Duration;
 use clap::Subcommand;
 use tufpi_core::hashes;
 use tufpi_core::json::{self, Value};
-use tufpi_repo::{BinsMode, Change, RepoConfig, Repository, TargetRecord};
+use tufpi_repo::{BinsMode, Change, RepoConfig, RepoError, Repository, TargetRecord};
 
 /// Repository subcommands.
 #[derive(Subcommand)]
@@ -303,62 +303,48 @@ fn parse_record(line: &str, n: usize) -> Result<TargetRecord> {
 
 fn import(repo: &Path, from_jsonl: Option<PathBuf>, from_dir: Option<PathBuf>) -> Result<()> {
     let mut r = Repository::open(repo)?;
-    const CHUNK: usize = 10_000;
-    let mut chunk = Vec::with_capacity(CHUNK);
-    let mut total = 0u64;
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_style(indicatif::ProgressStyle::with_template(
         "{spinner} {pos} targets queued ({per_sec}) {msg}",
     )?);
-    let flush = |chunk: &mut Vec<Change>, r: &mut Repository| -> Result<()> {
-        if !chunk.is_empty() {
-            r.enqueue(chunk)?;
-            bar.inc(chunk.len() as u64);
-            chunk.clear();
-        }
-        Ok(())
-    };
-    if let Some(file) = from_jsonl {
-        let f =
-            std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
-        for (n, line) in std::io::BufReader::new(f).lines().enumerate() {
-            let line = line?;
-            if line.trim().is_empty() {
-                continue;
+    // One transaction: a bad line or file queues nothing at all.
+    let changes: Box<dyn Iterator<Item = Result<Change, RepoError>>> =
+        match (from_jsonl, from_dir) {
+            (Some(file), _) => {
+                let f = std::fs::File::open(&file)
+                    .with_context(|| format!("opening {}", file.display()))?;
+                Box::new(
+                    std::io::BufReader::new(f).lines().enumerate().filter_map(
+                        |(n, line)| match line {
+                            Err(e) => Some(Err(RepoError::io(format!("line {}", n + 1), e))),
+                            Ok(l) if l.trim().is_empty() => None,
+                            Ok(l) => Some(
+                                parse_record(&l, n + 1)
+                                    .map(Change::Add)
+                                    .map_err(|e| RepoError::Invalid(format!("{e:#}"))),
+                            ),
+                        },
+                    ),
+                )
             }
-            chunk.push(Change::Add(parse_record(&line, n + 1)?));
+            (None, Some(dir)) => Box::new(walk_files(&dir).map(move |p| {
+                let p = p?;
+                let rel = relative_target_path(&dir, &p)
+                    .map_err(|e| RepoError::Invalid(format!("{}: {e:#}", p.display())))?;
+                record_from_file(&rel, &p)
+                    .map(Change::Add)
+                    .map_err(|e| RepoError::Invalid(format!("{e:#}")))
+            })),
+            (None, None) => bail!("give --from-jsonl FILE or --from-dir DIR"),
+        };
+    let mut total = 0u64;
+    let counted = changes.inspect(|c| {
+        if c.is_ok() {
             total += 1;
-            if chunk.len() >= CHUNK {
-                flush(&mut chunk, &mut r)?;
-            }
+            bar.inc(1);
         }
-    } else if let Some(dir) = from_dir {
-        let mut stack = vec![dir.clone()];
-        while let Some(d) = stack.pop() {
-            let mut entries: Vec<_> = std::fs::read_dir(&d)?.collect::<Result<_, _>>()?;
-            entries.sort_by_key(|e| e.file_name());
-            for e in entries {
-                let p = e.path();
-                if e.file_type()?.is_dir() {
-                    stack.push(p);
-                    continue;
-                }
-                let rel = p
-                    .strip_prefix(&dir)?
-                    .to_str()
-                    .context("file names must be UTF-8")?
-                    .replace('\\', "/");
-                chunk.push(Change::Add(record_from_file(&rel, &p)?));
-                total += 1;
-                if chunk.len() >= CHUNK {
-                    flush(&mut chunk, &mut r)?;
-                }
-            }
-        }
-    } else {
-        bail!("give --from-jsonl FILE or --from-dir DIR");
-    }
-    flush(&mut chunk, &mut r)?;
+    });
+    r.enqueue_all(counted)?;
     bar.finish_with_message("publishing");
     let rep = r.publish(1_000_000)?;
     println!(
@@ -366,6 +352,49 @@ fn import(repo: &Path, from_jsonl: Option<PathBuf>, from_dir: Option<PathBuf>) -
         rep.bins, rep.snapshot_version, rep.timestamp_version
     );
     Ok(())
+}
+
+/// Every file below `dir`, in a stable order.
+fn walk_files(dir: &Path) -> impl Iterator<Item = Result<PathBuf, RepoError>> {
+    let mut stack = vec![dir.to_path_buf()];
+    let mut files: std::vec::IntoIter<PathBuf> = Vec::new().into_iter();
+    std::iter::from_fn(move || loop {
+        if let Some(f) = files.next() {
+            return Some(Ok(f));
+        }
+        let d = stack.pop()?;
+        let mut entries: Vec<std::fs::DirEntry> =
+            match std::fs::read_dir(&d).and_then(|it| it.collect()) {
+                Ok(e) => e,
+                Err(e) => return Some(Err(RepoError::io(format!("listing {}", d.display()), e))),
+            };
+        entries.sort_by_key(|e| e.file_name());
+        let mut here = Vec::new();
+        for e in entries {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(e.path()),
+                Ok(_) => here.push(e.path()),
+                Err(err) => {
+                    return Some(Err(RepoError::io(
+                        format!("stat {}", e.path().display()),
+                        err,
+                    )))
+                }
+            }
+        }
+        files = here.into_iter();
+    })
+}
+
+/// The target path of `file` below `dir`: its components joined by `/` (a backslash is part
+/// of a Unix file name, not a separator).
+fn relative_target_path(dir: &Path, file: &Path) -> Result<String> {
+    let rel = file.strip_prefix(dir)?;
+    let parts = rel
+        .components()
+        .map(|c| c.as_os_str().to_str().context("file names must be UTF-8"))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(parts.join("/"))
 }
 
 fn status(repo: &Path) -> Result<()> {
