@@ -55,7 +55,7 @@ pub(crate) fn at(secs: i64) -> DateTime<Utc> {
 }
 
 /// The plan of a publish: which roles to (re)write at their recorded versions.
-pub(crate) fn plan_text(roles: &[String]) -> String {
+fn plan_text(roles: &[String]) -> String {
     let v = Value::Array(roles.iter().map(|r| Value::String(r.clone())).collect());
     String::from_utf8(json::canonical(&v).unwrap_or_default()).unwrap_or_default()
 }
@@ -553,12 +553,26 @@ impl Repository {
         if bins == 0 && !targets_due && !snapshot_due && !timestamp_due {
             return Ok(0);
         }
+        self.run_plan(planned, names, exp)?;
+        for w in self.warnings(Duration::days(30)) {
+            warn!("{w}");
+        }
+        Ok(bins)
+    }
+
+    /// Add new snapshot and timestamp versions (expiring at `exp`) to a plan, record it,
+    /// adopt its role states, and publish it.
+    pub(crate) fn run_plan(
+        &mut self,
+        mut planned: Vec<(String, RoleState)>,
+        mut names: Vec<String>,
+        exp: i64,
+    ) -> Result<(), RepoError> {
         for r in ["snapshot", "timestamp"] {
-            let v = self.version(r) + 1;
             planned.push((
                 r.to_string(),
                 RoleState {
-                    version: v,
+                    version: self.version(r) + 1,
                     expires: exp,
                 },
             ));
@@ -568,11 +582,7 @@ impl Repository {
         for (name, st) in planned {
             self.roles.insert(name, st);
         }
-        self.finish_plan()?;
-        for w in self.warnings(Duration::days(30)) {
-            warn!("{w}");
-        }
-        Ok(bins)
+        self.finish_plan()
     }
 
     /// Loud warnings: any role expired; offline roles (root, targets, bins) expiring within

@@ -12,8 +12,8 @@ use crate::ceremony::{self, Edit};
 use crate::error::RepoError;
 use crate::files::{write_atomic_mode, write_once};
 use crate::keys::{self, SigningKey};
-use crate::repo::{plan_text, succinct_index, ts, Repository};
-use crate::store::{RoleState, StateStore};
+use crate::repo::{succinct_index, ts, Repository};
+use crate::store::RoleState;
 
 /// The offline roles a ceremony may publish, in publishing order.
 const ORDER: [&str; 3] = ["root", "targets", "bins"];
@@ -144,23 +144,8 @@ impl Repository {
                 }
             }
         }
-        for r in ["snapshot", "timestamp"] {
-            let v = self.roles.get(r).map(|s| s.version).unwrap_or(0) + 1;
-            planned.push((
-                r.to_string(),
-                RoleState {
-                    version: v,
-                    expires: exp,
-                },
-            ));
-            names.push(r.to_string());
-        }
-        self.store.record_plan(&planned, &plan_text(&names))?;
-        for (name, st) in planned {
-            self.roles.insert(name, st);
-        }
         self.online = Some(online);
-        self.finish_plan()?;
+        self.run_plan(planned, names, exp)?;
         Ok(report)
     }
 
