@@ -69,3 +69,36 @@ pub fn generate(repo: &Path, role: &'static str, scheme: Scheme) -> Result<Signi
     crate::files::write_atomic_mode(&dir.join(format!("{role}.pem")), pem.as_bytes(), 0o600)?;
     Ok(SigningKey::new(key))
 }
+
+/// Where a new online key waits while the plan that re-signs everything with it is recorded.
+pub fn next_online_path(repo: &Path) -> PathBuf {
+    key_dir(repo).join("online.pem.next")
+}
+
+/// Stage `key` as the next online key (durably), to be installed by `install_next_online`.
+pub fn stage_next_online(repo: &Path, key: &PrivateKey) -> Result<(), RepoError> {
+    let pem = key.to_pkcs8_pem()?;
+    crate::files::write_atomic_mode(&next_online_path(repo), pem.as_bytes(), 0o600)
+}
+
+/// Install the staged online key (rename over `online.pem`, then sync the directory).
+pub fn install_next_online(repo: &Path) -> Result<(), RepoError> {
+    let dir = key_dir(repo);
+    std::fs::rename(next_online_path(repo), dir.join("online.pem"))
+        .and_then(|()| std::fs::File::open(&dir)?.sync_all())
+        .map_err(|e| RepoError::io("installing the new online key", e))
+}
+
+/// After a crash during a rotation: a staged key with a recorded plan belongs to that plan
+/// (install it before finishing the plan); without a plan the rotation never happened.
+pub fn settle_next_online(repo: &Path, plan_pending: bool) -> Result<(), RepoError> {
+    if !next_online_path(repo).exists() {
+        return Ok(());
+    }
+    if plan_pending {
+        install_next_online(repo)
+    } else {
+        std::fs::remove_file(next_online_path(repo))
+            .map_err(|e| RepoError::io("removing a stale staged key", e))
+    }
+}

@@ -136,6 +136,7 @@ impl Repository {
         // versions recorded now, not those read at open (stale ones would reuse version names),
         // and with the online key installed now (it may have been rotated).
         self.roles = self.store.roles()?;
+        keys::settle_next_online(&self.dir, self.store.plan()?.is_some())?;
         self.online = keys::load(&self.dir, "online")?;
         // Temp files of a publisher killed mid-write would otherwise pile up.
         crate::files::remove_stale_temps(&self.metadata_dir())?;
@@ -564,6 +565,17 @@ impl Repository {
     /// adopt its role states, and publish it.
     pub(crate) fn run_plan(
         &mut self,
+        planned: Vec<(String, RoleState)>,
+        names: Vec<String>,
+        exp: i64,
+    ) -> Result<(), RepoError> {
+        self.record(planned, names, exp)?;
+        self.finish_plan()
+    }
+
+    /// Add new snapshot and timestamp versions to a plan, record it and adopt its role states.
+    pub(crate) fn record(
+        &mut self,
         mut planned: Vec<(String, RoleState)>,
         mut names: Vec<String>,
         exp: i64,
@@ -582,7 +594,7 @@ impl Repository {
         for (name, st) in planned {
             self.roles.insert(name, st);
         }
-        self.finish_plan()
+        Ok(())
     }
 
     /// Loud warnings: any role expired; offline roles (root, targets, bins) expiring within

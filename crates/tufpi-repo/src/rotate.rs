@@ -118,12 +118,8 @@ impl Repository {
             ));
         }
         if rotated {
-            let pem = online.private.to_pkcs8_pem()?;
-            write_atomic_mode(
-                &keys::key_dir(&self.dir).join("online.pem"),
-                pem.as_bytes(),
-                0o600,
-            )?;
+            // Staged now, installed once the plan that uses it is recorded (see run below).
+            keys::stage_next_online(&self.dir, &online.private)?;
             report.push(format!("online key is now {}", online.keyid));
         }
         let exp = ts(Utc::now() + self.config.online_expiry);
@@ -145,7 +141,11 @@ impl Repository {
             }
         }
         self.online = Some(online);
-        self.run_plan(planned, names, exp)?;
+        self.record(planned, names, exp)?;
+        if rotated {
+            keys::install_next_online(&self.dir)?;
+        }
+        self.finish_plan()?;
         Ok(report)
     }
 
