@@ -495,7 +495,7 @@ impl Updater {
                 source,
             },
         )?;
-        let dir = filepath.parent().unwrap_or(Path::new("."));
+        let dir = parent_dir(filepath);
         fs::create_dir_all(dir)
             .map_err(|e| ClientError::io(format!("creating {}", dir.display()), e))?;
         write_atomic(filepath, &data, true)
@@ -541,6 +541,14 @@ fn persist(dir: &Path, role: &str, data: &[u8]) -> Result<(), ClientError> {
 }
 
 /// temp file → fsync → rename → fsync(dir).
+/// The directory holding `path` ("." for a bare file name, whose parent is "").
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
 /// Make renames in `dir` durable.
 fn sync_dir(dir: &Path) -> Result<(), ClientError> {
     fs::File::open(dir)
@@ -550,7 +558,7 @@ fn sync_dir(dir: &Path) -> Result<(), ClientError> {
 
 /// temp file → fsync → rename (→ fsync of the directory when `dir_sync`).
 fn write_atomic(path: &Path, data: &[u8], dir_sync: bool) -> Result<(), ClientError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = parent_dir(path);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -6,6 +6,14 @@ use std::path::Path;
 
 use crate::error::RepoError;
 
+/// The directory holding `path` ("." for a bare file name, whose parent is "").
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
 /// Write `bytes` to `path` atomically and durably (mode 0644).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RepoError> {
     write_atomic_mode(path, bytes, 0o644)
@@ -13,7 +21,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RepoError> {
 
 /// Write `bytes` to `path` atomically and durably, creating it with `mode` (Unix).
 pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), RepoError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = parent_dir(path);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -81,7 +89,7 @@ pub fn write_many_once(files: Vec<(std::path::PathBuf, Vec<u8>)>) -> Result<(), 
         if path.exists() {
             continue;
         }
-        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let dir = parent_dir(&path).to_path_buf();
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -97,7 +105,7 @@ pub fn write_many_once(files: Vec<(std::path::PathBuf, Vec<u8>)>) -> Result<(), 
     for (tmp, path) in &staged {
         fs::rename(tmp, path)
             .map_err(|e| RepoError::io(format!("renaming onto {}", path.display()), e))?;
-        dirs.insert(path.parent().unwrap_or(Path::new(".")).to_path_buf());
+        dirs.insert(parent_dir(&path).to_path_buf());
     }
     for d in dirs {
         fs::File::open(&d)

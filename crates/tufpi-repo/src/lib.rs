@@ -10,11 +10,12 @@ pub mod gc;
 pub mod keys;
 pub mod layout;
 pub mod repo;
-mod rotate;
+pub mod rotate;
 pub mod store;
 
 pub use config::{BinsMode, RepoConfig};
 pub use error::RepoError;
 pub use gc::GcReport;
 pub use repo::{PublishReport, Repository};
+pub use rotate::OfflineKeys;
 pub use store::{Change, RoleState, StateStore, TargetRecord};

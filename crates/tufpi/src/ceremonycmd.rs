@@ -75,7 +75,8 @@ fn split(arg: &str) -> Result<(&str, &str)> {
         .with_context(|| format!("{arg:?}: expected ROLE=VALUE"))
 }
 
-fn load_public(path: &Path) -> Result<(String, Key)> {
+/// Read a public key file written by `tufpi key generate --public-out`.
+pub fn load_public(path: &Path) -> Result<(String, Key)> {
     let v = json::parse(&read(path)?).with_context(|| format!("{}", path.display()))?;
     let keyid = v
         .get("keyid")
@@ -166,9 +167,12 @@ pub fn run(cmd: CeremonyCmd) -> Result<()> {
             let md = load(&file)?;
             let role = role_of(&md);
             let r = Repository::open(&repo)?;
-            let current = r.current(role)?;
-            for line in ceremony::diff(&current, &md) {
-                println!("{line}");
+            match r.current(role) {
+                Ok(current) => ceremony::diff(&current, &md)
+                    .iter()
+                    .for_each(|l| println!("{l}")),
+                // First version: show it whole.
+                Err(_) => println!("{}", String::from_utf8_lossy(&md.to_bytes())),
             }
             println!("signatures: {}", md.signatures.len());
         }

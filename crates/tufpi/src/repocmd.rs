@@ -9,7 +9,7 @@ use chrono::Duration;
 use clap::Subcommand;
 use tufpi_core::hashes;
 use tufpi_core::json::{self, Value};
-use tufpi_repo::{BinsMode, Change, RepoConfig, RepoError, Repository, TargetRecord};
+use tufpi_repo::{BinsMode, Change, OfflineKeys, RepoConfig, RepoError, Repository, TargetRecord};
 
 /// Repository subcommands.
 #[derive(Subcommand)]
@@ -31,6 +31,24 @@ pub enum RepoCmd {
         /// Opt-in: targets signed by the online key and delegating to the bins directly.
         #[arg(long)]
         targets_online: bool,
+        /// Production: a root key holder's public key (`tufpi key generate --public-out`).
+        #[arg(long = "root-key")]
+        root_keys: Vec<PathBuf>,
+        /// Production: root threshold.
+        #[arg(long, default_value_t = 1)]
+        root_threshold: u64,
+        /// Production: a targets key holder's public key.
+        #[arg(long = "targets-key")]
+        targets_keys: Vec<PathBuf>,
+        /// Production: targets threshold.
+        #[arg(long, default_value_t = 1)]
+        targets_threshold: u64,
+        /// Production: a bins key holder's public key.
+        #[arg(long = "bins-key")]
+        bins_keys: Vec<PathBuf>,
+        /// Production: bins threshold.
+        #[arg(long, default_value_t = 1)]
+        bins_threshold: u64,
     },
     /// Queue a target (from a file, or by length and sha256).
     Add {
@@ -132,13 +150,13 @@ pub fn run(cmd: RepoCmd) -> Result<()> {
             bins_bit_length,
             hash_prefix_bins,
             targets_online,
+            root_keys,
+            root_threshold,
+            targets_keys,
+            targets_threshold,
+            bins_keys,
+            bins_threshold,
         } => {
-            if !dev_keys {
-                bail!(
-                    "production repositories are created in an offline key ceremony (not yet available here); \
-                     pass --dev-keys for a development repository"
-                );
-            }
             let config = RepoConfig {
                 bit_length: bins_bit_length,
                 bins_mode: if hash_prefix_bins {
@@ -149,6 +167,46 @@ pub fn run(cmd: RepoCmd) -> Result<()> {
                 targets_online,
                 ..RepoConfig::default()
             };
+            if !dev_keys {
+                let load = |files: &[PathBuf]| {
+                    files
+                        .iter()
+                        .map(|f| crate::ceremonycmd::load_public(f))
+                        .collect::<Result<Vec<_>>>()
+                };
+                let keys = OfflineKeys {
+                    root: load(&root_keys)?,
+                    root_threshold,
+                    targets: load(&targets_keys)?,
+                    targets_threshold,
+                    bins: load(&bins_keys)?,
+                    bins_threshold,
+                };
+                if keys.root.is_empty()
+                    || (!targets_online && (keys.targets.is_empty() || keys.bins.is_empty()))
+                {
+                    print!(
+                        "{}",
+                        CEREMONY_GUIDE.replace("DIR", &repo.display().to_string())
+                    );
+                    bail!("give the offline public keys (--root-key, --targets-key, --bins-key), or --dev-keys");
+                }
+                let files = Repository::init_ceremony(&repo, config, &keys)?;
+                println!(
+                    "Online key generated in {}/keys/online.pem (keep it on the index host only).",
+                    repo.display()
+                );
+                println!("Unsigned first versions, to be signed by the offline key holders:");
+                for f in &files {
+                    println!("  {}", f.display());
+                }
+                println!(
+                    "Next: each holder inspects (`tufpi ceremony show --repo DIR FILE`) and signs"
+                );
+                println!("  (`tufpi metadata sign FILE --key HOLDER.pem`) on their own machine; combine the");
+                println!("  copies (`tufpi ceremony combine`), then: tufpi ceremony publish --repo {} FILES…", repo.display());
+                return Ok(());
+            }
             let r = Repository::init_dev(&repo, config)?;
             eprintln!("WARNING: development repository: ALL keys, including the offline root, targets and bins keys,");
             eprintln!(
@@ -439,3 +497,21 @@ fn status(repo: &Path) -> Result<()> {
 fn at(secs: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp(secs, 0).unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
 }
+
+/// What `repo init` without keys prints: the offline ceremony, step by step.
+const CEREMONY_GUIDE: &str = "\
+Creating a production repository is an offline key ceremony:
+  1. Each root, targets and bins key holder, on their own (offline) machine:
+       tufpi key generate --scheme ecdsa-sha2-nistp256 --out holder.pem --public-out holder.pub.json
+     and hands over holder.pub.json (never the .pem).
+  2. On the index host:
+       tufpi repo init --repo DIR --root-key a.pub.json --root-key b.pub.json --root-threshold 2 \\
+           --targets-key c.pub.json --bins-key d.pub.json
+     This generates the online key and writes unsigned DIR/ceremony/1.{root,targets,bins}.json.
+  3. Each holder checks and signs the file(s) of their role:
+       tufpi ceremony show --repo DIR DIR/ceremony/1.root.json
+       tufpi metadata sign 1.root.json --key holder.pem
+  4. Combine the signed copies and publish (thresholds are checked):
+       tufpi ceremony combine --out root.json copy-a.json copy-b.json
+       tufpi ceremony publish --repo DIR root.json targets.json bins.json
+";
