@@ -105,7 +105,7 @@ pub fn write_many_once(files: Vec<(std::path::PathBuf, Vec<u8>)>) -> Result<(), 
     for (tmp, path) in &staged {
         fs::rename(tmp, path)
             .map_err(|e| RepoError::io(format!("renaming onto {}", path.display()), e))?;
-        dirs.insert(parent_dir(&path).to_path_buf());
+        dirs.insert(parent_dir(path).to_path_buf());
     }
     for d in dirs {
         fs::File::open(&d)
