@@ -84,8 +84,15 @@ fn round_trip_each_scheme() {
         v(kt, sc, &public, &sig).unwrap();
         let tampered = verify_signature(kt, sc, &public, &sig, b"tampered");
         assert_eq!(tampered, Err(CryptoError::BadSignature));
+        // With RSA the signature can even be out of range for the other key's modulus.
         let wrong_key = v(kt, sc, &other.public_parts().2, &sig);
-        assert_eq!(wrong_key, Err(CryptoError::BadSignature));
+        assert!(
+            matches!(
+                wrong_key,
+                Err(CryptoError::BadSignature | CryptoError::MalformedSignature(_))
+            ),
+            "{s}: {wrong_key:?}"
+        );
         let reloaded = PrivateKey::from_pem(&key.to_pkcs8_pem().unwrap()).unwrap();
         assert_eq!(reloaded.public_parts(), key.public_parts());
     }

@@ -402,7 +402,7 @@ pub fn write_canonical(v: &Value, out: &mut Vec<u8>) -> Result<(), CanonicalErro
         Value::Bool(false) => out.extend_from_slice(b"false"),
         Value::Int(i) => i.write_to(out),
         Value::Float(f) => return Err(CanonicalError::Float(f.clone())),
-        Value::String(s) => canonical_string(s, out),
+        Value::String(s) => write_canonical_str(s, out),
         Value::Array(items) => {
             out.push(b'[');
             for (n, item) in items.iter().enumerate() {
@@ -419,7 +419,7 @@ pub fn write_canonical(v: &Value, out: &mut Vec<u8>) -> Result<(), CanonicalErro
                 if n > 0 {
                     out.push(b',');
                 }
-                canonical_string(k, out);
+                write_canonical_str(k, out);
                 out.push(b':');
                 write_canonical(item, out)?;
             }
@@ -429,7 +429,8 @@ pub fn write_canonical(v: &Value, out: &mut Vec<u8>) -> Result<(), CanonicalErro
     Ok(())
 }
 
-fn canonical_string(s: &str, out: &mut Vec<u8>) {
+/// Append a string in canonical form (only `"` and `\` escaped).
+pub fn write_canonical_str(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut run = 0;

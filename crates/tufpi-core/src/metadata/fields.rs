@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::MetadataError;
-use crate::json::{Int, Map, Value};
+use crate::json::{Map, Value};
 
 /// The only expiry format python-tuf reads and writes.
 pub(crate) const EXPIRES_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
@@ -248,18 +248,10 @@ pub(crate) fn object(
     Value::Object(m)
 }
 
-pub(crate) fn str_array(items: &[String]) -> Value {
-    Value::Array(items.iter().map(|s| Value::String(s.clone())).collect())
-}
-
-pub(crate) fn hashes_value(h: &BTreeMap<String, String>) -> Value {
-    Value::Object(
+pub(crate) fn hashes_view(h: &BTreeMap<String, String>) -> super::view::View<'_> {
+    super::view::View::entries(
         h.iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .map(|(k, v)| (k.as_str(), super::view::View::Str(v)))
             .collect(),
     )
-}
-
-pub(crate) fn int(v: u64) -> Value {
-    Value::Int(Int::from(v))
 }

@@ -3,6 +3,7 @@
 use sha2::{Digest, Sha256};
 
 use super::fields::{object, Ctx, Obj};
+use super::view::View;
 use super::MetadataError;
 use crate::crypto::{self, CryptoError, PrivateKey};
 use crate::json::{self, Map, Value};
@@ -79,13 +80,17 @@ impl Key {
 
     /// The JSON value of the key.
     pub fn to_value(&self) -> Value {
-        object(
-            &self.unrecognized,
-            [
-                ("keytype", self.keytype.as_str().into()),
-                ("scheme", self.scheme.as_str().into()),
-                ("keyval", Value::Object(self.keyval.clone())),
+        self.view().to_value()
+    }
+
+    pub(crate) fn view(&self) -> View<'_> {
+        View::obj(
+            vec![
+                ("keytype", View::Str(&self.keytype)),
+                ("scheme", View::Str(&self.scheme)),
+                ("keyval", View::Obj(Vec::new(), Some(&self.keyval))),
             ],
+            &self.unrecognized,
         )
     }
 }
@@ -94,10 +99,6 @@ pub(crate) fn keys_from(o: Obj) -> Result<std::collections::BTreeMap<String, Key
     Ok(o.members(Key::from_value)?.into_iter().collect())
 }
 
-pub(crate) fn keys_value(keys: &std::collections::BTreeMap<String, Key>) -> Value {
-    Value::Object(
-        keys.iter()
-            .map(|(id, k)| (id.clone(), k.to_value()))
-            .collect(),
-    )
+pub(crate) fn keys_view(keys: &std::collections::BTreeMap<String, Key>) -> View<'_> {
+    View::entries(keys.iter().map(|(id, k)| (id.as_str(), k.view())).collect())
 }

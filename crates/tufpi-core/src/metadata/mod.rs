@@ -8,12 +8,14 @@ mod key;
 mod root;
 mod snapshot;
 mod targets;
+mod view;
 
 use chrono::{DateTime, Utc};
 
 use crate::crypto::{CryptoError, PrivateKey};
 use crate::json::{self, CanonicalError, Map, ParseError, Value};
-use fields::{invalid, object, Ctx, Obj};
+use fields::{invalid, Ctx, Obj};
+use view::View;
 
 pub use fields::{format_expires, parse_expires};
 pub use key::Key;
@@ -73,13 +75,13 @@ impl Signature {
         })
     }
 
-    fn to_value(&self) -> Value {
-        object(
-            &self.unrecognized,
-            [
-                ("keyid", self.keyid.as_str().into()),
-                ("sig", self.sig.as_str().into()),
+    fn view(&self) -> View<'_> {
+        View::obj(
+            vec![
+                ("keyid", View::Str(&self.keyid)),
+                ("sig", View::Str(&self.sig)),
             ],
+            &self.unrecognized,
         )
     }
 }
@@ -162,29 +164,28 @@ impl Signed {
 
     /// The JSON value of `signed`.
     pub fn to_value(&self) -> Value {
-        let mut v = object(
-            &self.unrecognized,
-            [
-                ("_type", self.role_type().into()),
-                ("spec_version", self.spec_version.as_str().into()),
-                ("version", self.version.into()),
-                ("expires", format_expires(&self.expires).into()),
-            ],
-        );
-        if let Some(m) = v.as_object_mut() {
-            match &self.body {
-                Body::Root(r) => r.put_into(m),
-                Body::Targets(t) => t.put_into(m),
-                Body::Snapshot(s) => s.put_into(m),
-                Body::Timestamp(t) => t.put_into(m),
-            }
-        }
-        v
+        self.view().to_value()
+    }
+
+    pub(crate) fn view(&self) -> View<'_> {
+        let mut f = vec![
+            ("_type", View::Str(self.role_type())),
+            ("spec_version", View::Str(&self.spec_version)),
+            ("version", View::Int(self.version)),
+            ("expires", View::Owned(format_expires(&self.expires))),
+        ];
+        f.extend(match &self.body {
+            Body::Root(r) => r.fields(),
+            Body::Targets(t) => t.fields(),
+            Body::Snapshot(s) => s.fields(),
+            Body::Timestamp(t) => t.fields(),
+        });
+        View::obj(f, &self.unrecognized)
     }
 
     /// The canonical JSON bytes of `signed`: what signatures cover.
     pub fn canonical(&self) -> Result<Vec<u8>, MetadataError> {
-        Ok(json::canonical(&self.to_value())?)
+        Ok(self.view().canonical()?)
     }
 }
 
@@ -274,15 +275,19 @@ impl Metadata {
 
     /// The JSON value of the whole file.
     pub fn to_value(&self) -> Value {
-        object(
-            &self.unrecognized,
-            [
+        self.view().to_value()
+    }
+
+    fn view(&self) -> View<'_> {
+        View::obj(
+            vec![
                 (
                     "signatures",
-                    Value::Array(self.signatures.iter().map(Signature::to_value).collect()),
+                    View::Arr(self.signatures.iter().map(Signature::view).collect()),
                 ),
-                ("signed", self.signed.to_value()),
+                ("signed", self.signed.view()),
             ],
+            &self.unrecognized,
         )
     }
 

@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use super::fields::{invalid, object, str_array, Ctx, Obj};
-use super::key::{keys_from, keys_value};
+use super::fields::{invalid, Ctx, Obj};
+use super::key::{keys_from, keys_view};
+use super::view::View;
 use super::{Key, MetadataError, TOP_LEVEL_ROLES};
 use crate::json::{Map, Value};
 
@@ -29,13 +30,13 @@ impl Role {
         })
     }
 
-    fn to_value(&self) -> Value {
-        object(
-            &self.unrecognized,
-            [
-                ("keyids", str_array(&self.keyids)),
-                ("threshold", self.threshold.into()),
+    fn view(&self) -> View<'_> {
+        View::obj(
+            vec![
+                ("keyids", View::strs(&self.keyids)),
+                ("threshold", View::Int(self.threshold)),
             ],
+            &self.unrecognized,
         )
     }
 }
@@ -98,20 +99,23 @@ impl Root {
         })
     }
 
-    pub(crate) fn put_into(&self, m: &mut Map) {
-        if let Some(cs) = self.consistent_snapshot {
-            m.insert("consistent_snapshot".into(), cs.into());
-        }
-        m.insert("keys".into(), keys_value(&self.keys));
-        m.insert(
-            "roles".into(),
-            Value::Object(
-                self.roles
-                    .iter()
-                    .map(|(n, r)| (n.clone(), r.to_value()))
-                    .collect(),
+    pub(crate) fn fields(&self) -> Vec<(&'static str, View<'_>)> {
+        let mut f = vec![
+            ("keys", keys_view(&self.keys)),
+            (
+                "roles",
+                View::entries(
+                    self.roles
+                        .iter()
+                        .map(|(n, r)| (n.as_str(), r.view()))
+                        .collect(),
+                ),
             ),
-        );
+        ];
+        if let Some(cs) = self.consistent_snapshot {
+            f.push(("consistent_snapshot", View::Bool(cs)));
+        }
+        f
     }
 
     /// Whether consistent snapshots are on.

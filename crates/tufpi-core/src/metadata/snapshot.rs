@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use super::fields::{hashes_value, int, invalid, object, Ctx, Obj};
+use super::fields::{hashes_view, invalid, Ctx, Obj};
+use super::view::View;
 use super::MetadataError;
 use crate::json::{Map, Value};
 
@@ -51,29 +52,23 @@ impl MetaFile {
 
     /// The JSON value of the entry.
     pub fn to_value(&self) -> Value {
-        let mut v = object(&self.unrecognized, [("version", int(self.version))]);
-        if let Some(m) = v.as_object_mut() {
-            if let Some(l) = self.length {
-                m.insert("length".into(), int(l));
-            }
-            if let Some(h) = &self.hashes {
-                m.insert("hashes".into(), hashes_value(h));
-            }
+        self.view().to_value()
+    }
+
+    pub(crate) fn view(&self) -> View<'_> {
+        let mut f = vec![("version", View::Int(self.version))];
+        if let Some(l) = self.length {
+            f.push(("length", View::Int(l)));
         }
-        v
+        if let Some(h) = &self.hashes {
+            f.push(("hashes", hashes_view(h)));
+        }
+        View::obj(f, &self.unrecognized)
     }
 }
 
 fn meta_from(o: Obj) -> Result<BTreeMap<String, MetaFile>, MetadataError> {
     Ok(o.members(MetaFile::from_value)?.into_iter().collect())
-}
-
-fn meta_value(meta: &BTreeMap<String, MetaFile>) -> Value {
-    Value::Object(
-        meta.iter()
-            .map(|(n, m)| (n.clone(), m.to_value()))
-            .collect(),
-    )
 }
 
 /// The body of snapshot metadata: `meta` lists targets and every delegated targets role.
@@ -90,8 +85,16 @@ impl Snapshot {
         })
     }
 
-    pub(crate) fn put_into(&self, m: &mut Map) {
-        m.insert("meta".into(), meta_value(&self.meta));
+    pub(crate) fn fields(&self) -> Vec<(&'static str, View<'_>)> {
+        vec![(
+            "meta",
+            View::entries(
+                self.meta
+                    .iter()
+                    .map(|(n, m)| (n.as_str(), m.view()))
+                    .collect(),
+            ),
+        )]
     }
 }
 
@@ -124,9 +127,16 @@ impl Timestamp {
         })
     }
 
-    pub(crate) fn put_into(&self, m: &mut Map) {
-        let mut meta = self.other_meta.clone();
-        meta.insert("snapshot.json".into(), self.snapshot_meta.clone());
-        m.insert("meta".into(), meta_value(&meta));
+    pub(crate) fn fields(&self) -> Vec<(&'static str, View<'_>)> {
+        let mut meta: Vec<(&str, View<'_>)> = self
+            .other_meta
+            .iter()
+            .map(|(n, m)| (n.as_str(), m.view()))
+            .collect();
+        // "snapshot.json" wins over an "other" entry of the same name; keep key order.
+        meta.retain(|(n, _)| *n != "snapshot.json");
+        let at = meta.partition_point(|(n, _)| *n < "snapshot.json");
+        meta.insert(at, ("snapshot.json", self.snapshot_meta.view()));
+        vec![("meta", View::entries(meta))]
     }
 }

@@ -2,9 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use super::fields::{hashes_value, int, invalid, object, str_array, Ctx, Obj};
-use super::key::{keys_from, keys_value};
+use super::fields::{hashes_view, invalid, Ctx, Obj};
+use super::key::{keys_from, keys_view};
 use super::root::keyids_threshold;
+use super::view::View;
 use super::{Key, MetadataError, TOP_LEVEL_ROLES};
 use crate::json::{Map, Value};
 use crate::pathmatch;
@@ -48,12 +49,16 @@ impl TargetFile {
 
     /// The JSON value of the entry.
     pub fn to_value(&self) -> Value {
-        object(
-            &self.unrecognized,
-            [
-                ("length", int(self.length)),
-                ("hashes", hashes_value(&self.hashes)),
+        self.view().to_value()
+    }
+
+    pub(crate) fn view(&self) -> View<'_> {
+        View::obj(
+            vec![
+                ("length", View::Int(self.length)),
+                ("hashes", hashes_view(&self.hashes)),
             ],
+            &self.unrecognized,
         )
     }
 }
@@ -104,25 +109,20 @@ impl DelegatedRole {
         })
     }
 
-    fn to_value(&self) -> Value {
-        let mut v = object(
-            &self.unrecognized,
-            [
-                ("name", self.name.as_str().into()),
-                ("keyids", str_array(&self.keyids)),
-                ("threshold", int(self.threshold)),
-                ("terminating", self.terminating.into()),
-            ],
-        );
-        if let Some(m) = v.as_object_mut() {
-            if let Some(p) = &self.paths {
-                m.insert("paths".into(), str_array(p));
-            }
-            if let Some(p) = &self.path_hash_prefixes {
-                m.insert("path_hash_prefixes".into(), str_array(p));
-            }
+    fn view(&self) -> View<'_> {
+        let mut f = vec![
+            ("name", View::Str(&self.name)),
+            ("keyids", View::strs(&self.keyids)),
+            ("threshold", View::Int(self.threshold)),
+            ("terminating", View::Bool(self.terminating)),
+        ];
+        if let Some(p) = &self.paths {
+            f.push(("paths", View::strs(p)));
         }
-        v
+        if let Some(p) = &self.path_hash_prefixes {
+            f.push(("path_hash_prefixes", View::strs(p)));
+        }
+        View::obj(f, &self.unrecognized)
     }
 
     /// Whether this role is trusted for `target_path` (python-tuf's `is_delegated_path`).
@@ -176,15 +176,15 @@ impl SuccinctRoles {
         })
     }
 
-    fn to_value(&self) -> Value {
-        object(
-            &self.unrecognized,
-            [
-                ("keyids", str_array(&self.keyids)),
-                ("threshold", int(self.threshold)),
-                ("bit_length", int(u64::from(self.bit_length))),
-                ("name_prefix", self.name_prefix.as_str().into()),
+    fn view(&self) -> View<'_> {
+        View::obj(
+            vec![
+                ("keyids", View::strs(&self.keyids)),
+                ("threshold", View::Int(self.threshold)),
+                ("bit_length", View::Int(u64::from(self.bit_length))),
+                ("name_prefix", View::Str(&self.name_prefix)),
             ],
+            &self.unrecognized,
         )
     }
 
@@ -307,20 +307,18 @@ impl Delegations {
         })
     }
 
-    fn to_value(&self) -> Value {
-        let mut v = object(&self.unrecognized, [("keys", keys_value(&self.keys))]);
-        if let Some(m) = v.as_object_mut() {
-            if let Some(roles) = &self.roles {
-                m.insert(
-                    "roles".into(),
-                    Value::Array(roles.iter().map(DelegatedRole::to_value).collect()),
-                );
-            }
-            if let Some(s) = &self.succinct_roles {
-                m.insert("succinct_roles".into(), s.to_value());
-            }
+    fn view(&self) -> View<'_> {
+        let mut f = vec![("keys", keys_view(&self.keys))];
+        if let Some(roles) = &self.roles {
+            f.push((
+                "roles",
+                View::Arr(roles.iter().map(DelegatedRole::view).collect()),
+            ));
         }
-        v
+        if let Some(s) = &self.succinct_roles {
+            f.push(("succinct_roles", s.view()));
+        }
+        View::obj(f, &self.unrecognized)
     }
 
     /// The keys and threshold assigned to delegated role `name`, if it is delegated here.
@@ -386,18 +384,19 @@ impl Targets {
         })
     }
 
-    pub(crate) fn put_into(&self, m: &mut Map) {
-        m.insert(
-            "targets".into(),
-            Value::Object(
+    pub(crate) fn fields(&self) -> Vec<(&'static str, View<'_>)> {
+        let mut f = vec![(
+            "targets",
+            View::entries(
                 self.targets
                     .iter()
-                    .map(|(p, t)| (p.clone(), t.to_value()))
+                    .map(|(p, t)| (p.as_str(), t.view()))
                     .collect(),
             ),
-        );
+        )];
         if let Some(d) = &self.delegations {
-            m.insert("delegations".into(), d.to_value());
+            f.push(("delegations", d.view()));
         }
+        f
     }
 }
