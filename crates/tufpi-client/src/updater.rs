@@ -115,6 +115,7 @@ impl Updater {
         config: UpdaterConfig,
         now: DateTime<Utc>,
     ) -> Result<Updater, ClientError> {
+        remove_stale_temps(dir);
         let root = read_local(dir, "root")?.ok_or_else(|| {
             ClientError::Config(format!(
                 "{} has no root.json: run `client init` with a trusted root first",
@@ -546,6 +547,21 @@ fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
+    }
+}
+
+/// Remove temp files an interrupted write left in the metadata directory, which must hold
+/// only trusted metadata. Best effort: a leftover is harmless, only untidy.
+fn remove_stale_temps(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            let _ = fs::remove_file(e.path());
+        }
     }
 }
 
