@@ -76,6 +76,20 @@ pub struct Updater {
     force_full: bool,
     /// Files were renamed into the metadata directory since its last sync.
     unsynced: bool,
+    /// Background writes of metadata files not yet joined.
+    writes: Vec<(PathBuf, std::thread::JoinHandle<Result<(), ClientError>>)>,
+}
+
+impl Drop for Updater {
+    fn drop(&mut self) {
+        // Never leave a write half-done behind the caller's back.
+        let _ = self.sync();
+    }
+}
+
+fn join(h: std::thread::JoinHandle<Result<(), ClientError>>) -> Result<(), ClientError> {
+    h.join()
+        .map_err(|_| ClientError::Order("a metadata write thread panicked"))?
 }
 
 impl Updater {
@@ -134,6 +148,7 @@ impl Updater {
             refreshed: false,
             force_full: false,
             unsynced: false,
+            writes: Vec::new(),
         })
     }
 
@@ -255,14 +270,38 @@ impl Updater {
     }
 
     /// Persist the exact bytes received for `role` (directory synced later by `sync`).
+    /// Root is written at once; other roles on a background thread (the fsync overlaps the
+    /// next download), all joined by `sync` before an update cycle reports success.
     fn persist(&mut self, role: &str, data: &[u8]) -> Result<(), ClientError> {
-        persist(&self.dir, role, data)?;
         self.unsynced = true;
+        if role == "root" {
+            return persist(&self.dir, role, data);
+        }
+        let path = local_path(&self.dir, role);
+        // A later write of the same file must land after the earlier one.
+        if let Some(i) = self.writes.iter().position(|(p, _)| *p == path) {
+            let (_, h) = self.writes.swap_remove(i);
+            join(h)?;
+        }
+        let (p, bytes) = (path.clone(), data.to_vec());
+        self.writes.push((
+            path,
+            std::thread::spawn(move || write_atomic(&p, &bytes, false)),
+        ));
         Ok(())
     }
 
-    /// Sync the metadata directory if anything was written since the last sync.
+    /// Finish background writes, then sync the metadata directory if anything was written.
     fn sync(&mut self) -> Result<(), ClientError> {
+        let mut first_err = None;
+        for (_, h) in self.writes.drain(..) {
+            if let Err(e) = join(h) {
+                first_err.get_or_insert(e);
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
         if std::mem::take(&mut self.unsynced) {
             sync_dir(&self.dir)?;
         }
@@ -579,7 +618,9 @@ fn write_atomic(path: &Path, data: &[u8], dir_sync: bool) -> Result<(), ClientEr
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
     let result = (|| -> std::io::Result<()> {
         let mut f = fs::File::create(&tmp)?;
         f.write_all(data)?;
