@@ -144,6 +144,8 @@ proptest! {
         md.sign(pk, id).unwrap();
         let written = md.to_bytes();
         let back = Metadata::from_bytes(&written).unwrap();
+        // The compact form always equals python's compact serialization.
+        prop_assert_eq!(md.to_compact_bytes(), json::to_python_json(&md.to_value(), None));
         prop_assert_eq!(&back, &md);
         prop_assert!(verify(&back).is_ok());
         // The unknown signature survives next to ours.

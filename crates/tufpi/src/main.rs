@@ -11,6 +11,8 @@ mod fsutil;
 mod keycmd;
 mod metacmd;
 mod repocmd;
+mod servecmd;
+mod tokencmd;
 
 use std::process::ExitCode;
 
@@ -47,6 +49,13 @@ enum Command {
     Ceremony {
         #[command(subcommand)]
         cmd: ceremonycmd::CeremonyCmd,
+    },
+    /// Run a PyPI-compatible index whose uploads are TUF-signed within a second.
+    Serve(servecmd::ServeArgs),
+    /// Create, list and revoke the index's upload tokens.
+    Token {
+        #[command(subcommand)]
+        cmd: tokencmd::TokenCmd,
     },
     /// JSON utilities.
     Json {
@@ -89,6 +98,8 @@ fn main() -> ExitCode {
         Command::Client(args) => clientcmd::run(args),
         Command::Repo { cmd } => repocmd::run(cmd),
         Command::Ceremony { cmd } => ceremonycmd::run(cmd),
+        Command::Serve(args) => servecmd::run(args),
+        Command::Token { cmd } => tokencmd::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -298,6 +298,14 @@ impl Metadata {
 
     /// The file bytes in python-tuf's compact form.
     pub fn to_compact_bytes(&self) -> Vec<u8> {
+        // For printable-ASCII content, canonical JSON is byte for byte python's compact form
+        // (same key order and separators, and only `"` and `\` need escaping) and is written
+        // straight from the model; anything else goes through the general writer.
+        if let Ok(c) = self.view().canonical() {
+            if c.iter().all(|b| (0x20..0x7f).contains(b)) {
+                return c;
+            }
+        }
         json::to_python_json(&self.to_value(), None)
     }
 

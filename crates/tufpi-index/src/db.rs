@@ -1,0 +1,534 @@
+//! The index database (`DIR/index.db`, SQLite): projects, files, every filename ever used,
+//! rendered pages, upload tokens (only their SHA-256 is stored) and an outbox of TUF target
+//! changes not yet handed to the repository queue.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use base64::Engine;
+use rand_core::{OsRng, RngCore};
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use sha2::{Digest, Sha256};
+use tufpi_repo::TargetRecord;
+
+use crate::error::IndexError;
+use crate::names::{normalize, valid_project_name};
+use crate::pages::{Digests, FileRow};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS projects (
+    name TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    created TEXT NOT NULL,
+    html_sha256 TEXT,
+    json_sha256 TEXT
+);
+CREATE TABLE IF NOT EXISTS files (
+    filename TEXT PRIMARY KEY COLLATE NOCASE,
+    project TEXT NOT NULL,
+    version TEXT NOT NULL,
+    packagetype TEXT NOT NULL,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    blake2b TEXT NOT NULL,
+    requires_python TEXT,
+    metadata_size INTEGER,
+    metadata_sha256 TEXT,
+    metadata_blake2b TEXT,
+    upload_time TEXT NOT NULL,
+    yanked TEXT
+);
+CREATE INDEX IF NOT EXISTS files_project ON files(project);
+CREATE TABLE IF NOT EXISTS used_filenames (filename TEXT PRIMARY KEY COLLATE NOCASE);
+CREATE TABLE IF NOT EXISTS pages (
+    sha256 TEXT PRIMARY KEY,
+    blake2b TEXT NOT NULL,
+    project TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    size INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pages_blake2b ON pages(blake2b);
+CREATE TABLE IF NOT EXISTS tokens (
+    hash TEXT PRIMARY KEY,
+    project TEXT,
+    description TEXT,
+    created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    blake2b TEXT NOT NULL
+);
+";
+
+/// The two renderings of a project page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageKind {
+    /// PEP 503 HTML (`vnd.pypi.simple.v1.html`).
+    Html,
+    /// PEP 691 JSON (`vnd.pypi.simple.v1.json`).
+    Json,
+}
+
+impl PageKind {
+    /// Both kinds.
+    pub const ALL: [PageKind; 2] = [PageKind::Html, PageKind::Json];
+
+    /// As stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PageKind::Html => "html",
+            PageKind::Json => "json",
+        }
+    }
+
+    /// The page's target basename.
+    pub fn target_basename(self) -> &'static str {
+        match self {
+            PageKind::Html => "vnd.pypi.simple.v1.html",
+            PageKind::Json => "vnd.pypi.simple.v1.json",
+        }
+    }
+
+    /// The page's TUF target path for `project` (normalised).
+    pub fn target_path(self, project: &str) -> String {
+        format!("simple/{project}/{}", self.target_basename())
+    }
+}
+
+/// Renders a project's pages from its files and stores them; returns their digests, HTML
+/// then JSON.
+pub type RenderFn<'a> = dyn FnMut(&[FileRow]) -> Result<[Digests; 2], IndexError> + 'a;
+
+/// A project's names and current pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    /// Normalised name.
+    pub name: String,
+    /// Name as first uploaded.
+    pub display_name: String,
+    /// SHA-256 of the current HTML page.
+    pub html_sha256: Option<String>,
+    /// SHA-256 of the current JSON page.
+    pub json_sha256: Option<String>,
+}
+
+/// What a token may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenScope {
+    /// Short id (hash prefix) for listing and revoking.
+    pub id: String,
+    /// The only project (normalised) it may upload to, or any if `None`.
+    pub project: Option<String>,
+}
+
+/// The SHA-256 (hex) under which a token is stored.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A new random upload token (`tufpi-` + 32 random bytes, base64url).
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    format!(
+        "tufpi-{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+fn now_text() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
+}
+
+fn file_row(r: &Row<'_>) -> rusqlite::Result<FileRow> {
+    let meta: (Option<i64>, Option<String>, Option<String>) = (r.get(9)?, r.get(10)?, r.get(11)?);
+    Ok(FileRow {
+        filename: r.get(0)?,
+        project: r.get(1)?,
+        version: r.get(2)?,
+        packagetype: r.get(3)?,
+        path: r.get(4)?,
+        digests: Digests {
+            size: r.get::<_, i64>(5)? as u64,
+            sha256: r.get(6)?,
+            blake2b: r.get(7)?,
+        },
+        requires_python: r.get(8)?,
+        metadata: match meta {
+            (Some(size), Some(sha256), Some(blake2b)) => Some(Digests {
+                size: size as u64,
+                sha256,
+                blake2b,
+            }),
+            _ => None,
+        },
+        upload_time: r.get(12)?,
+        yanked: r.get(13)?,
+    })
+}
+
+const FILE_COLUMNS: &str = "filename, project, version, packagetype, path, size, sha256, blake2b, requires_python, metadata_size, metadata_sha256, metadata_blake2b, upload_time, yanked";
+
+fn target(path: &str, d: &Digests) -> TargetRecord {
+    TargetRecord {
+        path: path.to_string(),
+        length: d.size,
+        hashes: BTreeMap::from([
+            ("sha256".to_string(), d.sha256.clone()),
+            ("blake2b-256".to_string(), d.blake2b.clone()),
+        ]),
+        custom: None,
+    }
+}
+
+/// The index database.
+pub struct IndexDb {
+    conn: Connection,
+}
+
+impl IndexDb {
+    /// Open (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<IndexDb, IndexError> {
+        let conn = Connection::open(path)?;
+        // WAL + synchronous=FULL: an acknowledged upload survives power loss.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(IndexDb { conn })
+    }
+
+    /// Create an upload token, optionally limited to `project`; returns the token (shown
+    /// once: only its hash is stored).
+    pub fn create_token(
+        &mut self,
+        project: Option<&str>,
+        description: Option<&str>,
+    ) -> Result<String, IndexError> {
+        if let Some(p) = project {
+            if !valid_project_name(p) {
+                return Err(IndexError::bad(format!("invalid project name {p:?}")));
+            }
+        }
+        let token = new_token();
+        self.conn.execute(
+            "INSERT INTO tokens(hash, project, description, created) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                hash_token(&token),
+                project.map(normalize),
+                description,
+                now_text()
+            ],
+        )?;
+        Ok(token)
+    }
+
+    /// The scope of `token`, if it is a known token.
+    pub fn token_scope(&self, token: &str) -> Result<Option<TokenScope>, IndexError> {
+        let hash = hash_token(token);
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT project FROM tokens WHERE hash = ?1",
+                params![hash],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()?
+            .map(|project| TokenScope {
+                id: hash[..12].to_string(),
+                project,
+            }))
+    }
+
+    /// Every token: (id, project, description, created).
+    #[allow(clippy::type_complexity)]
+    pub fn tokens(
+        &self,
+    ) -> Result<Vec<(String, Option<String>, Option<String>, String)>, IndexError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT hash, project, description, created FROM tokens ORDER BY created")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?[..12].to_string(),
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Revoke the token whose id (hash prefix, at least 8 characters) is `id`.
+    pub fn revoke_token(&mut self, id: &str) -> Result<bool, IndexError> {
+        if id.len() < 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(IndexError::bad("give a token id of at least 8 hex digits"));
+        }
+        let n = self.conn.execute(
+            "DELETE FROM tokens WHERE substr(hash, 1, ?1) = ?2",
+            params![id.len() as i64, id.to_ascii_lowercase()],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Whether `filename` was ever used in this index (case-insensitively), even if deleted.
+    pub fn filename_used(&self, filename: &str) -> Result<bool, IndexError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM used_filenames WHERE filename = ?1",
+                params![filename],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// A project by normalised name.
+    pub fn project(&self, name: &str) -> Result<Option<Project>, IndexError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT name, display_name, html_sha256, json_sha256 FROM projects WHERE name = ?1",
+                params![name],
+                |r| {
+                    Ok(Project {
+                        name: r.get(0)?,
+                        display_name: r.get(1)?,
+                        html_sha256: r.get(2)?,
+                        json_sha256: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Every project: (normalised, display) names, by normalised name.
+    pub fn projects(&self) -> Result<Vec<(String, String)>, IndexError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name, display_name FROM projects ORDER BY name")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The files of a project (normalised name).
+    pub fn files_of(&self, project: &str) -> Result<Vec<FileRow>, IndexError> {
+        files_of(&self.conn, project)
+    }
+
+    /// A file by name.
+    pub fn file(&self, filename: &str) -> Result<Option<FileRow>, IndexError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {FILE_COLUMNS} FROM files WHERE filename = ?1"),
+                params![filename],
+                file_row,
+            )
+            .optional()?)
+    }
+
+    /// The SHA-256 of a stored page of `project` and `kind` whose SHA-256 or BLAKE2b-256 is
+    /// `digest` (hex).
+    pub fn page(
+        &self,
+        project: &str,
+        kind: PageKind,
+        digest: &str,
+    ) -> Result<Option<String>, IndexError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT sha256 FROM pages WHERE (sha256 = ?1 OR blake2b = ?1) AND project = ?2 AND kind = ?3",
+                params![digest, project, kind.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Numbers of projects and files.
+    pub fn counts(&self) -> Result<(u64, u64), IndexError> {
+        Ok(self.conn.query_row(
+            "SELECT (SELECT COUNT(*) FROM projects), (SELECT COUNT(*) FROM files)",
+            [],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+        )?)
+    }
+
+    /// Record an uploaded file in one transaction: the filename as used, the project (created
+    /// with `display_name` if new), the file, its project's new pages (`render` is given the
+    /// project's files, stores both pages and returns their digests, HTML then JSON), and the
+    /// TUF target changes in the outbox. A filename used before is refused.
+    pub fn commit_upload(
+        &mut self,
+        file: &FileRow,
+        display_name: &str,
+        render: &mut RenderFn<'_>,
+    ) -> Result<(), IndexError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let fresh = tx.execute(
+            "INSERT OR IGNORE INTO used_filenames(filename) VALUES (?1)",
+            params![file.filename],
+        )?;
+        if fresh == 0 {
+            return Err(IndexError::bad(format!(
+                "File already exists: {:?} has been used before in this index; upload a new version instead",
+                file.filename
+            )));
+        }
+        tx.execute(
+            "INSERT OR IGNORE INTO projects(name, display_name, created) VALUES (?1, ?2, ?3)",
+            params![file.project, display_name, now_text()],
+        )?;
+        let m = file.metadata.as_ref();
+        tx.execute(
+            &format!("INSERT INTO files({FILE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+            params![
+                file.filename,
+                file.project,
+                file.version,
+                file.packagetype,
+                file.path,
+                file.digests.size as i64,
+                file.digests.sha256,
+                file.digests.blake2b,
+                file.requires_python,
+                m.map(|d| d.size as i64),
+                m.map(|d| d.sha256.clone()),
+                m.map(|d| d.blake2b.clone()),
+                file.upload_time,
+                file.yanked,
+            ],
+        )?;
+        let files = files_of(&tx, &file.project)?;
+        let pages = render(&files)?;
+        let mut changes = vec![target(&file.path, &file.digests)];
+        if let Some(md) = m {
+            changes.push(target(&format!("{}.metadata", file.path), md));
+        }
+        for (kind, d) in PageKind::ALL.into_iter().zip(pages.iter()) {
+            tx.execute(
+                "INSERT OR IGNORE INTO pages(sha256, blake2b, project, kind, size) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![d.sha256, d.blake2b, file.project, kind.as_str(), d.size as i64],
+            )?;
+            changes.push(target(&kind.target_path(&file.project), d));
+        }
+        tx.execute(
+            "UPDATE projects SET html_sha256 = ?1, json_sha256 = ?2 WHERE name = ?3",
+            params![pages[0].sha256, pages[1].sha256, file.project],
+        )?;
+        for t in &changes {
+            tx.execute(
+                "INSERT INTO outbox(path, size, sha256, blake2b) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    t.path,
+                    t.length as i64,
+                    t.hashes["sha256"],
+                    t.hashes["blake2b-256"]
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Target changes recorded but not yet queued in the repository, in order, with the
+    /// sequence number of the last.
+    pub fn outbox(&self) -> Result<(i64, Vec<TargetRecord>), IndexError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT seq, path, size, sha256, blake2b FROM outbox ORDER BY seq")?;
+        let rows: Vec<(i64, String, i64, String, String)> = stmt
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        let last = rows.last().map(|r| r.0).unwrap_or(0);
+        let records = rows
+            .into_iter()
+            .map(|(_, path, size, sha256, blake2b)| {
+                target(
+                    &path,
+                    &Digests {
+                        size: size as u64,
+                        sha256,
+                        blake2b,
+                    },
+                )
+            })
+            .collect();
+        Ok((last, records))
+    }
+
+    /// Forget outbox entries up to `seq` (they are durably queued in the repository).
+    pub fn clear_outbox(&mut self, seq: i64) -> Result<(), IndexError> {
+        self.conn
+            .execute("DELETE FROM outbox WHERE seq <= ?1", params![seq])?;
+        Ok(())
+    }
+}
+
+fn files_of(conn: &Connection, project: &str) -> Result<Vec<FileRow>, IndexError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {FILE_COLUMNS} FROM files WHERE project = ?1 ORDER BY filename"
+    ))?;
+    let rows = stmt.query_map(params![project], file_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> (tempfile::TempDir, IndexDb) {
+        let d = tempfile::tempdir().unwrap();
+        let db = IndexDb::open(&d.path().join("index.db")).unwrap();
+        (d, db)
+    }
+
+    #[test]
+    fn tokens_are_stored_hashed_and_scoped() {
+        let (d, mut db) = db();
+        let any = db.create_token(None, Some("ci")).unwrap();
+        let scoped = db.create_token(Some("Foo_Bar"), None).unwrap();
+        assert!(any.starts_with("tufpi-") && any.len() > 40);
+        assert_ne!(any, scoped);
+        assert_eq!(db.token_scope(&any).unwrap().unwrap().project, None);
+        assert_eq!(
+            db.token_scope(&scoped).unwrap().unwrap().project.as_deref(),
+            Some("foo-bar")
+        );
+        assert_eq!(db.token_scope("tufpi-nope").unwrap(), None);
+        assert_eq!(db.token_scope("").unwrap(), None);
+        // Only the hash is on disk.
+        drop(db);
+        let raw = std::fs::read(d.path().join("index.db")).unwrap();
+        let wal = std::fs::read(d.path().join("index.db-wal")).unwrap_or_default();
+        for bytes in [raw, wal] {
+            assert!(!bytes.windows(any.len()).any(|w| w == any.as_bytes()));
+        }
+        let db = IndexDb::open(&d.path().join("index.db")).unwrap();
+        let h = hash_token(&any);
+        assert!(db.tokens().unwrap().iter().any(|t| h.starts_with(&t.0)));
+    }
+
+    #[test]
+    fn tokens_can_be_revoked() {
+        let (_d, mut db) = db();
+        let t = db.create_token(None, None).unwrap();
+        let id = db.token_scope(&t).unwrap().unwrap().id;
+        assert!(db.revoke_token("abc").is_err());
+        assert!(db.revoke_token(&id).unwrap());
+        assert_eq!(db.token_scope(&t).unwrap(), None);
+        assert!(db.create_token(Some("bad name"), None).is_err());
+    }
+}

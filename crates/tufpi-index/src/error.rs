@@ -1,0 +1,111 @@
+//! Index errors: refusals (4xx, their message shown to the uploader) and internal failures.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tufpi_repo::RepoError;
+
+/// Why an index operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// The request is refused; the message says why (sent as the body and the reason phrase).
+    #[error("{message}")]
+    Refused {
+        /// HTTP status (4xx).
+        status: StatusCode,
+        /// What the client did wrong, in one line.
+        message: String,
+    },
+    /// The TUF repository failed.
+    #[error("repository: {0}")]
+    Repo(#[from] RepoError),
+    /// The index database failed.
+    #[error("index database: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// File system trouble.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Anything else that is the server's fault.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl IndexError {
+    /// A refusal with `status` and `message`.
+    pub fn refused(status: StatusCode, message: impl Into<String>) -> IndexError {
+        IndexError::Refused {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// A 400 Bad Request refusal.
+    pub fn bad(message: impl Into<String>) -> IndexError {
+        IndexError::refused(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// Wrap an I/O error with context.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> IndexError {
+        IndexError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            IndexError::Refused { status, .. } => *status,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// A reason phrase carrying `message` (twine prints the reason phrase, as with PyPI): visible
+/// ASCII only, bounded.
+fn reason_phrase(message: &str) -> Option<hyper::ext::ReasonPhrase> {
+    let text: String = message
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .take(400)
+        .collect();
+    hyper::ext::ReasonPhrase::try_from(text.trim().to_string()).ok()
+}
+
+impl IntoResponse for IndexError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = match &self {
+            IndexError::Refused { message, .. } => message.clone(),
+            other => {
+                tracing::error!("internal error: {other}");
+                format!("internal error: {other}")
+            }
+        };
+        let mut resp = (status, format!("{message}\n")).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"tufpi\""),
+            );
+        }
+        if let Some(r) = reason_phrase(&message) {
+            resp.extensions_mut().insert(r);
+        }
+        resp
+    }
+}

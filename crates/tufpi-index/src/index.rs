@@ -1,0 +1,265 @@
+//! The index as a whole: the data directory (`repo/`, `index.db`, `packages/`, `pages/`,
+//! `tmp/`), the commit of an accepted upload, and the publisher.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use serde_json::{json, Value};
+use tufpi_repo::{Change, RepoConfig, Repository, RoleState};
+
+use crate::db::IndexDb;
+use crate::error::IndexError;
+use crate::names::DistKind;
+use crate::pages::{self, Digests, FileRow};
+use crate::publisher::{Publisher, PublisherConfig};
+use crate::storage::{self, Storage};
+use crate::wheel::CoreMetadata;
+
+/// Default largest accepted distribution file (100 MiB).
+pub const DEFAULT_MAX_UPLOAD: u64 = 100 << 20;
+
+/// How to open (or create) an index.
+#[derive(Debug, Clone)]
+pub struct IndexOptions {
+    /// 2^N bins for a new repository (PEP 458: 14).
+    pub bins_bit_length: u32,
+    /// Largest accepted distribution file, bytes.
+    pub max_upload: u64,
+    /// Publisher pacing.
+    pub publisher: PublisherConfig,
+}
+
+impl Default for IndexOptions {
+    fn default() -> Self {
+        IndexOptions {
+            bins_bit_length: 14,
+            max_upload: DEFAULT_MAX_UPLOAD,
+            publisher: PublisherConfig::default(),
+        }
+    }
+}
+
+/// An upload that passed every check and waits to be committed.
+#[derive(Debug)]
+pub struct Accepted {
+    /// Normalised project name.
+    pub project: String,
+    /// The project name as uploaded.
+    pub display_name: String,
+    /// PEP 440 version, normalised.
+    pub version: String,
+    /// Wheel or sdist.
+    pub kind: DistKind,
+    /// File name.
+    pub filename: String,
+    /// The received file (fsynced) in the temp area.
+    pub tmp: PathBuf,
+    /// Its size and digests.
+    pub digests: Digests,
+    /// `Requires-Python`.
+    pub requires_python: Option<String>,
+    /// Core metadata extracted from a wheel.
+    pub metadata: Option<CoreMetadata>,
+}
+
+struct Writer {
+    db: IndexDb,
+    repo: Repository,
+}
+
+/// An open index.
+pub struct Index {
+    dir: PathBuf,
+    storage: Storage,
+    writer: Mutex<Writer>,
+    reader: Mutex<IndexDb>,
+    publisher: Publisher,
+    max_upload: u64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Queue the outbox's target changes in the repository (durable there), then forget them.
+fn flush_outbox(w: &mut Writer) -> Result<usize, IndexError> {
+    let (last, records) = w.db.outbox()?;
+    if records.is_empty() {
+        return Ok(0);
+    }
+    let n = records.len();
+    let changes: Vec<Change> = records.into_iter().map(Change::Add).collect();
+    w.repo.enqueue(&changes)?;
+    w.db.clear_outbox(last)?;
+    Ok(n)
+}
+
+fn role_json(st: Option<RoleState>) -> Value {
+    match st {
+        Some(s) => json!({
+            "version": s.version,
+            "expires": chrono::DateTime::from_timestamp(s.expires, 0)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        }),
+        None => Value::Null,
+    }
+}
+
+impl Index {
+    /// Open the index in `dir`, creating it (a development-key repository in `dir/repo`) if
+    /// `dir` holds none yet; returns it and whether it was created. Starts the publisher,
+    /// which first finishes any interrupted publish.
+    pub fn open(dir: &Path, opts: &IndexOptions) -> Result<(Index, bool), IndexError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| IndexError::io(format!("creating {}", dir.display()), e))?;
+        let repo_dir = dir.join("repo");
+        let created = !repo_dir.join("state.db").exists();
+        let publishing = if created {
+            let cfg = RepoConfig {
+                bit_length: opts.bins_bit_length,
+                ..RepoConfig::default()
+            };
+            Repository::init_dev(&repo_dir, cfg)?
+        } else {
+            Repository::open(&repo_dir)?
+        };
+        let storage = Storage::open(dir)?;
+        let stale = storage.clean_tmp();
+        if stale > 0 {
+            tracing::info!(files = stale, "removed interrupted uploads");
+        }
+        let db_path = dir.join("index.db");
+        let mut writer = Writer {
+            db: IndexDb::open(&db_path)?,
+            repo: Repository::open(&repo_dir)?,
+        };
+        // Target changes of uploads committed just before a crash go to the queue first.
+        let n = flush_outbox(&mut writer)?;
+        if n > 0 {
+            tracing::info!(changes = n, "queued target changes left by the last run");
+        }
+        let reader = IndexDb::open(&db_path)?;
+        let publisher = Publisher::start(publishing, opts.publisher.clone())?;
+        Ok((
+            Index {
+                dir: dir.to_path_buf(),
+                storage,
+                writer: Mutex::new(writer),
+                reader: Mutex::new(reader),
+                publisher,
+                max_upload: opts.max_upload,
+            },
+            created,
+        ))
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The published TUF metadata directory.
+    pub fn metadata_dir(&self) -> PathBuf {
+        self.dir.join("repo").join("metadata")
+    }
+
+    /// The file areas.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// Largest accepted distribution file, bytes.
+    pub fn max_upload(&self) -> u64 {
+        self.max_upload
+    }
+
+    /// Run `f` with the read connection.
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&IndexDb) -> Result<T, IndexError>,
+    ) -> Result<T, IndexError> {
+        f(&lock(&self.reader))
+    }
+
+    /// Commit an accepted upload: durably store the file (and its core metadata), record it,
+    /// render and store its project's pages, and queue the TUF target changes. Returns only
+    /// once all of it is durable; the publisher then signs it.
+    pub fn commit(&self, up: Accepted) -> Result<FileRow, IndexError> {
+        let mut w = lock(&self.writer);
+        flush_outbox(&mut w)?;
+        if w.db.filename_used(&up.filename)? {
+            return Err(IndexError::bad(format!(
+                "File already exists: {:?} has been used before in this index; upload a new version instead",
+                up.filename
+            )));
+        }
+        let path = storage::package_path(&up.digests.blake2b, &up.filename);
+        let metadata = match &up.metadata {
+            Some(m) => {
+                self.storage
+                    .put_file(&format!("{path}.metadata"), &m.bytes)?;
+                Some(storage::digests(&m.bytes))
+            }
+            None => None,
+        };
+        self.storage.install(&up.tmp, &path)?;
+        let row = FileRow {
+            filename: up.filename.clone(),
+            project: up.project.clone(),
+            version: up.version.clone(),
+            packagetype: up.kind.packagetype().to_string(),
+            path,
+            digests: up.digests.clone(),
+            requires_python: up.requires_python.clone(),
+            metadata,
+            upload_time: chrono::Utc::now()
+                .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+                .to_string(),
+            yanked: None,
+        };
+        let storage = &self.storage;
+        let project = up.project.clone();
+        w.db.commit_upload(&row, &up.display_name, &mut |files| {
+            Ok([
+                storage.put_page(&pages::project_html(&project, files))?,
+                storage.put_page(&pages::project_json(&project, files))?,
+            ])
+        })?;
+        flush_outbox(&mut w)?;
+        drop(w);
+        self.publisher.kick();
+        tracing::info!(file = %row.filename, project = %row.project, "upload accepted");
+        Ok(row)
+    }
+
+    /// The health report: publisher state, pending changes, snapshot and timestamp versions
+    /// and expiries, counts. The flag is false when the publisher is failing.
+    pub fn health(&self) -> Result<(bool, Value), IndexError> {
+        let pending = lock(&self.writer).repo.pending()?;
+        let (projects, files) = self.read(|db| db.counts())?;
+        let st = self.publisher.status();
+        let ok = st.state != "error";
+        Ok((
+            ok,
+            json!({
+                "status": if ok { "ok" } else { "degraded" },
+                "publisher": {
+                    "state": st.state,
+                    "last_error": st.last_error,
+                    "last_publish": st.last_publish,
+                    "published_changes": st.published_changes,
+                },
+                "pending_changes": pending,
+                "snapshot": role_json(st.snapshot),
+                "timestamp": role_json(st.timestamp),
+                "projects": projects,
+                "files": files,
+            }),
+        ))
+    }
+
+    /// Stop the publisher after it has published what is pending.
+    pub fn shutdown(&self) {
+        self.publisher.stop();
+    }
+}

@@ -1,0 +1,231 @@
+//! The publisher: one thread holding the repository lock that publishes queued target changes
+//! (bins → snapshot → timestamp) as soon as an upload is acknowledged, and at least every
+//! `interval` while anything is pending, and re-signs online roles before they expire.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tracing::{error, info, warn};
+use tufpi_repo::{Repository, RoleState};
+
+use crate::error::IndexError;
+
+/// How the publisher paces itself.
+#[derive(Debug, Clone)]
+pub struct PublisherConfig {
+    /// Longest wait between checks for pending changes.
+    pub interval: Duration,
+    /// How often to check online roles for expiry.
+    pub refresh_every: Duration,
+    /// Re-sign online roles expiring within this margin.
+    pub refresh_margin: chrono::Duration,
+    /// Most changes per publish batch.
+    pub batch: usize,
+}
+
+impl Default for PublisherConfig {
+    fn default() -> Self {
+        PublisherConfig {
+            interval: Duration::from_millis(200),
+            refresh_every: Duration::from_secs(60),
+            refresh_margin: chrono::Duration::hours(6),
+            batch: 100_000,
+        }
+    }
+}
+
+/// What the publisher is doing and has done.
+#[derive(Debug, Clone, Default)]
+pub struct PublisherStatus {
+    /// `idle`, `publishing`, `error` or `stopped`.
+    pub state: &'static str,
+    /// The last failure, cleared by the next success.
+    pub last_error: Option<String>,
+    /// When changes were last published (RFC 3339).
+    pub last_publish: Option<String>,
+    /// Changes published since start.
+    pub published_changes: u64,
+    /// Current snapshot version and expiry.
+    pub snapshot: Option<RoleState>,
+    /// Current timestamp version and expiry.
+    pub timestamp: Option<RoleState>,
+}
+
+struct Inner {
+    stop: bool,
+    kicked: bool,
+    status: PublisherStatus,
+}
+
+struct Shared {
+    inner: Mutex<Inner>,
+    wake: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A running publisher.
+pub struct Publisher {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn now_text() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn record(status: &mut PublisherStatus, repo: &Repository) {
+    let roles = repo.role_states();
+    status.snapshot = roles.get("snapshot").copied();
+    status.timestamp = roles.get("timestamp").copied();
+}
+
+impl Publisher {
+    /// Take the repository lock, finish any interrupted publish, publish what is queued and
+    /// refresh expiring roles, then keep doing so on a thread.
+    pub fn start(mut repo: Repository, cfg: PublisherConfig) -> Result<Publisher, IndexError> {
+        repo.lock()?;
+        let rep = repo.publish(cfg.batch)?;
+        if rep.changes > 0 {
+            info!(
+                changes = rep.changes,
+                "published changes queued before start"
+            );
+        }
+        repo.refresh(cfg.refresh_margin)?;
+        let mut status = PublisherStatus {
+            state: "idle",
+            ..PublisherStatus::default()
+        };
+        record(&mut status, &repo);
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                stop: false,
+                kicked: false,
+                status,
+            }),
+            wake: Condvar::new(),
+        });
+        let s = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("tufpi-publisher".into())
+            .spawn(move || run(repo, cfg, s))
+            .map_err(|e| IndexError::io("starting the publisher thread", e))?;
+        Ok(Publisher {
+            shared,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Publish soon: an upload was just queued.
+    pub fn kick(&self) {
+        self.shared.lock().kicked = true;
+        self.shared.wake.notify_all();
+    }
+
+    /// A copy of the current status.
+    pub fn status(&self) -> PublisherStatus {
+        self.shared.lock().status.clone()
+    }
+
+    /// Publish what is pending, stop the thread and wait for it.
+    pub fn stop(&self) {
+        self.shared.lock().stop = true;
+        self.shared.wake.notify_all();
+        let handle = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One round: publish pending changes, refresh when due.
+fn step(
+    repo: &mut Repository,
+    cfg: &PublisherConfig,
+    shared: &Shared,
+    last_refresh: &mut Instant,
+) -> Result<(), IndexError> {
+    if repo.pending()? > 0 {
+        shared.lock().status.state = "publishing";
+        let rep = repo.publish(cfg.batch)?;
+        let mut g = shared.lock();
+        g.status.published_changes += rep.changes;
+        g.status.last_publish = Some(now_text());
+        record(&mut g.status, repo);
+        info!(
+            changes = rep.changes,
+            bins = rep.bins,
+            snapshot = rep.snapshot_version,
+            "published"
+        );
+    }
+    if last_refresh.elapsed() >= cfg.refresh_every {
+        *last_refresh = Instant::now();
+        let n = repo.refresh(cfg.refresh_margin)?;
+        if n > 0 {
+            info!(bins = n, "refreshed expiring online roles");
+        }
+        record(&mut shared.lock().status, repo);
+    }
+    Ok(())
+}
+
+fn run(mut repo: Repository, cfg: PublisherConfig, shared: Arc<Shared>) {
+    let mut last_refresh = Instant::now();
+    let mut failing = false;
+    loop {
+        let stopping = {
+            let mut g = shared.lock();
+            // After a failure, back off a little before trying again.
+            let wait = if failing {
+                Duration::from_secs(1)
+            } else {
+                cfg.interval
+            };
+            if !g.stop && !g.kicked {
+                g = shared
+                    .wake
+                    .wait_timeout(g, wait)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+            g.kicked = false;
+            g.stop
+        };
+        match step(&mut repo, &cfg, &shared, &mut last_refresh) {
+            Ok(()) => {
+                failing = false;
+                let mut g = shared.lock();
+                g.status.state = "idle";
+                g.status.last_error = None;
+            }
+            Err(e) => {
+                if !failing {
+                    error!("publisher: {e}");
+                } else {
+                    warn!("publisher still failing: {e}");
+                }
+                failing = true;
+                let mut g = shared.lock();
+                g.status.state = "error";
+                g.status.last_error = Some(e.to_string());
+            }
+        }
+        if stopping {
+            shared.lock().status.state = "stopped";
+            return;
+        }
+    }
+}

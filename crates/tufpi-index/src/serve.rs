@@ -1,0 +1,115 @@
+//! Running the index: bind, open (or create) the data directory, say how to use it, serve
+//! until SIGINT/SIGTERM, then let the publisher finish.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::IndexError;
+use crate::index::{Index, IndexOptions};
+use crate::server::router;
+
+/// What `tufpi serve` was asked for.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// Address to listen on, `HOST:PORT` (port 0: any free port).
+    pub listen: String,
+    /// Index options.
+    pub index: IndexOptions,
+}
+
+/// The loud notice printed when a data directory is created: development keys, the trusted
+/// root, and how to upload, install and verify.
+pub fn banner(dir: &Path, base: &str) -> String {
+    let d = dir.display();
+    let root = dir.join("repo").join("metadata").join("1.root.json");
+    let root = root.display();
+    let line = "=".repeat(78);
+    format!(
+        "{line}
+WARNING: NEW INDEX WITH DEVELOPMENT KEYS in {d}/repo
+WARNING: every signing key, the offline root, targets and bins keys included, is in
+WARNING: {d}/repo/keys. For development and testing only: NEVER for production.
+
+Trusted root (hand it to clients out of band): {root}
+
+Create an upload token:
+  tufpi token create --data-dir {d} [--project NAME]
+Upload:
+  twine upload --repository-url {base}/legacy/ -u __token__ -p TOKEN dist/*
+Install:
+  pip install --index-url {base}/simple/ PROJECT
+  uv pip install --index-url {base}/simple/ PROJECT
+Verify with TUF (target base URL = the server root):
+  tufpi client --metadata-dir TRUST init {root}
+  tufpi client --metadata-url {base}/metadata/ --metadata-dir TRUST --target-base-url {base}/ \\
+      --target-dir OUT --target-name simple/PROJECT/vnd.pypi.simple.v1.json download
+{line}
+"
+    )
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// Serve the index until interrupted.
+pub fn run(opts: ServeOptions) -> Result<(), IndexError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("tufpi-serve")
+        .build()
+        .map_err(|e| IndexError::io("starting the runtime", e))?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&opts.listen)
+            .await
+            .map_err(|e| IndexError::io(format!("listening on {}", opts.listen), e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| IndexError::io("reading the bound address", e))?;
+        let base = format!("http://{addr}");
+        let dir = opts.data_dir.clone();
+        let index_opts = opts.index.clone();
+        let (index, created) = tokio::task::spawn_blocking(move || Index::open(&dir, &index_opts))
+            .await
+            .map_err(|e| IndexError::Internal(e.to_string()))??;
+        let index = Arc::new(index);
+        let mut out = std::io::stdout().lock();
+        if created {
+            let _ = write!(out, "{}", banner(&opts.data_dir, &base));
+        }
+        let _ = writeln!(
+            out,
+            "tufpi index of {} listening on {base}/",
+            opts.data_dir.display()
+        );
+        let _ = out.flush();
+        drop(out);
+        let served = axum::serve(listener, router(index.clone()))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(|e| IndexError::io("serving", e));
+        let idx = index.clone();
+        let _ = tokio::task::spawn_blocking(move || idx.shutdown()).await;
+        served
+    })
+}

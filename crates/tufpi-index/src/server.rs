@@ -1,0 +1,405 @@
+//! HTTP routes: `/simple/` pages with PEP 691 content negotiation, their TUF target names
+//! (also hash-prefixed, as consistent-snapshot clients fetch them), `/packages/…` files,
+//! `/metadata/…` TUF metadata, `POST /legacy/` uploads and `/health`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+
+use crate::db::PageKind;
+use crate::error::IndexError;
+use crate::index::Index;
+use crate::names::normalize;
+use crate::pages::{self, HTML_TYPE, JSON_TYPE};
+use crate::storage::is_hex64;
+use crate::upload::{self, FORM_SLACK};
+
+/// The index's routes over `index`.
+pub fn router(index: Arc<Index>) -> Router {
+    let limit = (index.max_upload() + FORM_SLACK) as usize;
+    Router::new()
+        .route("/", get(home))
+        .route("/simple", get(|| async { moved("/simple/".into(), None) }))
+        .route("/simple/", get(simple_index))
+        .route("/simple/{project}", get(project_redirect))
+        .route("/simple/{project}/", get(project_page))
+        .route("/simple/{project}/{name}", get(project_target))
+        .route("/packages/{*rest}", get(package_file))
+        .route("/metadata/{name}", get(metadata_file))
+        .route("/health", get(health))
+        .route(
+            "/legacy/",
+            post(upload::upload).layer(DefaultBodyLimit::max(limit)),
+        )
+        .route(
+            "/legacy",
+            post(upload::upload).layer(DefaultBodyLimit::max(limit)),
+        )
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(index)
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, IndexError> + Send + 'static,
+) -> Result<T, IndexError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| IndexError::Internal(e.to_string()))?
+}
+
+fn not_found(what: impl Into<String>) -> IndexError {
+    IndexError::refused(StatusCode::NOT_FOUND, what)
+}
+
+/// A page representation: which rendering, and the Content-Type to send.
+pub type Negotiated = (PageKind, &'static str);
+
+/// PEP 691 content negotiation over `Accept` (or a `?format=` value, which wins): the
+/// highest-q supported type, the first listed on ties; HTML when nothing is asked for.
+pub fn negotiate(accept: Option<&str>, format: Option<&str>) -> Option<Negotiated> {
+    let wanted = format.or(accept).map(str::trim).filter(|s| !s.is_empty());
+    let Some(wanted) = wanted else {
+        return Some((PageKind::Html, "text/html; charset=utf-8"));
+    };
+    let mut best: Option<(f32, Negotiated)> = None;
+    for item in wanted.split(',') {
+        let mut parts = item.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|v| v.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        let rep = match media.as_str() {
+            JSON_TYPE | "application/vnd.pypi.simple.latest+json" => (PageKind::Json, JSON_TYPE),
+            HTML_TYPE | "application/vnd.pypi.simple.latest+html" => (PageKind::Html, HTML_TYPE),
+            "text/html" | "text/*" | "*/*" => (PageKind::Html, "text/html; charset=utf-8"),
+            _ => continue,
+        };
+        if q > 0.0 && !matches!(best, Some((bq, _)) if q <= bq) {
+            best = Some((q, rep));
+        }
+    }
+    best.map(|(_, r)| r)
+}
+
+fn negotiated(
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> Result<Negotiated, IndexError> {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    // An unescaped '+' in `?format=` arrives as a space: take it back.
+    let format = query.get("format").map(|f| f.replace(' ', "+"));
+    negotiate(accept, format.as_deref()).ok_or_else(|| {
+        IndexError::refused(
+            StatusCode::NOT_ACCEPTABLE,
+            format!("Not acceptable: this index serves {JSON_TYPE}, {HTML_TYPE} and text/html"),
+        )
+    })
+}
+
+fn page_response(bytes: Vec<u8>, content_type: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::VARY, HeaderValue::from_static("Accept")),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+async fn home() -> Response {
+    page_response(
+        b"tufpi index: /simple/ (PEP 503/691), /legacy/ (uploads), /metadata/ (TUF), /health\n"
+            .to_vec(),
+        "text/plain; charset=utf-8",
+    )
+}
+
+async fn simple_index(
+    State(index): State<Arc<Index>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, IndexError> {
+    let (kind, ct) = negotiated(&headers, &query)?;
+    let projects = blocking(move || index.read(|db| db.projects())).await?;
+    let body = match kind {
+        PageKind::Html => pages::index_html(&projects),
+        PageKind::Json => pages::index_json(&projects),
+    };
+    Ok(page_response(body, ct))
+}
+
+/// A 301 Moved Permanently to `path` (with the request's query, if any).
+fn moved(path: String, query: Option<&str>) -> Response {
+    let location = match query {
+        Some(q) if !q.is_empty() => format!("{path}?{q}"),
+        _ => path,
+    };
+    match HeaderValue::try_from(location) {
+        Ok(v) => (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, v)]).into_response(),
+        Err(_) => not_found("Not found").into_response(),
+    }
+}
+
+async fn project_redirect(Path(project): Path<String>, req: Request) -> Response {
+    moved(
+        format!("/simple/{}/", normalize(&project)),
+        req.uri().query(),
+    )
+}
+
+/// The stored bytes of `project`'s current page of `kind`, or why not.
+async fn current_page(
+    index: Arc<Index>,
+    project: String,
+    kind: PageKind,
+) -> Result<Vec<u8>, IndexError> {
+    blocking(move || {
+        let p = index
+            .read(|db| db.project(&project))?
+            .ok_or_else(|| not_found(format!("No such project: {project}")))?;
+        let sha = match kind {
+            PageKind::Html => p.html_sha256,
+            PageKind::Json => p.json_sha256,
+        }
+        .ok_or_else(|| not_found(format!("No such project: {project}")))?;
+        let path = index.storage().page_path(&sha);
+        std::fs::read(&path).map_err(|e| IndexError::io(format!("reading {}", path.display()), e))
+    })
+    .await
+}
+
+async fn project_page(
+    State(index): State<Arc<Index>>,
+    Path(project): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    req: Request,
+) -> Result<Response, IndexError> {
+    let norm = normalize(&project);
+    if norm != project {
+        return Ok(moved(format!("/simple/{norm}/"), req.uri().query()));
+    }
+    let (kind, ct) = negotiated(&headers, &query)?;
+    Ok(page_response(current_page(index, norm, kind).await?, ct))
+}
+
+fn kind_content_type(kind: PageKind) -> &'static str {
+    match kind {
+        PageKind::Html => HTML_TYPE,
+        PageKind::Json => JSON_TYPE,
+    }
+}
+
+/// `/simple/<project>/vnd.pypi.simple.v1.{html,json}` (the current page) and
+/// `/simple/<project>/<sha256 or blake2b>.vnd.pypi.simple.v1.{html,json}` (any page the
+/// project ever had: a snapshot may still name it).
+async fn project_target(
+    State(index): State<Arc<Index>>,
+    Path((project, name)): Path<(String, String)>,
+) -> Result<Response, IndexError> {
+    for kind in PageKind::ALL {
+        let base = kind.target_basename();
+        if name == base {
+            let bytes = current_page(index, project, kind).await?;
+            return Ok(page_response(bytes, kind_content_type(kind)));
+        }
+        let Some(digest) = name.strip_suffix(base).and_then(|p| p.strip_suffix('.')) else {
+            continue;
+        };
+        if !is_hex64(digest) {
+            break;
+        }
+        let digest = digest.to_string();
+        let bytes = blocking(move || {
+            let sha = index
+                .read(|db| db.page(&project, kind, &digest))?
+                .ok_or_else(|| not_found("No such page"))?;
+            let path = index.storage().page_path(&sha);
+            std::fs::read(&path)
+                .map_err(|e| IndexError::io(format!("reading {}", path.display()), e))
+        })
+        .await?;
+        return Ok(page_response(bytes, kind_content_type(kind)));
+    }
+    Err(not_found("Not found"))
+}
+
+/// Resolve `/packages/<b2[0:2]>/<b2[2:4]>/<b2[4:]>/<name>` to a stored file: a distribution,
+/// its `.metadata`, or either under `<sha256 or blake2b>.<name>`.
+fn resolve_package(index: &Index, rest: &str) -> Result<std::path::PathBuf, IndexError> {
+    let nf = || not_found("No such file");
+    let parts: Vec<&str> = rest.split('/').collect();
+    let [a, b, c, name] = parts[..] else {
+        return Err(nf());
+    };
+    if !is_hex64(&format!("{a}{b}{c}")) || a.len() != 2 || b.len() != 2 {
+        return Err(nf());
+    }
+    let dir = format!("packages/{a}/{b}/{c}");
+    let lookup = |name: &str| -> Result<Option<(std::path::PathBuf, [String; 2])>, IndexError> {
+        let (file, is_meta) = match name.strip_suffix(".metadata") {
+            Some(f) => (f, true),
+            None => (name, false),
+        };
+        let Some(row) = index.read(|db| db.file(file))? else {
+            return Ok(None);
+        };
+        if row.path != format!("{dir}/{file}") {
+            return Ok(None);
+        }
+        let d = if is_meta {
+            match row.metadata {
+                Some(m) => m,
+                None => return Ok(None),
+            }
+        } else {
+            row.digests
+        };
+        let target = if is_meta {
+            format!("{}.metadata", row.path)
+        } else {
+            row.path
+        };
+        Ok(Some((
+            index.storage().file_path(&target),
+            [d.sha256, d.blake2b],
+        )))
+    };
+    if let Some((path, _)) = lookup(name)? {
+        return Ok(path);
+    }
+    if let Some((digest, base)) = name.split_once('.') {
+        if is_hex64(digest) {
+            if let Some((path, hashes)) = lookup(base)? {
+                if hashes.iter().any(|h| h == digest) {
+                    return Ok(path);
+                }
+            }
+        }
+    }
+    Err(nf())
+}
+
+async fn serve_file(
+    path: std::path::PathBuf,
+    req: Request,
+    cache: &'static str,
+) -> Result<Response, IndexError> {
+    let mut resp = ServeFile::new(path)
+        .oneshot(req)
+        .await
+        .map_err(|e| IndexError::Internal(e.to_string()))?
+        .map(Body::new);
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    Ok(resp)
+}
+
+async fn package_file(
+    State(index): State<Arc<Index>>,
+    Path(rest): Path<String>,
+    req: Request,
+) -> Result<Response, IndexError> {
+    let path = blocking(move || resolve_package(&index, &rest)).await?;
+    serve_file(path, req, "public, max-age=31536000, immutable").await
+}
+
+async fn metadata_file(
+    State(index): State<Arc<Index>>,
+    Path(name): Path<String>,
+    req: Request,
+) -> Result<Response, IndexError> {
+    let ok = name.ends_with(".json")
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+    let path = index.metadata_dir().join(&name);
+    if !ok || !path.is_file() {
+        return Err(not_found("No such metadata file"));
+    }
+    // Versioned files never change; timestamp.json (and any unversioned name) does.
+    let versioned = name
+        .split('.')
+        .next()
+        .is_some_and(|v| v.bytes().all(|b| b.is_ascii_digit()));
+    let cache = if versioned {
+        "public, max-age=3600"
+    } else {
+        "no-cache"
+    };
+    let mut resp = serve_file(path, req, cache).await?;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
+}
+
+async fn health(State(index): State<Arc<Index>>) -> Result<Response, IndexError> {
+    let (ok, report) = blocking(move || index.health()).await?;
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Ok((
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        serde_json::to_vec_pretty(&report).unwrap_or_default(),
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiation_follows_pep_691() {
+        let j = Some((PageKind::Json, JSON_TYPE));
+        let h = Some((PageKind::Html, HTML_TYPE));
+        let t = Some((PageKind::Html, "text/html; charset=utf-8"));
+        assert_eq!(negotiate(None, None), t);
+        assert_eq!(negotiate(Some("*/*"), None), t);
+        assert_eq!(negotiate(Some(JSON_TYPE), None), j);
+        // pip's and uv's Accept header.
+        let pip = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01";
+        assert_eq!(negotiate(Some(pip), None), j);
+        assert_eq!(
+            negotiate(
+                Some("application/vnd.pypi.simple.v1+html, application/vnd.pypi.simple.v1+json"),
+                None
+            ),
+            h
+        );
+        assert_eq!(
+            negotiate(
+                Some("text/html;q=0.5, application/vnd.pypi.simple.latest+json;q=0.6"),
+                None
+            ),
+            j
+        );
+        assert_eq!(negotiate(Some("application/json"), None), None);
+        assert_eq!(
+            negotiate(Some("application/vnd.pypi.simple.v1+json;q=0"), None),
+            None
+        );
+        // ?format= wins over Accept.
+        assert_eq!(negotiate(Some(JSON_TYPE), Some(HTML_TYPE)), h);
+        assert_eq!(negotiate(Some("text/html"), Some(JSON_TYPE)), j);
+    }
+}

@@ -1,0 +1,181 @@
+//! Files on disk under the data directory: distributions and their core metadata at their
+//! target paths (`DIR/packages/…`), rendered pages by content hash (`DIR/pages/<sha256>`,
+//! never rewritten), upload temp files (`DIR/tmp/`). Every write is durable before it is
+//! acknowledged: temp file → fsync → rename → fsync of the directory.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use blake2::digest::consts::U32;
+use blake2::Blake2b;
+use sha2::{Digest, Sha256};
+
+use crate::error::IndexError;
+use crate::pages::Digests;
+
+/// BLAKE2b with a 256-bit digest.
+pub type Blake2b256 = Blake2b<U32>;
+
+/// Size, SHA-256 and BLAKE2b-256 of `bytes`.
+pub fn digests(bytes: &[u8]) -> Digests {
+    Digests {
+        size: bytes.len() as u64,
+        sha256: hex::encode(Sha256::digest(bytes)),
+        blake2b: hex::encode(Blake2b256::digest(bytes)),
+    }
+}
+
+/// The target path of a distribution: `packages/<b2[0:2]>/<b2[2:4]>/<b2[4:]>/<filename>`.
+pub fn package_path(blake2b: &str, filename: &str) -> String {
+    format!(
+        "packages/{}/{}/{}/{filename}",
+        &blake2b[..2],
+        &blake2b[2..4],
+        &blake2b[4..]
+    )
+}
+
+/// Whether `s` is a 64-digit lowercase hex string.
+pub fn is_hex64(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The data directory's file areas.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    dir: PathBuf,
+}
+
+fn sync_dir(dir: &Path) -> Result<(), IndexError> {
+    fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| IndexError::io(format!("syncing {}", dir.display()), e))
+}
+
+/// Create `dir` and any missing parents, making each new entry durable in its parent.
+fn ensure_dir(dir: &Path) -> Result<(), IndexError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        ensure_dir(parent)?;
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => return Err(IndexError::io(format!("creating {}", dir.display()), e)),
+    }
+    if let Some(parent) = dir.parent() {
+        sync_dir(parent)?;
+    }
+    Ok(())
+}
+
+impl Storage {
+    /// The file areas of data directory `dir` (created if missing).
+    pub fn open(dir: &Path) -> Result<Storage, IndexError> {
+        let s = Storage {
+            dir: dir.to_path_buf(),
+        };
+        for d in [s.tmp_dir(), s.dir.join("pages"), s.dir.join("packages")] {
+            ensure_dir(&d)?;
+        }
+        Ok(s)
+    }
+
+    /// Where uploads are received before they are checked.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.dir.join("tmp")
+    }
+
+    /// Remove leftovers of uploads interrupted by a crash.
+    pub fn clean_tmp(&self) -> usize {
+        let Ok(entries) = fs::read_dir(self.tmp_dir()) else {
+            return 0;
+        };
+        entries
+            .flatten()
+            .filter(|e| fs::remove_file(e.path()).is_ok())
+            .count()
+    }
+
+    /// The file at target path `target` (a `packages/…` path).
+    pub fn file_path(&self, target: &str) -> PathBuf {
+        self.dir.join(target)
+    }
+
+    /// The stored page with SHA-256 `sha256`.
+    pub fn page_path(&self, sha256: &str) -> PathBuf {
+        self.dir.join("pages").join(sha256)
+    }
+
+    /// Store a page (once: a page's bytes never change) and return its digests.
+    pub fn put_page(&self, bytes: &[u8]) -> Result<Digests, IndexError> {
+        let d = digests(bytes);
+        let path = self.page_path(&d.sha256);
+        if !path.exists() {
+            tufpi_repo::files::write_atomic(&path, bytes)?;
+        }
+        Ok(d)
+    }
+
+    /// Durably write `bytes` at target path `target`.
+    pub fn put_file(&self, target: &str, bytes: &[u8]) -> Result<(), IndexError> {
+        let path = self.file_path(target);
+        if let Some(parent) = path.parent() {
+            ensure_dir(parent)?;
+        }
+        Ok(tufpi_repo::files::write_atomic(&path, bytes)?)
+    }
+
+    /// Durably move a received (already fsynced) temp file to target path `target`.
+    pub fn install(&self, tmp: &Path, target: &str) -> Result<(), IndexError> {
+        let path = self.file_path(target);
+        let parent = path
+            .parent()
+            .ok_or_else(|| IndexError::Internal(format!("bad target path {target}")))?;
+        ensure_dir(parent)?;
+        fs::rename(tmp, &path)
+            .map_err(|e| IndexError::io(format!("moving upload to {}", path.display()), e))?;
+        sync_dir(parent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_and_paths() {
+        let d = digests(b"abc");
+        assert_eq!(
+            d.sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            d.blake2b,
+            "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319"
+        );
+        assert_eq!(
+            package_path(&d.blake2b, "x-1.0.tar.gz"),
+            format!("packages/bd/dd/{}/x-1.0.tar.gz", &d.blake2b[4..])
+        );
+        assert!(is_hex64(&d.sha256));
+        assert!(!is_hex64(&d.sha256.to_uppercase()));
+        assert!(!is_hex64("abc"));
+    }
+
+    #[test]
+    fn pages_are_written_once_by_hash() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Storage::open(t.path()).unwrap();
+        let d = s.put_page(b"<html>").unwrap();
+        assert_eq!(fs::read(s.page_path(&d.sha256)).unwrap(), b"<html>");
+        assert_eq!(s.put_page(b"<html>").unwrap(), d);
+        s.put_file("packages/aa/bb/cc/x.metadata", b"Name: x")
+            .unwrap();
+        assert!(t.path().join("packages/aa/bb/cc/x.metadata").is_file());
+    }
+}

@@ -1,0 +1,256 @@
+//! Helpers for the index tests: an index in a temp dir, distributions built in memory, and
+//! multipart upload requests sent through the router.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use base64::Engine;
+use http_body_util::BodyExt;
+use sha2::{Digest, Sha256};
+use tower::ServiceExt;
+use tufpi_index::{Index, IndexOptions, PublisherConfig};
+
+/// An index in a temp dir with its router and an unscoped token.
+pub struct TestIndex {
+    pub dir: tempfile::TempDir,
+    pub index: Arc<Index>,
+    pub router: Router,
+    pub token: String,
+}
+
+pub fn index_with(max_upload: u64) -> TestIndex {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = IndexOptions {
+        bins_bit_length: 4,
+        max_upload,
+        publisher: PublisherConfig {
+            interval: Duration::from_millis(50),
+            ..PublisherConfig::default()
+        },
+    };
+    let (index, created) = Index::open(dir.path(), &opts).unwrap();
+    assert!(created);
+    let token = tufpi_index::db::IndexDb::open(&dir.path().join("index.db"))
+        .unwrap()
+        .create_token(None, None)
+        .unwrap();
+    let index = Arc::new(index);
+    TestIndex {
+        router: tufpi_index::router(index.clone()),
+        dir,
+        index,
+        token,
+    }
+}
+
+pub fn index() -> TestIndex {
+    index_with(1 << 20)
+}
+
+/// A wheel whose METADATA names `name` and `version`.
+pub fn wheel(name: &str, version: &str) -> Vec<u8> {
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut buf);
+        let opts = zip::write::SimpleFileOptions::default();
+        let dist = format!("{}-{version}.dist-info", name.replace('-', "_"));
+        z.start_file("pkg/__init__.py", opts).unwrap();
+        z.write_all(b"X = 1\n").unwrap();
+        z.start_file(format!("{dist}/METADATA"), opts).unwrap();
+        write!(
+            z,
+            "Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nRequires-Python: >=3.8\n\nA test project.\n"
+        )
+        .unwrap();
+        z.start_file(format!("{dist}/WHEEL"), opts).unwrap();
+        z.write_all(
+            b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        )
+        .unwrap();
+        z.finish().unwrap();
+    }
+    buf.into_inner()
+}
+
+/// Bytes that pass as a gzip-compressed sdist.
+pub fn sdist() -> Vec<u8> {
+    let mut v = vec![0x1f, 0x8b, 8, 0];
+    v.extend_from_slice(&[0u8; 60]);
+    v
+}
+
+pub fn sha256_hex(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+/// The form twine sends for `filename` with `content`, as (name, value) pairs.
+pub fn form(name: &str, version: &str, filename: &str, content: &[u8]) -> Vec<(String, String)> {
+    let filetype = if filename.ends_with(".whl") {
+        "bdist_wheel"
+    } else {
+        "sdist"
+    };
+    [
+        (":action", "file_upload"),
+        ("protocol_version", "1"),
+        ("name", name),
+        ("version", version),
+        ("filetype", filetype),
+        (
+            "pyversion",
+            if filetype == "sdist" { "source" } else { "py3" },
+        ),
+        ("metadata_version", "2.1"),
+        ("requires_python", ""),
+        ("sha256_digest", &sha256_hex(content)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+pub const BOUNDARY: &str = "----tufpi-test-boundary";
+
+/// A multipart/form-data body: the fields, then the file (if any) as `content`.
+pub fn multipart(fields: &[(String, String)], file: Option<(&str, &[u8])>) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        write!(
+            body,
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+        )
+        .unwrap();
+    }
+    if let Some((filename, bytes)) = file {
+        write!(
+            body,
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"content\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .unwrap();
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    write!(body, "--{BOUNDARY}--\r\n").unwrap();
+    body
+}
+
+pub fn basic(user: &str, pass: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+    )
+}
+
+/// A POST /legacy/ request with `body`, authenticated with `auth` if given.
+pub fn upload_request(auth: Option<String>, body: Vec<u8>) -> Request<Body> {
+    let mut b = Request::post("/legacy/")
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .header(header::CONTENT_LENGTH, body.len());
+    if let Some(a) = auth {
+        b = b.header(header::AUTHORIZATION, a);
+    }
+    b.body(Body::from(body)).unwrap()
+}
+
+/// A response's status, headers and body.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: Vec<u8>,
+    pub reason: Option<String>,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+pub async fn send(router: &Router, req: Request<Body>) -> Reply {
+    let resp = router.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let reason = resp
+        .extensions()
+        .get::<hyper::ext::ReasonPhrase>()
+        .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned());
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    Reply {
+        status,
+        headers,
+        body,
+        reason,
+    }
+}
+
+pub async fn get(router: &Router, uri: &str, accept: Option<&str>) -> Reply {
+    let mut b = Request::get(uri);
+    if let Some(a) = accept {
+        b = b.header(header::ACCEPT, a);
+    }
+    send(router, b.body(Body::empty()).unwrap()).await
+}
+
+impl TestIndex {
+    /// Upload `content` as `filename` of `name` `version` with this index's token.
+    pub async fn upload(&self, name: &str, version: &str, filename: &str, content: &[u8]) -> Reply {
+        let body = multipart(
+            &form(name, version, filename, content),
+            Some((filename, content)),
+        );
+        send(
+            &self.router,
+            upload_request(Some(basic("__token__", &self.token)), body),
+        )
+        .await
+    }
+
+    /// Every file below the data dir's packages/ and tmp/ areas.
+    pub fn stored_files(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![
+            self.dir.path().join("packages"),
+            self.dir.path().join("tmp"),
+        ];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                if e.file_type().unwrap().is_dir() {
+                    stack.push(e.path());
+                } else {
+                    out.push(e.path().display().to_string());
+                }
+            }
+        }
+        out
+    }
+
+    /// Wait until the publisher has nothing pending; returns the health report.
+    pub async fn settled(&self) -> serde_json::Value {
+        for _ in 0..100 {
+            let h = get(&self.router, "/health", None).await.json();
+            if h["pending_changes"] == 0 && h["publisher"]["state"] == "idle" {
+                return h;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("publisher did not settle");
+    }
+}

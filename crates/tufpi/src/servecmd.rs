@@ -1,0 +1,45 @@
+//! `tufpi serve`: the PyPI-compatible index whose uploads are TUF-signed within a second.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args;
+use tufpi_index::{IndexOptions, PublisherConfig, ServeOptions, DEFAULT_MAX_UPLOAD};
+
+/// Options of `tufpi serve`.
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Data directory (created, with a development-key repository, if empty).
+    #[arg(long, default_value = "./tufpi-data")]
+    data_dir: PathBuf,
+    /// Address to listen on (port 0: any free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:4458")]
+    listen: String,
+    /// Largest accepted distribution file, bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_UPLOAD)]
+    max_upload_size: u64,
+    /// 2^N bins for a new repository (PEP 458: 14; smaller for tests).
+    #[arg(long, default_value_t = 14, hide = true)]
+    bins_bit_length: u32,
+    /// Longest wait between publishes while changes are pending, milliseconds.
+    #[arg(long, default_value_t = 200, hide = true)]
+    publish_interval_ms: u64,
+}
+
+/// Run `tufpi serve`.
+pub fn run(args: ServeArgs) -> Result<()> {
+    let opts = ServeOptions {
+        data_dir: args.data_dir,
+        listen: args.listen,
+        index: IndexOptions {
+            bins_bit_length: args.bins_bit_length,
+            max_upload: args.max_upload_size,
+            publisher: PublisherConfig {
+                interval: Duration::from_millis(args.publish_interval_ms.max(10)),
+                ..PublisherConfig::default()
+            },
+        },
+    };
+    Ok(tufpi_index::run(opts)?)
+}

@@ -1,0 +1,78 @@
+//! `tufpi token …`: upload tokens of an index (only their SHA-256 is stored, in DIR/index.db).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use tufpi_index::db::IndexDb;
+
+/// Token subcommands.
+#[derive(Subcommand)]
+pub enum TokenCmd {
+    /// Create an upload token and print it (shown once).
+    Create {
+        /// The index's data directory.
+        #[arg(long, default_value = "./tufpi-data")]
+        data_dir: PathBuf,
+        /// Limit the token to this project.
+        #[arg(long)]
+        project: Option<String>,
+        /// A note to recognise the token by in `token list`.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// List tokens: id, project scope, description, creation time.
+    List {
+        /// The index's data directory.
+        #[arg(long, default_value = "./tufpi-data")]
+        data_dir: PathBuf,
+    },
+    /// Revoke a token by its id (from `token list`).
+    Revoke {
+        /// The index's data directory.
+        #[arg(long, default_value = "./tufpi-data")]
+        data_dir: PathBuf,
+        /// Token id.
+        id: String,
+    },
+}
+
+fn open(dir: &std::path::Path) -> Result<IndexDb> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(IndexDb::open(&dir.join("index.db"))?)
+}
+
+/// Run a token subcommand.
+pub fn run(cmd: TokenCmd) -> Result<()> {
+    match cmd {
+        TokenCmd::Create {
+            data_dir,
+            project,
+            description,
+        } => {
+            let token =
+                open(&data_dir)?.create_token(project.as_deref(), description.as_deref())?;
+            println!("{token}");
+            match project {
+                Some(p) => eprintln!("upload token for project {p} (shown once; use it as the password of user __token__)"),
+                None => eprintln!("upload token for any project (shown once; use it as the password of user __token__)"),
+            }
+        }
+        TokenCmd::List { data_dir } => {
+            for (id, project, description, created) in open(&data_dir)?.tokens()? {
+                println!(
+                    "{id}  {:<24} {created}  {}",
+                    project.unwrap_or_else(|| "(any project)".into()),
+                    description.unwrap_or_default()
+                );
+            }
+        }
+        TokenCmd::Revoke { data_dir, id } => {
+            if !open(&data_dir)?.revoke_token(&id)? {
+                bail!("no token with id {id}");
+            }
+            println!("revoked {id}");
+        }
+    }
+    Ok(())
+}
