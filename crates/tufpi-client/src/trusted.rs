@@ -99,17 +99,23 @@ pub fn targets_of(s: &Signed) -> Option<&Targets> {
     }
 }
 
+/// Check `md`'s signatures (over `canonical`) against the keys `delegator` assigns to `role`.
+fn verify(
+    md: &Metadata,
+    canonical: &[u8],
+    role: &str,
+    delegator: &Signed,
+) -> Result<(), ClientError> {
+    verify_bytes(canonical, &md.signatures, role, role_keys(delegator, role)?)?;
+    Ok(())
+}
+
 impl TrustedSet {
     /// Start from trusted root bytes (verified only against themselves: they are the trust
     /// anchor). `now` is the fixed reference time for every expiry check of this update.
     pub fn new(root_data: &[u8], now: DateTime<Utc>) -> Result<TrustedSet, ClientError> {
         let (md, canonical) = parse("root", root_data, "root")?;
-        verify_bytes(
-            &canonical,
-            &md.signatures,
-            "root",
-            role_keys(&md.signed, "root")?,
-        )?;
+        verify(&md, &canonical, "root", &md.signed)?;
         Ok(TrustedSet {
             now,
             root: md.signed,
@@ -176,12 +182,7 @@ impl TrustedSet {
             return Err(ClientError::Order("cannot update root after timestamp"));
         }
         let (md, canonical) = parse("root", data, "root")?;
-        verify_bytes(
-            &canonical,
-            &md.signatures,
-            "root",
-            role_keys(&self.root, "root")?,
-        )?;
+        verify(&md, &canonical, "root", &self.root)?;
         let expected = self.root.version.saturating_add(1);
         if md.signed.version != expected {
             return Err(ClientError::BadVersion {
@@ -190,12 +191,7 @@ impl TrustedSet {
                 got: md.signed.version,
             });
         }
-        verify_bytes(
-            &canonical,
-            &md.signatures,
-            "root",
-            role_keys(&md.signed, "root")?,
-        )?;
+        verify(&md, &canonical, "root", &md.signed)?;
         self.root = md.signed;
         Ok(&self.root)
     }
@@ -214,12 +210,7 @@ impl TrustedSet {
         }
         self.check_final_root()?;
         let (md, canonical) = parse("timestamp", data, "timestamp")?;
-        verify_bytes(
-            &canonical,
-            &md.signatures,
-            "timestamp",
-            role_keys(&self.root, "timestamp")?,
-        )?;
+        verify(&md, &canonical, "timestamp", &self.root)?;
         let new_ts = timestamp_of(&md.signed).ok_or(ClientError::Order("timestamp body"))?;
         if let Some(old) = &self.timestamp {
             if md.signed.version < old.version {
@@ -295,12 +286,7 @@ impl TrustedSet {
             )?;
         }
         let (md, canonical) = parse("snapshot", data, "snapshot")?;
-        verify_bytes(
-            &canonical,
-            &md.signatures,
-            "snapshot",
-            role_keys(&self.root, "snapshot")?,
-        )?;
+        verify(&md, &canonical, "snapshot", &self.root)?;
         if let (Some(old), Some(new)) = (
             self.snapshot.as_ref().and_then(snapshot_of),
             snapshot_of(&md.signed),
@@ -392,12 +378,7 @@ impl TrustedSet {
             },
         )?;
         let (md, canonical) = parse(role, data, "targets")?;
-        verify_bytes(
-            &canonical,
-            &md.signatures,
-            role,
-            role_keys(delegator_signed, role)?,
-        )?;
+        verify(&md, &canonical, role, delegator_signed)?;
         if md.signed.version != meta.version {
             return Err(ClientError::BadVersion {
                 role: role.to_string(),
