@@ -10,6 +10,8 @@ mod clientcmd;
 mod fsutil;
 mod keycmd;
 mod metacmd;
+mod projectcmd;
+mod proxycmd;
 mod repocmd;
 mod servecmd;
 mod tokencmd;
@@ -52,6 +54,13 @@ enum Command {
     },
     /// Run a PyPI-compatible index whose uploads are TUF-signed within a second.
     Serve(servecmd::ServeArgs),
+    /// Yank, unyank or remove files and projects of an index.
+    Project {
+        #[command(subcommand)]
+        cmd: projectcmd::ProjectCmd,
+    },
+    /// Run a verifying proxy: pip and uv get only what the index's TUF metadata vouches for.
+    Proxy(proxycmd::ProxyArgs),
     /// Create, list and revoke the index's upload tokens.
     Token {
         #[command(subcommand)]
@@ -100,6 +109,8 @@ fn main() -> ExitCode {
         Command::Ceremony { cmd } => ceremonycmd::run(cmd),
         Command::Serve(args) => servecmd::run(args),
         Command::Token { cmd } => tokencmd::run(cmd),
+        Command::Project { cmd } => projectcmd::run(cmd),
+        Command::Proxy(args) => proxycmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
