@@ -119,9 +119,16 @@ pub fn write_many_once(files: Vec<(std::path::PathBuf, Vec<u8>)>) -> Result<(), 
     Ok(())
 }
 
+/// Make renames in `dir` durable.
+pub fn sync_dir(dir: &Path) -> Result<(), RepoError> {
+    fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| RepoError::io(format!("syncing {}", dir.display()), e))
+}
+
 /// Make the data of `files` durable: Linux `syncfs` once on their filesystem; elsewhere an
 /// fsync per file.
-fn sync_files(files: &[&Path]) -> Result<(), RepoError> {
+pub fn sync_files(files: &[&Path]) -> Result<(), RepoError> {
     let Some(first) = files.first() else {
         return Ok(());
     };

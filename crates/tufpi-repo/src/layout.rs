@@ -196,18 +196,30 @@ pub fn build_bins(
     )
 }
 
+/// The `targets` entry for `record`: (path, entry), `custom` kept as given.
+pub fn target_entry(record: TargetRecord) -> (String, TargetFile) {
+    let mut t = TargetFile::new(record.length, record.hashes);
+    if let Some(c) = record.custom {
+        t.unrecognized.insert("custom".into(), c);
+    }
+    (record.path, t)
+}
+
 /// A bin-n role listing `records`.
 pub fn build_bin(records: Vec<TargetRecord>, version: u64, expires: DateTime<Utc>) -> Signed {
-    let targets = records
-        .into_iter()
-        .map(|r| {
-            let mut t = TargetFile::new(r.length, r.hashes);
-            if let Some(c) = r.custom {
-                t.unrecognized.insert("custom".into(), c);
-            }
-            (r.path, t)
-        })
-        .collect();
+    bin_of_targets(
+        records.into_iter().map(target_entry).collect(),
+        version,
+        expires,
+    )
+}
+
+/// A bin-n role listing `targets`.
+pub fn bin_of_targets(
+    targets: BTreeMap<String, TargetFile>,
+    version: u64,
+    expires: DateTime<Utc>,
+) -> Signed {
     signed(
         version,
         expires,

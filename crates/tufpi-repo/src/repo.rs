@@ -10,15 +10,14 @@ use fs4::fs_std::FileExt;
 use rayon::prelude::*;
 use tracing::{info, warn};
 use tufpi_core::crypto::Scheme;
-use tufpi_core::hashes;
-use tufpi_core::json::{self, Value};
-use tufpi_core::metadata::{MetaFile, Metadata, Signed};
+use tufpi_core::metadata::{Metadata, Signed};
 
 use crate::config::RepoConfig;
 use crate::error::RepoError;
-use crate::files::{write_atomic, write_many_once, write_once};
+use crate::files::write_many_once;
 use crate::keys::{self, SigningKey};
 use crate::layout::{self, TopKeys};
+use crate::publisher::Plan;
 use crate::store::{Change, RoleState, SqliteStore, StateStore};
 
 /// What one publish did.
@@ -52,24 +51,6 @@ pub(crate) fn at(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(secs, 0)
         .single()
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
-}
-
-/// The plan of a publish: which roles to (re)write at their recorded versions.
-fn plan_text(roles: &[String]) -> String {
-    let v = Value::Array(roles.iter().map(|r| Value::String(r.clone())).collect());
-    String::from_utf8(json::canonical(&v).unwrap_or_default()).unwrap_or_default()
-}
-
-fn parse_plan(text: &str) -> Result<Vec<String>, RepoError> {
-    let v =
-        json::parse(text.as_bytes()).map_err(|e| RepoError::Store(format!("stored plan: {e}")))?;
-    match v {
-        Value::Array(items) => Ok(items
-            .into_iter()
-            .filter_map(|i| i.as_str().map(str::to_string))
-            .collect()),
-        _ => Err(RepoError::Store("stored plan is not a list".into())),
-    }
 }
 
 impl Repository {
@@ -140,6 +121,10 @@ impl Repository {
         self.online = keys::load(&self.dir, "online")?;
         // Temp files of a publisher killed mid-write would otherwise pile up.
         crate::files::remove_stale_temps(&self.metadata_dir())?;
+        if self.store.plan()?.is_none() {
+            // An import killed before recording its plan: its staged files name nothing.
+            let _ = std::fs::remove_dir_all(self.staging_dir());
+        }
         self._lock = Some(f);
         Ok(())
     }
@@ -286,7 +271,7 @@ impl Repository {
             roles.iter().map(|(k, v)| (k.clone(), *v)).collect();
         store.record_plan(
             &role_list,
-            &plan_text(&["snapshot".into(), "timestamp".into()]),
+            &Plan::of(vec!["snapshot".into(), "timestamp".into()]).text(),
         )?;
         let mut repo = Repository {
             dir: dir.to_path_buf(),
@@ -307,7 +292,12 @@ impl Repository {
         for c in changes {
             validate(c)?;
         }
-        self.store.enqueue(changes)
+        let cfg = &self.config;
+        self.store.enqueue_all(
+            &mut changes
+                .iter()
+                .map(|c| Ok((layout::bin_of(cfg, c.path()), c.clone()))),
+        )
     }
 
     /// Durably queue a stream of changes, validated one by one, in one transaction: all or,
@@ -316,7 +306,10 @@ impl Repository {
         &mut self,
         changes: impl Iterator<Item = Result<Change, RepoError>>,
     ) -> Result<u64, RepoError> {
-        let mut checked = changes.map(|c| c.and_then(|c| validate(&c).map(|()| c)));
+        let cfg = &self.config;
+        let mut checked = changes.map(|c| {
+            c.and_then(|c| validate(&c).map(|()| (layout::bin_of(cfg, c.path()), c)))
+        });
         self.store.enqueue_all(&mut checked)
     }
 
@@ -354,7 +347,7 @@ impl Repository {
         self.roles.get(role).map(|r| r.version).unwrap_or(0)
     }
 
-    /// Apply one batch of queued changes and record its plan; returns (changes, bins).
+    /// Take one batch of queued changes and record its plan; returns (changes, bins).
     fn plan_batch(&mut self, limit: usize) -> Result<(u64, usize), RepoError> {
         let Repository {
             store,
@@ -362,23 +355,18 @@ impl Repository {
             config,
             ..
         } = self;
-        let now = Utc::now();
-        let exp = ts(now + config.online_expiry);
+        let exp = ts(Utc::now() + config.online_expiry);
         let mut planned: Vec<(String, RoleState)> = Vec::new();
-        // Count the changes applied as the store maps each to its bin: `pending()` before and
-        // after would count changes other handles queue meanwhile (and underflow).
-        let applied = std::cell::Cell::new(0u64);
-        let cfg = config.clone();
-        let bin_of = |p: &str| {
-            applied.set(applied.get() + 1);
-            layout::bin_of(&cfg, p)
-        };
-        let last = store.apply_batch(limit, &bin_of, &mut |touched| {
+        let (last, taken) = store.plan_batch(limit, &mut |touched, last| {
             planned.clear();
             let mut names = Vec::with_capacity(touched.len() + 2);
             for &b in touched {
-                let name = layout::bin_name(&cfg, b);
-                let v = roles.get(&name).map(|r| r.version).unwrap_or(0) + 1;
+                names.push(layout::bin_name(config, b));
+            }
+            names.push("snapshot".into());
+            names.push("timestamp".into());
+            for name in &names {
+                let v = roles.get(name).map(|r| r.version).unwrap_or(0) + 1;
                 planned.push((
                     name.clone(),
                     RoleState {
@@ -386,20 +374,13 @@ impl Repository {
                         expires: exp,
                     },
                 ));
-                names.push(name);
             }
-            for r in ["snapshot", "timestamp"] {
-                let v = roles.get(r).map(|s| s.version).unwrap_or(0) + 1;
-                planned.push((
-                    r.to_string(),
-                    RoleState {
-                        version: v,
-                        expires: exp,
-                    },
-                ));
-                names.push(r.to_string());
-            }
-            Ok((planned.clone(), plan_text(&names)))
+            let plan = Plan {
+                roles: names,
+                upto: last,
+                ..Plan::default()
+            };
+            Ok((planned.clone(), plan.text()))
         })?;
         if last == 0 {
             return Ok((0, 0));
@@ -408,108 +389,7 @@ impl Repository {
         for (name, st) in planned {
             roles.insert(name, st);
         }
-        Ok((applied.get().max(1), bins))
-    }
-
-    /// Write everything the recorded plan names, bins → snapshot → timestamp, then clear it.
-    /// Safe to repeat after a crash: versioned files already written are kept as they are.
-    pub(crate) fn finish_plan(&mut self) -> Result<(), RepoError> {
-        let Some(text) = self.store.plan()? else {
-            return Ok(());
-        };
-        let names = parse_plan(&text)?;
-        let online = self
-            .online
-            .as_ref()
-            .ok_or(RepoError::MissingKey("online"))?;
-        let meta_dir = self.metadata_dir();
-        let bins: Vec<(String, u64)> = names
-            .iter()
-            .filter(|n| !matches!(n.as_str(), "snapshot" | "timestamp"))
-            .filter_map(|n| Some((n.clone(), succinct_index(&self.config, n)?)))
-            .collect();
-        // Bins in chunks: bounded memory on bulk publishes, signing in parallel within each.
-        for chunk in bins.chunks(1024) {
-            let mut records = Vec::with_capacity(chunk.len());
-            for (name, idx) in chunk {
-                let st = self
-                    .roles
-                    .get(name)
-                    .copied()
-                    .ok_or_else(|| RepoError::Store(format!("no state for {name}")))?;
-                records.push((name.clone(), st, self.store.targets_in_bin(*idx)?));
-            }
-            let files: Vec<(PathBuf, Vec<u8>)> = records
-                .into_par_iter()
-                .map(|(name, st, recs)| {
-                    let md = sign(layout::build_bin(recs, st.version, at(st.expires)), online)?;
-                    Ok((
-                        meta_dir.join(format!("{}.{name}.json", st.version)),
-                        md.to_compact_bytes(),
-                    ))
-                })
-                .collect::<Result<_, RepoError>>()?;
-            if files.len() > 8 {
-                write_many_once(files)?;
-            } else {
-                for (path, bytes) in files {
-                    write_once(&path, bytes)?;
-                }
-            }
-        }
-        if self.config.targets_online && names.iter().any(|n| n == "targets") {
-            // Targets is online in this layout: the publisher re-signs it (key rotation).
-            let st = self
-                .roles
-                .get("targets")
-                .copied()
-                .ok_or_else(|| RepoError::Store("no targets state".into()))?;
-            let t = layout::build_targets(
-                &self.config,
-                &[],
-                1,
-                &online.entry(),
-                st.version,
-                at(st.expires),
-            );
-            write_once(
-                &meta_dir.join(format!("{}.targets.json", st.version)),
-                sign(t, online)?.to_compact_bytes(),
-            )?;
-        }
-        if names.iter().any(|n| n == "snapshot") {
-            let st = self
-                .roles
-                .get("snapshot")
-                .copied()
-                .ok_or_else(|| RepoError::Store("no snapshot state".into()))?;
-            let md = sign(
-                layout::build_snapshot(&self.roles, st.version, at(st.expires)),
-                online,
-            )?;
-            let bytes = write_once(
-                &meta_dir.join(format!("{}.snapshot.json", st.version)),
-                md.to_compact_bytes(),
-            )?;
-            let ts_st = self
-                .roles
-                .get("timestamp")
-                .copied()
-                .ok_or_else(|| RepoError::Store("no timestamp state".into()))?;
-            let mut meta = MetaFile::new(st.version);
-            meta.length = Some(bytes.len() as u64);
-            meta.hashes = Some(BTreeMap::from([(
-                "sha256".to_string(),
-                hashes::digest_hex("sha256", &bytes).unwrap_or_default(),
-            )]));
-            let md = sign(
-                layout::build_timestamp(meta, ts_st.version, at(ts_st.expires)),
-                online,
-            )?;
-            write_atomic(&meta_dir.join("timestamp.json"), &md.to_compact_bytes())?;
-        }
-        self.store.clear_plan()?;
-        Ok(())
+        Ok((taken, bins))
     }
 
     /// Re-sign online roles expiring within `margin` (bins, then snapshot and timestamp).
@@ -598,11 +478,7 @@ impl Repository {
             ));
             names.push(r.to_string());
         }
-        self.store.record_plan(&planned, &plan_text(&names))?;
-        for (name, st) in planned {
-            self.roles.insert(name, st);
-        }
-        Ok(())
+        self.record_plan(planned, &Plan::of(names))
     }
 
     /// Loud warnings: any role expired; offline roles (root, targets, bins) expiring within
@@ -670,7 +546,7 @@ pub fn succinct_index(cfg: &RepoConfig, name: &str) -> Option<u64> {
     layout::succinct(cfg, &[]).index_of(name)
 }
 
-fn validate(c: &Change) -> Result<(), RepoError> {
+pub(crate) fn validate(c: &Change) -> Result<(), RepoError> {
     let path = c.path();
     if path.is_empty()
         || path.starts_with('/')

@@ -51,57 +51,44 @@ pub struct RoleState {
     pub expires: i64,
 }
 
-/// Given the touched bins, the role states to record and the plan text to store.
+/// Given the touched bins and the last sequence number taken, the role states to record and
+/// the plan text to store.
 pub type PlanFn<'a> =
-    dyn FnMut(&[u64]) -> Result<(Vec<(String, RoleState)>, String), RepoError> + 'a;
+    dyn FnMut(&[u64], u64) -> Result<(Vec<(String, RoleState)>, String), RepoError> + 'a;
 
-/// A queued change as stored.
-struct QueueRow {
-    seq: i64,
-    add: bool,
-    path: String,
-    length: Option<i64>,
-    hashes: Option<String>,
-    custom: Option<String>,
-    bin: u64,
-}
-
-/// Persistent state of a repository.
+/// Persistent state of a repository. The published bin files are the record of which targets
+/// each bin lists; the store keeps what is needed to make the next ones: the queue, role
+/// versions and expiries, the in-flight plan, and per-bin target counts.
 pub trait StateStore {
-    /// Durably queue changes; returns the sequence number of the last one. Once this returns,
-    /// the changes are acknowledged and will be published.
-    fn enqueue(&mut self, changes: &[Change]) -> Result<u64, RepoError> {
-        self.enqueue_all(&mut changes.iter().cloned().map(Ok))
-    }
-    /// Durably queue a stream of changes in one transaction: all of them or, on the first
-    /// error, none. Returns the last sequence number.
+    /// Durably queue `(bin, change)` pairs in one transaction: all of them or, on the first
+    /// error, none. Returns the last sequence number. Once this returns, the changes are
+    /// acknowledged and will be published.
     fn enqueue_all(
         &mut self,
-        changes: &mut dyn Iterator<Item = Result<Change, RepoError>>,
+        changes: &mut dyn Iterator<Item = Result<(u64, Change), RepoError>>,
     ) -> Result<u64, RepoError>;
-    /// Number of queued changes not yet applied.
+    /// Number of queued changes not yet published.
     fn pending(&self) -> Result<u64, RepoError>;
-    /// In one transaction: take up to `limit` queued changes in order, apply them to the
-    /// target records (computing each path's bin with `bin_of`), then call `plan` with the set
-    /// of touched bins to obtain the role states to record and the plan text to store.
-    /// Returns the applied changes' last sequence number (0 if none).
-    fn apply_batch(
-        &mut self,
-        limit: usize,
-        bin_of: &dyn Fn(&str) -> u64,
-        plan: &mut PlanFn<'_>,
-    ) -> Result<u64, RepoError>;
-    /// Record role states and a plan without applying queue items (expiry refresh, rotation).
+    /// In one transaction: take up to `limit` queued changes in order and call `plan` with
+    /// the bins they touch to obtain the role states and the plan text to record. The
+    /// changes stay queued until `clear_plan` says they are published. Returns (the last
+    /// sequence number taken, how many changes), or (0, 0) if the queue is empty.
+    fn plan_batch(&mut self, limit: usize, plan: &mut PlanFn<'_>)
+        -> Result<(u64, u64), RepoError>;
+    /// The queued changes of `bin` up to sequence number `upto`, in queue order.
+    fn changes_in_bin(&self, bin: u64, upto: u64) -> Result<Vec<Change>, RepoError>;
+    /// Record role states and a plan without taking queue items (expiry refresh, rotation).
     fn record_plan(&mut self, roles: &[(String, RoleState)], plan: &str) -> Result<(), RepoError>;
     /// The stored in-flight plan, if a publish has not completed.
     fn plan(&self) -> Result<Option<String>, RepoError>;
-    /// Mark the in-flight plan as fully published.
-    fn clear_plan(&mut self) -> Result<(), RepoError>;
+    /// In one transaction: drop the queued changes up to `upto` (now published), store the
+    /// target counts of the bins just written, and mark the plan as done.
+    fn clear_plan(&mut self, upto: u64, counts: &[(u64, u64)]) -> Result<(), RepoError>;
     /// Every role's state.
     fn roles(&self) -> Result<BTreeMap<String, RoleState>, RepoError>;
-    /// Target records in bin `bin`, ordered by path.
-    fn targets_in_bin(&self, bin: u64) -> Result<Vec<TargetRecord>, RepoError>;
-    /// Total number of target records.
+    /// The number of targets each non-empty bin lists (as last published).
+    fn bin_counts(&self) -> Result<BTreeMap<u64, u64>, RepoError>;
+    /// Total number of targets published.
     fn target_count(&self) -> Result<u64, RepoError>;
     /// A stored setting.
     fn get_setting(&self, key: &str) -> Result<Option<String>, RepoError>;
@@ -115,21 +102,19 @@ pub struct SqliteStore {
 }
 
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS targets (
-    bin INTEGER NOT NULL,
-    path TEXT NOT NULL,
-    length INTEGER NOT NULL,
-    hashes TEXT NOT NULL,
-    custom TEXT,
-    PRIMARY KEY (bin, path)
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS queue (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    bin INTEGER NOT NULL,
     op TEXT NOT NULL CHECK (op IN ('add', 'remove')),
     path TEXT NOT NULL,
     length INTEGER,
     hashes TEXT,
     custom TEXT
+);
+CREATE INDEX IF NOT EXISTS queue_bin ON queue(bin, seq);
+CREATE TABLE IF NOT EXISTS bin_counts (
+    bin INTEGER PRIMARY KEY,
+    count INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS roles (
     name TEXT PRIMARY KEY,
@@ -229,7 +214,7 @@ impl SqliteStore {
 impl StateStore for SqliteStore {
     fn enqueue_all(
         &mut self,
-        changes: &mut dyn Iterator<Item = Result<Change, RepoError>>,
+        changes: &mut dyn Iterator<Item = Result<(u64, Change), RepoError>>,
     ) -> Result<u64, RepoError> {
         let tx = self
             .conn
@@ -238,12 +223,14 @@ impl StateStore for SqliteStore {
         let mut last = 0;
         {
             let mut stmt = tx
-                .prepare_cached("INSERT INTO queue(op, path, length, hashes, custom) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .prepare_cached("INSERT INTO queue(bin, op, path, length, hashes, custom) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
                 .map_err(db_err)?;
             for c in changes {
-                match c? {
+                let (bin, c) = c?;
+                match c {
                     Change::Add(t) => stmt
                         .execute(params![
+                            to_i64(bin),
                             "add",
                             t.path,
                             to_i64(t.length),
@@ -253,6 +240,7 @@ impl StateStore for SqliteStore {
                         .map_err(db_err)?,
                     Change::Remove(p) => stmt
                         .execute(params![
+                            to_i64(bin),
                             "remove",
                             p,
                             None::<i64>,
@@ -275,96 +263,84 @@ impl StateStore for SqliteStore {
             .map_err(db_err)
     }
 
-    fn apply_batch(
+    fn plan_batch(
         &mut self,
         limit: usize,
-        bin_of: &dyn Fn(&str) -> u64,
         plan: &mut PlanFn<'_>,
-    ) -> Result<u64, RepoError> {
+    ) -> Result<(u64, u64), RepoError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_err)?;
-        // Apply in chunks, each sorted by (bin, path) so inserts walk the table in key order;
-        // the stable sort keeps several changes to one path in queue order.
-        const CHUNK: usize = 20_000;
-        let mut last: i64 = 0;
-        let mut taken = 0usize;
-        let mut touched = std::collections::BTreeSet::new();
-        loop {
-            let n = CHUNK.min(limit - taken);
-            if n == 0 {
-                break;
-            }
-            let mut rows: Vec<QueueRow> = {
-                let mut stmt = tx
-                    .prepare_cached(
-                        "SELECT seq, op, path, length, hashes, custom FROM queue WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-                    )
-                    .map_err(db_err)?;
-                let it = stmt
-                    .query_map(params![last, to_i64(n as u64)], |r| {
-                        Ok(QueueRow {
-                            seq: r.get(0)?,
-                            add: r.get::<_, String>(1)? == "add",
-                            path: r.get(2)?,
-                            length: r.get(3)?,
-                            hashes: r.get(4)?,
-                            custom: r.get(5)?,
-                            bin: 0,
-                        })
-                    })
-                    .map_err(db_err)?;
-                it.collect::<Result<_, _>>().map_err(db_err)?
-            };
-            let Some(chunk_last) = rows.last().map(|r| r.seq) else {
-                break;
-            };
-            last = chunk_last;
-            taken += rows.len();
-            for r in &mut rows {
-                r.bin = bin_of(&r.path);
-                touched.insert(r.bin);
-            }
-            rows.sort_by(|a, b| (a.bin, &a.path).cmp(&(b.bin, &b.path)));
-            let mut upsert = tx
-                .prepare_cached("INSERT INTO targets(bin, path, length, hashes, custom) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(bin, path) DO UPDATE SET length = excluded.length, hashes = excluded.hashes, custom = excluded.custom")
-                .map_err(db_err)?;
-            let mut delete = tx
-                .prepare_cached("DELETE FROM targets WHERE bin = ?1 AND path = ?2")
-                .map_err(db_err)?;
-            for r in &rows {
-                if r.add {
-                    upsert
-                        .execute(params![
-                            to_i64(r.bin),
-                            r.path,
-                            r.length.unwrap_or(0),
-                            r.hashes.as_deref().unwrap_or("{}"),
-                            r.custom
-                        ])
-                        .map_err(db_err)?;
-                } else {
-                    delete
-                        .execute(params![to_i64(r.bin), r.path])
-                        .map_err(db_err)?;
-                }
-            }
-            if rows.len() < n {
-                break;
-            }
-        }
-        if last == 0 {
-            return Ok(0);
-        }
-        tx.execute("DELETE FROM queue WHERE seq <= ?1", params![last])
+        // The batch is the first `limit` queued changes: up to the limit-th sequence number.
+        let last: Option<i64> = tx
+            .query_row(
+                "SELECT seq FROM queue ORDER BY seq LIMIT 1 OFFSET ?1",
+                params![to_i64(limit.saturating_sub(1) as u64)],
+                |r| r.get(0),
+            )
+            .optional()
             .map_err(db_err)?;
-        let touched: Vec<u64> = touched.into_iter().collect();
-        let (roles, plan_text) = plan(&touched)?;
+        let last = match last {
+            Some(l) => l,
+            None => tx
+                .query_row("SELECT MAX(seq) FROM queue", [], |r| {
+                    r.get::<_, Option<i64>>(0)
+                })
+                .map_err(db_err)?
+                .unwrap_or(0),
+        };
+        if last == 0 {
+            return Ok((0, 0));
+        }
+        let (taken, touched) = {
+            let mut stmt = tx
+                .prepare_cached("SELECT bin FROM queue WHERE seq <= ?1")
+                .map_err(db_err)?;
+            let mut bins = std::collections::BTreeSet::new();
+            let mut n = 0u64;
+            let mut rows = stmt.query(params![last]).map_err(db_err)?;
+            while let Some(r) = rows.next().map_err(db_err)? {
+                bins.insert(r.get::<_, i64>(0).map_err(db_err)? as u64);
+                n += 1;
+            }
+            (n, bins.into_iter().collect::<Vec<u64>>())
+        };
+        let (roles, plan_text) = plan(&touched, last as u64)?;
         Self::put_roles(&tx, &roles)?;
         Self::put_plan(&tx, &plan_text)?;
         tx.commit().map_err(db_err)?;
-        Ok(last as u64)
+        Ok((last as u64, taken))
+    }
+
+    fn changes_in_bin(&self, bin: u64, upto: u64) -> Result<Vec<Change>, RepoError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT op, path, length, hashes, custom FROM queue WHERE bin = ?1 AND seq <= ?2 ORDER BY seq",
+            )
+            .map_err(db_err)?;
+        type Row = (String, String, Option<i64>, Option<String>, Option<String>);
+        let rows: Vec<Row> = stmt
+            .query_map(params![to_i64(bin), to_i64(upto)], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .map_err(db_err)?
+            .collect::<Result<_, _>>()
+            .map_err(db_err)?;
+        rows.into_iter()
+            .map(|(op, path, length, hashes, custom)| {
+                if op == "remove" {
+                    return Ok(Change::Remove(path));
+                }
+                Ok(Change::Add(TargetRecord {
+                    path,
+                    length: length.unwrap_or(0).max(0) as u64,
+                    hashes: parse_hashes(hashes.as_deref().unwrap_or("{}"))?,
+                    custom: parse_custom(custom)?,
+                }))
+            })
+            .collect()
     }
 
     fn record_plan(&mut self, roles: &[(String, RoleState)], plan: &str) -> Result<(), RepoError> {
@@ -381,11 +357,34 @@ impl StateStore for SqliteStore {
         self.get_setting("plan")
     }
 
-    fn clear_plan(&mut self) -> Result<(), RepoError> {
-        self.conn
-            .execute("DELETE FROM settings WHERE key = 'plan'", [])
+    fn clear_plan(&mut self, upto: u64, counts: &[(u64, u64)]) -> Result<(), RepoError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_err)?;
-        Ok(())
+        if upto > 0 {
+            tx.execute("DELETE FROM queue WHERE seq <= ?1", params![to_i64(upto)])
+                .map_err(db_err)?;
+        }
+        {
+            let mut put = tx
+                .prepare_cached("INSERT INTO bin_counts(bin, count) VALUES (?1, ?2) ON CONFLICT(bin) DO UPDATE SET count = excluded.count")
+                .map_err(db_err)?;
+            let mut del = tx
+                .prepare_cached("DELETE FROM bin_counts WHERE bin = ?1")
+                .map_err(db_err)?;
+            for &(bin, count) in counts {
+                if count == 0 {
+                    del.execute(params![to_i64(bin)]).map_err(db_err)?;
+                } else {
+                    put.execute(params![to_i64(bin), to_i64(count)])
+                        .map_err(db_err)?;
+                }
+            }
+        }
+        tx.execute("DELETE FROM settings WHERE key = 'plan'", [])
+            .map_err(db_err)?;
+        tx.commit().map_err(db_err)
     }
 
     fn roles(&self) -> Result<BTreeMap<String, RoleState>, RepoError> {
@@ -407,35 +406,24 @@ impl StateStore for SqliteStore {
         it.collect::<Result<_, _>>().map_err(db_err)
     }
 
-    fn targets_in_bin(&self, bin: u64) -> Result<Vec<TargetRecord>, RepoError> {
+    fn bin_counts(&self) -> Result<BTreeMap<u64, u64>, RepoError> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT path, length, hashes, custom FROM targets WHERE bin = ?1 ORDER BY path",
-            )
+            .prepare_cached("SELECT bin, count FROM bin_counts")
             .map_err(db_err)?;
-        let rows: Vec<(String, i64, String, Option<String>)> = stmt
-            .query_map(params![to_i64(bin)], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        let it = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
             })
-            .map_err(db_err)?
-            .collect::<Result<_, _>>()
             .map_err(db_err)?;
-        rows.into_iter()
-            .map(|(path, length, hashes, custom)| {
-                Ok(TargetRecord {
-                    path,
-                    length: length as u64,
-                    hashes: parse_hashes(&hashes)?,
-                    custom: parse_custom(custom)?,
-                })
-            })
-            .collect()
+        it.collect::<Result<_, _>>().map_err(db_err)
     }
 
     fn target_count(&self) -> Result<u64, RepoError> {
         self.conn
-            .query_row("SELECT COUNT(*) FROM targets", [], |r| r.get::<_, i64>(0))
+            .query_row("SELECT COALESCE(SUM(count), 0) FROM bin_counts", [], |r| {
+                r.get::<_, i64>(0)
+            })
             .map(|n| n as u64)
             .map_err(db_err)
     }

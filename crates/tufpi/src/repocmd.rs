@@ -363,10 +363,10 @@ fn import(repo: &Path, from_jsonl: Option<PathBuf>, from_dir: Option<PathBuf>) -
     let mut r = Repository::open(repo)?;
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_style(indicatif::ProgressStyle::with_template(
-        "{spinner} {pos} targets queued ({per_sec}) {msg}",
+        "{spinner} {pos} targets read ({per_sec}) {msg}",
     )?);
-    // One transaction: a bad line or file queues nothing at all.
-    let changes: Box<dyn Iterator<Item = Result<Change, RepoError>>> =
+    // All or nothing: a bad line or file publishes nothing at all.
+    let records: Box<dyn Iterator<Item = Result<TargetRecord, RepoError>>> =
         match (from_jsonl, from_dir) {
             (Some(file), _) => {
                 let f = std::fs::File::open(&file)
@@ -378,7 +378,6 @@ fn import(repo: &Path, from_jsonl: Option<PathBuf>, from_dir: Option<PathBuf>) -
                             Ok(l) if l.trim().is_empty() => None,
                             Ok(l) => Some(
                                 parse_record(&l, n + 1)
-                                    .map(Change::Add)
                                     .map_err(|e| RepoError::Invalid(format!("{e:#}"))),
                             ),
                         },
@@ -389,25 +388,20 @@ fn import(repo: &Path, from_jsonl: Option<PathBuf>, from_dir: Option<PathBuf>) -
                 let p = p?;
                 let rel = relative_target_path(&dir, &p)
                     .map_err(|e| RepoError::Invalid(format!("{}: {e:#}", p.display())))?;
-                record_from_file(&rel, &p)
-                    .map(Change::Add)
-                    .map_err(|e| RepoError::Invalid(format!("{e:#}")))
+                record_from_file(&rel, &p).map_err(|e| RepoError::Invalid(format!("{e:#}")))
             })),
             (None, None) => bail!("give --from-jsonl FILE or --from-dir DIR"),
         };
-    let mut total = 0u64;
-    let counted = changes.inspect(|c| {
-        if c.is_ok() {
-            total += 1;
-            bar.inc(1);
+    let rep = r.import(records, |n| {
+        bar.set_position(n);
+        if n > 0 && bar.message().is_empty() {
+            bar.tick();
         }
-    });
-    r.enqueue_all(counted)?;
-    bar.finish_with_message("publishing");
-    let rep = r.publish(1_000_000)?;
+    })?;
+    bar.finish_and_clear();
     println!(
-        "imported {total} targets into {} bins; snapshot v{}, timestamp v{}",
-        rep.bins, rep.snapshot_version, rep.timestamp_version
+        "imported {} targets into {} bins ({} targets in all); snapshot v{}, timestamp v{}",
+        rep.records, rep.bins, rep.targets, rep.snapshot_version, rep.timestamp_version
     );
     Ok(())
 }

@@ -3,7 +3,8 @@
 //! every kill, before any restart, the published repository must verify end to end as a client
 //! would see it (timestamp → an existing, whole snapshot → every listed role); no version name
 //! may ever hold two different files; timestamp only moves forward. At the end every
-//! acknowledged change is published.
+//! acknowledged change is published. Bulk imports (`tufpi repo import`) are killed too: a
+//! killed import is all or nothing, and re-running it completes it.
 
 #[path = "../../tufpi-repo/tests/common/mod.rs"]
 mod common;
@@ -116,6 +117,28 @@ fn sigkill_publisher_at_random_points() {
             .collect::<Vec<_>>()
     };
     enqueue(&repo, &add_new(20_000, &mut model, &mut live));
+    // Import files: fresh paths (never replaced or removed later, so re-running a killed
+    // import is idempotent), written as JSON lines.
+    let mut imports: Vec<(std::path::PathBuf, BTreeMap<String, Expect>)> = Vec::new();
+    let mut next_import = 10_000_000u64;
+    let mut make_import = |n: u64| {
+        let mut recs = BTreeMap::new();
+        let mut text = String::new();
+        for _ in 0..n {
+            let (p, e) = target(next_import, 0);
+            next_import += 1;
+            text.push_str(&format!(
+                "{{\"path\": \"{p}\", \"length\": {}, \"hashes\": {{\"sha256\": \"{}\"}}}}\n",
+                e.length, e.sha256
+            ));
+            recs.insert(p, e);
+        }
+        let file = base.path().join(format!("import-{next_import}.jsonl"));
+        std::fs::write(&file, text).unwrap();
+        (file, recs)
+    };
+    // Imports killed before finishing, to re-run at the end.
+    let mut unfinished: Vec<(std::path::PathBuf, BTreeMap<String, Expect>)> = Vec::new();
 
     let cycles = 24;
     let mut est = Duration::from_millis(1500); // typical full publish; updated from clean runs
@@ -146,9 +169,18 @@ fn sigkill_publisher_at_random_points() {
         let r = repo.to_str().unwrap();
         // Mostly publish; sometimes an expiry refresh of every bin, or a GC keeping nothing
         // superseded (both finish an interrupted publish first, and are killed too).
-        let args: Vec<&str> = match rng.range(0, 10) {
-            0 | 1 => vec!["repo", "refresh", "--repo", r, "--margin-hours", "48"],
-            2 => vec!["repo", "gc", "--repo", r, "--retention-secs", "0"],
+        let choice = rng.range(0, 12);
+        let import_file;
+        if choice >= 10 {
+            imports.push(make_import(rng.range(500, 8000)));
+            import_file = imports.last().map(|(f, _)| f.to_string_lossy().into_owned());
+        } else {
+            import_file = None;
+        }
+        let args: Vec<&str> = match (choice, &import_file) {
+            (_, Some(f)) => vec!["repo", "import", "--repo", r, "--from-jsonl", f.as_str()],
+            (0 | 1, _) => vec!["repo", "refresh", "--repo", r, "--margin-hours", "48"],
+            (2, _) => vec!["repo", "gc", "--repo", r, "--retention-secs", "0"],
             _ => vec!["repo", "publish", "--repo", r, "--batch", &batch],
         };
         let what = if args[1] == "publish" {
@@ -182,16 +214,35 @@ fn sigkill_publisher_at_random_points() {
                 if args[1] == "publish" {
                     est = (est + t0.elapsed()) / 2;
                 }
+                if let Some((_, recs)) = import_file.as_ref().and_then(|_| imports.pop()) {
+                    model.extend(recs);
+                }
                 format!("cycle {cycle} ({what}, finished)")
             }
             None => {
                 child.kill().unwrap(); // SIGKILL
                 child.wait().unwrap();
                 killed += 1;
+                if let Some(job) = import_file.as_ref().and_then(|_| imports.pop()) {
+                    unfinished.push(job);
+                }
                 format!("cycle {cycle} ({what}, killed after {delay:?})")
             }
         };
         let p = check_now(&meta, &mut seen, &when);
+        if import_file.is_some() {
+            // All or nothing: every import so far is either wholly listed or wholly absent.
+            let listed = verify_published(&meta).unwrap().targets;
+            for (file, recs) in &unfinished {
+                let n = recs.keys().filter(|p| listed.contains_key(*p)).count();
+                assert!(
+                    n == 0 || n == recs.len(),
+                    "{when}: import {} half published ({n} of {})",
+                    file.display(),
+                    recs.len()
+                );
+            }
+        }
         eprintln!("{when}: snapshot v{}", p.snapshot_version);
     }
 
@@ -207,6 +258,15 @@ fn sigkill_publisher_at_random_points() {
         t_final.elapsed(),
         String::from_utf8_lossy(&out.stdout).trim()
     );
+    for (file, recs) in unfinished {
+        let out = Command::new(BIN)
+            .args(["repo", "import", "--repo", repo.to_str().unwrap(), "--from-jsonl"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "re-running import: {out:?}");
+        model.extend(recs);
+    }
     let p = check_now(&meta, &mut seen, "after the final publish");
     assert_targets(&verify_published(&meta).unwrap(), &model);
     let r = Repository::open(&repo).unwrap();

@@ -1,0 +1,362 @@
+//! Finishing a recorded plan: bins → snapshot → timestamp, each file written once under its
+//! version name. A plan is recorded (with the role versions it publishes) before any file is
+//! written, so a publisher killed at any point finishes the same plan on restart.
+//!
+//! A bin's next version is built from its current published file plus the queued changes of
+//! the plan's batch: the published bins are the record of which targets each bin lists.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use tracing::warn;
+use tufpi_core::hashes;
+use tufpi_core::json::{self, Map, Value};
+use tufpi_core::metadata::{Body, MetaFile, Metadata, TargetFile};
+
+use crate::error::RepoError;
+use crate::files::{write_atomic, write_many_once, write_once};
+use crate::layout;
+use crate::repo::{at, sign, succinct_index, Repository};
+use crate::store::{Change, RoleState, StateStore};
+
+/// Bins built (and signed) at once: bounds memory on bulk publishes.
+const CHUNK: usize = 1024;
+
+/// What a recorded plan publishes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// Roles to (re)write at their recorded versions.
+    pub roles: Vec<String>,
+    /// Queued changes up to this sequence number are applied (0: none).
+    pub upto: u64,
+    /// The bins' new files were written ahead into `DIR/staging/` (bulk import).
+    pub staged: bool,
+    /// Target counts of staged bins.
+    pub counts: BTreeMap<String, u64>,
+}
+
+impl Plan {
+    /// A plan writing `roles` (no queued changes).
+    pub fn of(roles: Vec<String>) -> Plan {
+        Plan {
+            roles,
+            ..Plan::default()
+        }
+    }
+
+    /// The stored form.
+    pub fn text(&self) -> String {
+        let mut m = Map::new();
+        m.insert(
+            "roles".into(),
+            Value::Array(self.roles.iter().cloned().map(Value::String).collect()),
+        );
+        m.insert("upto".into(), Value::from(self.upto));
+        m.insert("staged".into(), Value::Bool(self.staged));
+        m.insert(
+            "counts".into(),
+            Value::Object(
+                self.counts
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::from(*v)))
+                    .collect(),
+            ),
+        );
+        String::from_utf8(json::canonical(&Value::Object(m)).unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// Parse the stored form.
+    pub fn parse(text: &str) -> Result<Plan, RepoError> {
+        let bad = |what: &str| RepoError::Store(format!("stored plan: {what}"));
+        let v = json::parse(text.as_bytes()).map_err(|e| bad(&e.to_string()))?;
+        let o = v.as_object().ok_or_else(|| bad("not an object"))?;
+        let roles = match o.get("roles") {
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_string).ok_or_else(|| bad("role")))
+                .collect::<Result<_, _>>()?,
+            _ => return Err(bad("no roles")),
+        };
+        let upto = o.get("upto").and_then(u64_of).unwrap_or(0);
+        let staged = matches!(o.get("staged"), Some(Value::Bool(true)));
+        let counts = match o.get("counts") {
+            Some(Value::Object(m)) => m
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), u64_of(v)?)))
+                .collect(),
+            _ => BTreeMap::new(),
+        };
+        Ok(Plan {
+            roles,
+            upto,
+            staged,
+            counts,
+        })
+    }
+}
+
+fn u64_of(v: &Value) -> Option<u64> {
+    match v {
+        Value::Int(i) => i.as_u64(),
+        _ => None,
+    }
+}
+
+/// One bin of a plan, with everything needed to build it off the store's thread.
+struct BinJob {
+    name: String,
+    index: u64,
+    state: RoleState,
+    path: PathBuf,
+    staged: Option<PathBuf>,
+    staged_count: Option<u64>,
+    previous: Option<PathBuf>,
+    changes: Vec<Change>,
+}
+
+/// What became of one bin.
+enum BinDone {
+    /// Already in place (a replayed plan) or staged: rename `from` → `to` (if `from` is set).
+    Placed {
+        index: u64,
+        count: u64,
+        rename: Option<(PathBuf, PathBuf)>,
+    },
+    /// Built now: write `bytes` to `path`.
+    Built {
+        index: u64,
+        count: u64,
+        path: PathBuf,
+        bytes: Vec<u8>,
+    },
+}
+
+/// The targets a published bin file lists.
+pub(crate) fn read_bin_targets(path: &Path) -> Result<BTreeMap<String, TargetFile>, RepoError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| RepoError::io(format!("reading {}", path.display()), e))?;
+    let md = Metadata::from_bytes(&bytes)
+        .map_err(|e| RepoError::State(format!("{}: {e}", path.display())))?;
+    match md.signed.body {
+        Body::Targets(t) => Ok(t.targets),
+        _ => Err(RepoError::State(format!(
+            "{} is not targets metadata",
+            path.display()
+        ))),
+    }
+}
+
+/// Apply queued `changes` to `targets` in order.
+pub(crate) fn apply(targets: &mut BTreeMap<String, TargetFile>, changes: Vec<Change>) {
+    for c in changes {
+        match c {
+            Change::Add(r) => {
+                let (path, entry) = layout::target_entry(r);
+                targets.insert(path, entry);
+            }
+            Change::Remove(p) => {
+                targets.remove(&p);
+            }
+        }
+    }
+}
+
+impl Repository {
+    /// Record `plan` and adopt its role states (not yet written).
+    pub(crate) fn record_plan(
+        &mut self,
+        planned: Vec<(String, RoleState)>,
+        plan: &Plan,
+    ) -> Result<(), RepoError> {
+        self.store.record_plan(&planned, &plan.text())?;
+        for (name, st) in planned {
+            self.roles.insert(name, st);
+        }
+        Ok(())
+    }
+
+    fn state(&self, role: &str) -> Result<RoleState, RepoError> {
+        self.roles
+            .get(role)
+            .copied()
+            .ok_or_else(|| RepoError::Store(format!("no state for {role}")))
+    }
+
+    /// Write everything the recorded plan names, bins → snapshot → timestamp, then clear it.
+    /// Safe to repeat after a crash: versioned files already written are kept as they are.
+    pub(crate) fn finish_plan(&mut self) -> Result<(), RepoError> {
+        let Some(text) = self.store.plan()? else {
+            return Ok(());
+        };
+        let plan = Plan::parse(&text)?;
+        let online = self
+            .online
+            .as_ref()
+            .ok_or(RepoError::MissingKey("online"))?;
+        let meta_dir = self.metadata_dir();
+        let staging = self.staging_dir();
+        let published = self.store.bin_counts()?;
+        let bins: Vec<(String, u64)> = plan
+            .roles
+            .iter()
+            .filter_map(|n| Some((n.clone(), succinct_index(&self.config, n)?)))
+            .collect();
+        let mut counts = Vec::with_capacity(bins.len());
+        for chunk in bins.chunks(CHUNK) {
+            let mut jobs = Vec::with_capacity(chunk.len());
+            for (name, index) in chunk {
+                let state = self.state(name)?;
+                let file = |v: u64| format!("{v}.{name}.json");
+                // The previous version is read only if it lists targets.
+                let previous = (published.get(index).copied().unwrap_or(0) > 0
+                    && state.version > 1)
+                    .then(|| meta_dir.join(file(state.version - 1)));
+                jobs.push(BinJob {
+                    name: name.clone(),
+                    index: *index,
+                    state,
+                    path: meta_dir.join(file(state.version)),
+                    staged: plan.staged.then(|| staging.join(file(state.version))),
+                    staged_count: plan.counts.get(name).copied(),
+                    previous,
+                    changes: if plan.upto > 0 {
+                        self.store.changes_in_bin(*index, plan.upto)?
+                    } else {
+                        Vec::new()
+                    },
+                });
+            }
+            let done: Vec<BinDone> = jobs
+                .into_par_iter()
+                .map(|job| build(job, online))
+                .collect::<Result<_, RepoError>>()?;
+            let mut files = Vec::new();
+            let mut renamed = false;
+            for d in done {
+                match d {
+                    BinDone::Placed {
+                        index,
+                        count,
+                        rename,
+                    } => {
+                        if let Some((from, to)) = rename {
+                            std::fs::rename(&from, &to).map_err(|e| {
+                                RepoError::io(format!("renaming onto {}", to.display()), e)
+                            })?;
+                            renamed = true;
+                        }
+                        counts.push((index, count));
+                    }
+                    BinDone::Built {
+                        index,
+                        count,
+                        path,
+                        bytes,
+                    } => {
+                        files.push((path, bytes));
+                        counts.push((index, count));
+                    }
+                }
+            }
+            if renamed {
+                crate::files::sync_dir(&meta_dir)?;
+            }
+            if files.len() > 8 {
+                write_many_once(files)?;
+            } else {
+                for (path, bytes) in files {
+                    write_once(&path, bytes)?;
+                }
+            }
+        }
+        if self.config.targets_online && plan.roles.iter().any(|n| n == "targets") {
+            // Targets is online in this layout: the publisher re-signs it (key rotation).
+            let st = self.state("targets")?;
+            let t = layout::build_targets(
+                &self.config,
+                &[],
+                1,
+                &online.entry(),
+                st.version,
+                at(st.expires),
+            );
+            write_once(
+                &meta_dir.join(format!("{}.targets.json", st.version)),
+                sign(t, online)?.to_compact_bytes(),
+            )?;
+        }
+        if plan.roles.iter().any(|n| n == "snapshot") {
+            let st = self.state("snapshot")?;
+            let md = sign(
+                layout::build_snapshot(&self.roles, st.version, at(st.expires)),
+                online,
+            )?;
+            let bytes = write_once(
+                &meta_dir.join(format!("{}.snapshot.json", st.version)),
+                md.to_compact_bytes(),
+            )?;
+            let ts_st = self.state("timestamp")?;
+            let mut meta = MetaFile::new(st.version);
+            meta.length = Some(bytes.len() as u64);
+            meta.hashes = Some(BTreeMap::from([(
+                "sha256".to_string(),
+                hashes::digest_hex("sha256", &bytes).unwrap_or_default(),
+            )]));
+            let md = sign(
+                layout::build_timestamp(meta, ts_st.version, at(ts_st.expires)),
+                online,
+            )?;
+            write_atomic(&meta_dir.join("timestamp.json"), &md.to_compact_bytes())?;
+        }
+        self.store.clear_plan(plan.upto, &counts)?;
+        if plan.staged {
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        Ok(())
+    }
+
+    /// Where a bulk import writes its bins ahead of recording the plan that names them.
+    pub(crate) fn staging_dir(&self) -> PathBuf {
+        self.dir.join("staging")
+    }
+}
+
+/// Place or build one bin of a plan.
+fn build(job: BinJob, online: &crate::keys::SigningKey) -> Result<BinDone, RepoError> {
+    if let (Some(staged), Some(count)) = (&job.staged, job.staged_count) {
+        if job.path.exists() {
+            return Ok(BinDone::Placed {
+                index: job.index,
+                count,
+                rename: None,
+            });
+        }
+        if staged.exists() {
+            return Ok(BinDone::Placed {
+                index: job.index,
+                count,
+                rename: Some((staged.clone(), job.path)),
+            });
+        }
+        // Only if someone removed the staging directory: publish what the store knows.
+        warn!(bin = %job.name, "staged file missing; re-signing the bin's current targets");
+    }
+    let mut targets = match &job.previous {
+        Some(p) => read_bin_targets(p)?,
+        None => BTreeMap::new(),
+    };
+    apply(&mut targets, job.changes);
+    let count = targets.len() as u64;
+    let md = sign(
+        layout::bin_of_targets(targets, job.state.version, at(job.state.expires)),
+        online,
+    )?;
+    Ok(BinDone::Built {
+        index: job.index,
+        count,
+        path: job.path,
+        bytes: md.to_compact_bytes(),
+    })
+}
