@@ -220,6 +220,30 @@ def test_import_jsonl_equals_one_by_one(make_repo, tmp_path):
     a.check_all(tmp_path / "ng")
     check_tufpi_client(a, tmp_path / "own")
 
+    # A second import into the now non-empty bins: new paths, replaced ones (new content),
+    # and a path given twice (the last line wins), against the same done one by one.
+    second = more(30, "jl2")
+    replaced = {p: b"replaced " + p.encode() for p in list(targets)[::5]}
+    first_dup = {"packages/dup/d-1.0.whl": b"first"}
+    last_dup = {"packages/dup/d-1.0.whl": b"second"}
+    lines = []
+    for batch in (second, replaced, first_dup, last_dup):
+        for path, data in batch.items():
+            lines.append(json.dumps({"path": path, "length": len(data), "hashes": {"sha256": hashlib.sha256(data).hexdigest()}}))
+    f2 = tmp_path / "second.jsonl"
+    f2.write_text("\n".join(lines) + "\n")
+    out = a.repo("import", "--from-jsonl", str(f2)).stdout
+    assert f"imported {len(lines)} targets" in out, out
+    for batch in (second, replaced, last_dup):
+        for path, data in batch.items():
+            a.put_target(path, data)
+            b.add(path, data, by_hash=True, publish=False)
+    b.publish()
+    assert a.bin_targets() == b.bin_targets()
+    assert sum(len(t) for t in a.bin_targets().values()) == len(targets) + len(second) + 1
+    a.check_all(tmp_path / "ng2")
+    check_tufpi_client(a, tmp_path / "own2")
+
 
 def test_import_jsonl_custom(make_repo, tmp_path):
     repo = make_repo("r", "--bins-bit-length", "3")

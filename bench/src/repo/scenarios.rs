@@ -110,7 +110,7 @@ fn full(p: &Params) -> Result<(), Error> {
 
     // The bulk path (`tufpi repo import`): records straight into signed bins, one publish.
     let t0 = Instant::now();
-    let rep = repo.import((0..p.n).map(|i| Ok(records::record(i))), |_| {})?;
+    let rep = repo.import((0..p.n).map(Ok), |i| Ok(records::record(i)), |_| {})?;
     emit("full_ms", ms(t0));
     emit("full_rss_mb", peak_rss_mb());
     emit("full_bins_signed", rep.bins as f64);

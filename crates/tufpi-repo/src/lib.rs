@@ -4,11 +4,12 @@
 
 pub mod ceremony;
 pub mod config;
+mod direct;
 pub mod error;
 pub mod files;
 pub mod gc;
-pub mod keys;
 pub mod import;
+pub mod keys;
 pub mod layout;
 pub mod publisher;
 pub mod repo;

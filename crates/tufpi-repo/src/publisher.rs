@@ -14,6 +14,7 @@ use tufpi_core::hashes;
 use tufpi_core::json::{self, Map, Value};
 use tufpi_core::metadata::{Body, MetaFile, Metadata, TargetFile};
 
+use crate::direct::direct_snapshot;
 use crate::error::RepoError;
 use crate::files::{write_atomic, write_many_once, write_once};
 use crate::layout;
@@ -135,8 +136,8 @@ enum BinDone {
 
 /// The targets a published bin file lists.
 pub(crate) fn read_bin_targets(path: &Path) -> Result<BTreeMap<String, TargetFile>, RepoError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| RepoError::io(format!("reading {}", path.display()), e))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| RepoError::io(format!("reading {}", path.display()), e))?;
     let md = Metadata::from_bytes(&bytes)
         .map_err(|e| RepoError::State(format!("{}: {e}", path.display())))?;
     match md.signed.body {
@@ -289,13 +290,17 @@ impl Repository {
         }
         if plan.roles.iter().any(|n| n == "snapshot") {
             let st = self.state("snapshot")?;
-            let md = sign(
-                layout::build_snapshot(&self.roles, st.version, at(st.expires)),
-                online,
-            )?;
+            let bytes = match direct_snapshot(&self.roles, st.version, at(st.expires), online)? {
+                Some(b) => b,
+                None => sign(
+                    layout::build_snapshot(&self.roles, st.version, at(st.expires)),
+                    online,
+                )?
+                .to_compact_bytes(),
+            };
             let bytes = write_once(
                 &meta_dir.join(format!("{}.snapshot.json", st.version)),
-                md.to_compact_bytes(),
+                bytes,
             )?;
             let ts_st = self.state("timestamp")?;
             let mut meta = MetaFile::new(st.version);

@@ -307,9 +307,8 @@ impl Repository {
         changes: impl Iterator<Item = Result<Change, RepoError>>,
     ) -> Result<u64, RepoError> {
         let cfg = &self.config;
-        let mut checked = changes.map(|c| {
-            c.and_then(|c| validate(&c).map(|()| (layout::bin_of(cfg, c.path()), c)))
-        });
+        let mut checked = changes
+            .map(|c| c.and_then(|c| validate(&c).map(|()| (layout::bin_of(cfg, c.path()), c))));
         self.store.enqueue_all(&mut checked)
     }
 

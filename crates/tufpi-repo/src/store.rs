@@ -73,8 +73,7 @@ pub trait StateStore {
     /// the bins they touch to obtain the role states and the plan text to record. The
     /// changes stay queued until `clear_plan` says they are published. Returns (the last
     /// sequence number taken, how many changes), or (0, 0) if the queue is empty.
-    fn plan_batch(&mut self, limit: usize, plan: &mut PlanFn<'_>)
-        -> Result<(u64, u64), RepoError>;
+    fn plan_batch(&mut self, limit: usize, plan: &mut PlanFn<'_>) -> Result<(u64, u64), RepoError>;
     /// The queued changes of `bin` up to sequence number `upto`, in queue order.
     fn changes_in_bin(&self, bin: u64, upto: u64) -> Result<Vec<Change>, RepoError>;
     /// Record role states and a plan without taking queue items (expiry refresh, rotation).
@@ -263,11 +262,7 @@ impl StateStore for SqliteStore {
             .map_err(db_err)
     }
 
-    fn plan_batch(
-        &mut self,
-        limit: usize,
-        plan: &mut PlanFn<'_>,
-    ) -> Result<(u64, u64), RepoError> {
+    fn plan_batch(&mut self, limit: usize, plan: &mut PlanFn<'_>) -> Result<(u64, u64), RepoError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)

@@ -365,39 +365,39 @@ fn import(repo: &Path, from_jsonl: Option<PathBuf>, from_dir: Option<PathBuf>) -
     bar.set_style(indicatif::ProgressStyle::with_template(
         "{spinner} {pos} targets read ({per_sec}) {msg}",
     )?);
-    // All or nothing: a bad line or file publishes nothing at all.
-    let records: Box<dyn Iterator<Item = Result<TargetRecord, RepoError>>> =
-        match (from_jsonl, from_dir) {
-            (Some(file), _) => {
-                let f = std::fs::File::open(&file)
-                    .with_context(|| format!("opening {}", file.display()))?;
-                Box::new(
-                    std::io::BufReader::new(f).lines().enumerate().filter_map(
-                        |(n, line)| match line {
-                            Err(e) => Some(Err(RepoError::io(format!("line {}", n + 1), e))),
-                            Ok(l) if l.trim().is_empty() => None,
-                            Ok(l) => Some(
-                                parse_record(&l, n + 1)
-                                    .map_err(|e| RepoError::Invalid(format!("{e:#}"))),
-                            ),
-                        },
-                    ),
-                )
-            }
-            (None, Some(dir)) => Box::new(walk_files(&dir).map(move |p| {
-                let p = p?;
+    // All or nothing: a bad line or file publishes nothing at all. Lines are parsed and
+    // files hashed in parallel by the import.
+    let progress = |n: u64| bar.set_position(n);
+    let rep = match (from_jsonl, from_dir) {
+        (Some(file), _) => {
+            let f = std::fs::File::open(&file)
+                .with_context(|| format!("opening {}", file.display()))?;
+            let lines = std::io::BufReader::new(f)
+                .lines()
+                .enumerate()
+                .filter_map(|(n, line)| match line {
+                    Err(e) => Some(Err(RepoError::io(format!("line {}", n + 1), e))),
+                    Ok(l) if l.trim().is_empty() => None,
+                    Ok(l) => Some(Ok((n + 1, l))),
+                });
+            r.import(
+                lines,
+                |(n, l): (usize, String)| {
+                    parse_record(&l, n).map_err(|e| RepoError::Invalid(format!("{e:#}")))
+                },
+                progress,
+            )?
+        }
+        (None, Some(dir)) => {
+            let convert = |p: PathBuf| {
                 let rel = relative_target_path(&dir, &p)
                     .map_err(|e| RepoError::Invalid(format!("{}: {e:#}", p.display())))?;
                 record_from_file(&rel, &p).map_err(|e| RepoError::Invalid(format!("{e:#}")))
-            })),
-            (None, None) => bail!("give --from-jsonl FILE or --from-dir DIR"),
-        };
-    let rep = r.import(records, |n| {
-        bar.set_position(n);
-        if n > 0 && bar.message().is_empty() {
-            bar.tick();
+            };
+            r.import(walk_files(&dir), convert, progress)?
         }
-    })?;
+        (None, None) => bail!("give --from-jsonl FILE or --from-dir DIR"),
+    };
     bar.finish_and_clear();
     println!(
         "imported {} targets into {} bins ({} targets in all); snapshot v{}, timestamp v{}",
