@@ -55,16 +55,10 @@ pub(crate) fn hash_pairs<'a>(v: &RecView<'a>) -> Option<Vec<(&'a [u8], &'a [u8])
     Some(out)
 }
 
-/// Append the canonical entry `"path":{...}` of `v` to `out`; false (and nothing appended
-/// that matters) if the record is not plain enough for the direct path.
+/// Append the canonical entry `"path":{...}` of `v` to `out`; false if the record is not
+/// plain enough for the direct path (the caller then drops `out`).
 fn entry(out: &mut Vec<u8>, v: &RecView<'_>) -> bool {
-    let Some(hashes) = hash_pairs(v) else {
-        return false;
-    };
-    if !plain(v.path.as_bytes())
-        || !v.custom.iter().all(|b| (0x20..0x7f).contains(b))
-        || !hashes.iter().all(|(a, h)| plain(a) && plain(h))
-    {
+    if !plain(v.path.as_bytes()) || !v.custom.iter().all(|b| (0x20..0x7f).contains(b)) {
         return false;
     }
     out.push(b'"');
@@ -76,7 +70,18 @@ fn entry(out: &mut Vec<u8>, v: &RecView<'_>) -> bool {
         out.push(b',');
     }
     out.extend_from_slice(b"\"hashes\":{");
-    for (i, (alg, hex)) in hashes.iter().enumerate() {
+    let mut rest = v.hashes;
+    for i in 0..v.nhashes {
+        let Some((alg, r)) = field(rest) else {
+            return false;
+        };
+        let Some((hex, r)) = field(r) else {
+            return false;
+        };
+        rest = r;
+        if !plain(alg) || !plain(hex) {
+            return false;
+        }
         if i > 0 {
             out.push(b',');
         }
@@ -87,7 +92,18 @@ fn entry(out: &mut Vec<u8>, v: &RecView<'_>) -> bool {
         out.push(b'"');
     }
     out.extend_from_slice(b"},\"length\":");
-    out.extend_from_slice(v.length.to_string().as_bytes());
+    let mut digits = [0u8; 20];
+    let mut n = v.length;
+    let mut k = digits.len();
+    loop {
+        k -= 1;
+        digits[k] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[k..]);
     out.push(b'}');
     true
 }

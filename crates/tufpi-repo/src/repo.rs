@@ -547,12 +547,8 @@ pub fn succinct_index(cfg: &RepoConfig, name: &str) -> Option<u64> {
 
 pub(crate) fn validate(c: &Change) -> Result<(), RepoError> {
     let path = c.path();
-    if path.is_empty()
-        || path.starts_with('/')
-        || path
-            .split('/')
-            .any(|s| s.is_empty() || s == "." || s == "..")
-    {
+    let bad_segment = |seg: &[u8]| seg.is_empty() || seg == b"." || seg == b"..";
+    if path.is_empty() || path.as_bytes().split(|&b| b == b'/').any(bad_segment) {
         return Err(RepoError::Invalid(format!(
             "target path {path:?} must be relative, without empty, . or .. segments"
         )));
