@@ -9,7 +9,7 @@ use base64::Engine;
 use rand_core::{OsRng, RngCore};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use sha2::{Digest, Sha256};
-use tufpi_repo::TargetRecord;
+use tufpi_repo::{Change, TargetRecord};
 
 use crate::error::IndexError;
 use crate::names::{normalize, valid_project_name};
@@ -60,7 +60,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     path TEXT NOT NULL,
     size INTEGER NOT NULL,
     sha256 TEXT NOT NULL,
-    blake2b TEXT NOT NULL
+    blake2b TEXT NOT NULL,
+    op TEXT NOT NULL DEFAULT 'add'
 );
 ";
 
@@ -140,7 +141,7 @@ pub fn new_token() -> String {
     )
 }
 
-fn now_text() -> String {
+pub(crate) fn now_text() -> String {
     chrono::Utc::now()
         .format("%Y-%m-%dT%H:%M:%S%.6fZ")
         .to_string()
@@ -175,7 +176,8 @@ fn file_row(r: &Row<'_>) -> rusqlite::Result<FileRow> {
 
 const FILE_COLUMNS: &str = "filename, project, version, packagetype, path, size, sha256, blake2b, requires_python, metadata_size, metadata_sha256, metadata_blake2b, upload_time, yanked";
 
-fn target(path: &str, d: &Digests) -> TargetRecord {
+/// The TUF target record of a stored file or page.
+pub(crate) fn target(path: &str, d: &Digests) -> TargetRecord {
     TargetRecord {
         path: path.to_string(),
         length: d.size,
@@ -189,18 +191,19 @@ fn target(path: &str, d: &Digests) -> TargetRecord {
 
 /// The index database.
 pub struct IndexDb {
-    conn: Connection,
+    pub(crate) conn: Connection,
 }
 
 impl IndexDb {
     /// Open (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<IndexDb, IndexError> {
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         // WAL + synchronous=FULL: an acknowledged upload survives power loss.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&mut conn)?;
         Ok(IndexDb { conn })
     }
 
@@ -411,73 +414,165 @@ impl IndexDb {
         )?;
         let files = files_of(&tx, &file.project)?;
         let pages = render(&files)?;
-        let mut changes = vec![target(&file.path, &file.digests)];
+        let mut changes = vec![Change::Add(target(&file.path, &file.digests))];
         if let Some(md) = m {
-            changes.push(target(&format!("{}.metadata", file.path), md));
+            changes.push(Change::Add(target(&format!("{}.metadata", file.path), md)));
         }
-        for (kind, d) in PageKind::ALL.into_iter().zip(pages.iter()) {
-            tx.execute(
-                "INSERT OR IGNORE INTO pages(sha256, blake2b, project, kind, size) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![d.sha256, d.blake2b, file.project, kind.as_str(), d.size as i64],
-            )?;
-            changes.push(target(&kind.target_path(&file.project), d));
-        }
-        tx.execute(
-            "UPDATE projects SET html_sha256 = ?1, json_sha256 = ?2 WHERE name = ?3",
-            params![pages[0].sha256, pages[1].sha256, file.project],
-        )?;
-        for t in &changes {
-            tx.execute(
-                "INSERT INTO outbox(path, size, sha256, blake2b) VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    t.path,
-                    t.length as i64,
-                    t.hashes["sha256"],
-                    t.hashes["blake2b-256"]
-                ],
-            )?;
-        }
+        changes.extend(record_pages(&tx, &file.project, &pages)?);
+        push_outbox(&tx, &changes)?;
         tx.commit()?;
         Ok(())
     }
 
-    /// Target changes recorded but not yet queued in the repository, in order, with the
-    /// sequence number of the last.
-    pub fn outbox(&self) -> Result<(i64, Vec<TargetRecord>), IndexError> {
-        let mut stmt = self
+    /// Target changes recorded but not yet queued in the repository, in order.
+    pub fn outbox(&self) -> Result<Vec<Change>, IndexError> {
+        read_outbox(&self.conn).map(|(_, changes)| changes)
+    }
+
+    /// Number of changes in the outbox.
+    pub fn outbox_len(&self) -> Result<u64, IndexError> {
+        Ok(self
             .conn
-            .prepare_cached("SELECT seq, path, size, sha256, blake2b FROM outbox ORDER BY seq")?;
-        let rows: Vec<(i64, String, i64, String, String)> = stmt
-            .query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })?
-            .collect::<Result<_, _>>()?;
-        let last = rows.last().map(|r| r.0).unwrap_or(0);
-        let records = rows
-            .into_iter()
-            .map(|(_, path, size, sha256, blake2b)| {
-                target(
+            .query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0))?
+            as u64)
+    }
+
+    /// Hand the outbox to `queue` (which durably queues the changes in the repository) and
+    /// forget it, inside one write transaction: flushes from several connections or
+    /// processes (server, publisher, `tufpi project`) are serialised, so changes reach the
+    /// repository queue in the order they were committed. If this dies after `queue` but
+    /// before the commit, the next flush queues the same changes again, still ahead of any
+    /// later ones: harmless. Returns how many changes were handed over.
+    pub fn drain_outbox(
+        &mut self,
+        queue: &mut dyn FnMut(&[Change]) -> Result<(), IndexError>,
+    ) -> Result<usize, IndexError> {
+        // Most calls find nothing: check without taking the write lock.
+        let empty: bool =
+            self.conn
+                .query_row("SELECT NOT EXISTS (SELECT 1 FROM outbox)", [], |r| r.get(0))?;
+        if empty {
+            return Ok(0);
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (last, changes) = read_outbox(&tx)?;
+        if changes.is_empty() {
+            return Ok(0);
+        }
+        queue(&changes)?;
+        tx.execute("DELETE FROM outbox WHERE seq <= ?1", params![last])?;
+        tx.commit()?;
+        Ok(changes.len())
+    }
+}
+
+/// Add columns that databases made by earlier versions lack (serialised against other
+/// processes opening the same database).
+fn migrate(conn: &mut Connection) -> Result<(), IndexError> {
+    let has_op = |c: &Connection| -> rusqlite::Result<bool> {
+        c.query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('outbox') WHERE name = 'op'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n > 0)
+    };
+    if has_op(conn)? {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if !has_op(&tx)? {
+        tx.execute_batch("ALTER TABLE outbox ADD COLUMN op TEXT NOT NULL DEFAULT 'add'")?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Record `project`'s newly rendered pages (HTML, JSON) as its current ones; returns their
+/// target changes.
+pub(crate) fn record_pages(
+    conn: &Connection,
+    project: &str,
+    pages: &[Digests; 2],
+) -> Result<Vec<Change>, IndexError> {
+    let mut changes = Vec::with_capacity(2);
+    for (kind, d) in PageKind::ALL.into_iter().zip(pages.iter()) {
+        conn.execute(
+            "INSERT OR IGNORE INTO pages(sha256, blake2b, project, kind, size) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![d.sha256, d.blake2b, project, kind.as_str(), d.size as i64],
+        )?;
+        changes.push(Change::Add(target(&kind.target_path(project), d)));
+    }
+    conn.execute(
+        "UPDATE projects SET html_sha256 = ?1, json_sha256 = ?2 WHERE name = ?3",
+        params![pages[0].sha256, pages[1].sha256, project],
+    )?;
+    Ok(changes)
+}
+
+/// Append target changes to the outbox (inside the caller's transaction).
+pub(crate) fn push_outbox(conn: &Connection, changes: &[Change]) -> Result<(), IndexError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO outbox(op, path, size, sha256, blake2b) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for c in changes {
+        match c {
+            Change::Add(t) => stmt.execute(params![
+                "add",
+                t.path,
+                t.length as i64,
+                t.hashes.get("sha256").map(String::as_str).unwrap_or(""),
+                t.hashes
+                    .get("blake2b-256")
+                    .map(String::as_str)
+                    .unwrap_or("")
+            ])?,
+            Change::Remove(path) => stmt.execute(params!["remove", path, 0i64, "", ""])?,
+        };
+    }
+    Ok(())
+}
+
+/// The outbox in order, with the sequence number of its last entry.
+fn read_outbox(conn: &Connection) -> Result<(i64, Vec<Change>), IndexError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT seq, op, path, size, sha256, blake2b FROM outbox ORDER BY seq")?;
+    let rows: Vec<(i64, String, String, i64, String, String)> = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    let last = rows.last().map(|r| r.0).unwrap_or(0);
+    let changes = rows
+        .into_iter()
+        .map(|(_, op, path, size, sha256, blake2b)| {
+            if op == "remove" {
+                Change::Remove(path)
+            } else {
+                Change::Add(target(
                     &path,
                     &Digests {
                         size: size as u64,
                         sha256,
                         blake2b,
                     },
-                )
-            })
-            .collect();
-        Ok((last, records))
-    }
-
-    /// Forget outbox entries up to `seq` (they are durably queued in the repository).
-    pub fn clear_outbox(&mut self, seq: i64) -> Result<(), IndexError> {
-        self.conn
-            .execute("DELETE FROM outbox WHERE seq <= ?1", params![seq])?;
-        Ok(())
-    }
+                ))
+            }
+        })
+        .collect();
+    Ok((last, changes))
 }
 
-fn files_of(conn: &Connection, project: &str) -> Result<Vec<FileRow>, IndexError> {
+pub(crate) fn files_of(conn: &Connection, project: &str) -> Result<Vec<FileRow>, IndexError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {FILE_COLUMNS} FROM files WHERE project = ?1 ORDER BY filename"
     ))?;
@@ -519,6 +614,44 @@ mod tests {
         let db = IndexDb::open(&d.path().join("index.db")).unwrap();
         let h = hash_token(&any);
         assert!(db.tokens().unwrap().iter().any(|t| h.starts_with(&t.0)));
+    }
+
+    #[test]
+    fn old_outboxes_are_migrated_and_drained_in_order() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("index.db");
+        // A database made before removals existed: no `op` column, one pending add.
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL,
+                 size INTEGER NOT NULL, sha256 TEXT NOT NULL, blake2b TEXT NOT NULL);
+                 INSERT INTO outbox(path, size, sha256, blake2b) VALUES ('a', 1, 'x', 'y');",
+            )
+            .unwrap();
+        let mut db = IndexDb::open(&path).unwrap();
+        let _again = IndexDb::open(&path).unwrap();
+        push_outbox(&db.conn, &[Change::Remove("a".into())]).unwrap();
+        assert_eq!(db.outbox_len().unwrap(), 2);
+        let mut seen = Vec::new();
+        let n = db
+            .drain_outbox(&mut |c| {
+                seen.extend(
+                    c.iter()
+                        .map(|c| (matches!(c, Change::Add(_)), c.path().to_string())),
+                );
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(seen, [(true, "a".to_string()), (false, "a".to_string())]);
+        // A failed hand-over keeps the outbox for the next try.
+        push_outbox(&db.conn, &[Change::Remove("b".into())]).unwrap();
+        let err = db.drain_outbox(&mut |_| Err(IndexError::Internal("queue down".into())));
+        assert!(err.is_err());
+        assert_eq!(db.outbox().unwrap(), vec![Change::Remove("b".into())]);
+        assert_eq!(db.drain_outbox(&mut |_| Ok(())).unwrap(), 1);
+        assert_eq!(db.drain_outbox(&mut |_| Ok(())).unwrap(), 0);
     }
 
     #[test]

@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use serde_json::{json, Value};
-use tufpi_repo::{Change, RepoConfig, Repository, RoleState};
+use tufpi_repo::{RepoConfig, RepoError, Repository, RoleState};
 
 use crate::db::IndexDb;
 use crate::error::IndexError;
+use crate::manage::{self, Operation, Outcome};
 use crate::names::DistKind;
 use crate::pages::{self, Digests, FileRow};
-use crate::publisher::{Publisher, PublisherConfig};
+use crate::publisher::{Feed, Publisher, PublisherConfig};
 use crate::storage::{self, Storage};
 use crate::wheel::CoreMetadata;
 
@@ -82,16 +83,84 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Queue the outbox's target changes in the repository (durable there), then forget them.
-fn flush_outbox(w: &mut Writer) -> Result<usize, IndexError> {
-    let (last, records) = w.db.outbox()?;
-    if records.is_empty() {
-        return Ok(0);
+fn flush_outbox(db: &mut IndexDb, repo: &mut Repository) -> Result<usize, IndexError> {
+    db.drain_outbox(&mut |changes| {
+        repo.enqueue(changes)?;
+        Ok(())
+    })
+}
+
+/// Whether `dir` holds an index (its database and repository), as `Index::open` leaves it.
+pub fn is_index_dir(dir: &Path) -> bool {
+    dir.join("index.db").is_file() && dir.join("repo").join("state.db").is_file()
+}
+
+/// How the changes of a [`manage_data_dir`] operation get signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Publication {
+    /// Nothing changed: nothing to sign.
+    Nothing,
+    /// Published by this call; the new snapshot version.
+    Published(u64),
+    /// Queued; another process holds the repository lock (a running `tufpi serve`, whose
+    /// publisher signs them within a round).
+    Queued,
+    /// Committed, but handing the changes to the repository queue failed (the reason): a
+    /// running server's publisher, or the next start, queues and signs them.
+    Deferred(String),
+}
+
+/// Apply a management operation to the index in `dir` whether or not a server runs on it:
+/// commit it (serialised with the server through SQLite), queue its target changes in the
+/// repository, and publish them here unless another process holds the repository lock.
+pub fn manage_data_dir(
+    dir: &Path,
+    op: &Operation,
+    batch: usize,
+) -> Result<(Outcome, Publication), IndexError> {
+    if !is_index_dir(dir) {
+        return Err(IndexError::bad(format!(
+            "{} holds no index (no index.db and repo/state.db): give the data directory of tufpi serve",
+            dir.display()
+        )));
     }
-    let n = records.len();
-    let changes: Vec<Change> = records.into_iter().map(Change::Add).collect();
-    w.repo.enqueue(&changes)?;
-    w.db.clear_outbox(last)?;
-    Ok(n)
+    let storage = Storage::open(dir)?;
+    let mut db = IndexDb::open(&dir.join("index.db"))?;
+    let mut repo = Repository::open(&dir.join("repo"))?;
+    let out = manage::apply(&mut db, &storage, op)?;
+    // Committed from here on: a failure below must not read as "nothing happened".
+    let flushed = flush_outbox(&mut db, &mut repo);
+    manage::delete_dead_files(&storage, &out);
+    if out.changed.is_empty() && !out.project_removed {
+        return Ok((out, Publication::Nothing));
+    }
+    if let Err(e) = flushed {
+        return Ok((out, Publication::Deferred(e.to_string())));
+    }
+    match repo.lock() {
+        Ok(()) => {
+            let rep = repo.publish(batch)?;
+            Ok((out, Publication::Published(rep.snapshot_version)))
+        }
+        Err(RepoError::Locked(_)) => Ok((out, Publication::Queued)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Wait up to `timeout` until the repository in `dir` has nothing queued (the running
+/// server's publisher signed it); returns the snapshot version then, `None` on timeout.
+pub fn wait_signed(dir: &Path, timeout: std::time::Duration) -> Result<Option<u64>, IndexError> {
+    let t0 = std::time::Instant::now();
+    loop {
+        let repo = Repository::open(&dir.join("repo"))?;
+        if repo.pending()? == 0 {
+            return Ok(repo.role_states().get("snapshot").map(|s| s.version));
+        }
+        if t0.elapsed() >= timeout {
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 fn role_json(st: Option<RoleState>) -> Value {
@@ -134,12 +203,14 @@ impl Index {
             repo: Repository::open(&repo_dir)?,
         };
         // Target changes of uploads committed just before a crash go to the queue first.
-        let n = flush_outbox(&mut writer)?;
+        let n = flush_outbox(&mut writer.db, &mut writer.repo)?;
         if n > 0 {
             tracing::info!(changes = n, "queued target changes left by the last run");
         }
         let reader = IndexDb::open(&db_path)?;
-        let publisher = Publisher::start(publishing, opts.publisher.clone())?;
+        let mut feed_db = IndexDb::open(&db_path)?;
+        let feed: Feed = Box::new(move |repo| flush_outbox(&mut feed_db, repo));
+        let publisher = Publisher::start(publishing, opts.publisher.clone(), feed)?;
         Ok((
             Index {
                 dir: dir.to_path_buf(),
@@ -186,7 +257,6 @@ impl Index {
     /// once all of it is durable; the publisher then signs it.
     pub fn commit(&self, up: Accepted) -> Result<FileRow, IndexError> {
         let mut w = lock(&self.writer);
-        flush_outbox(&mut w)?;
         if w.db.filename_used(&up.filename)? {
             return Err(IndexError::bad(format!(
                 "File already exists: {:?} has been used before in this index; upload a new version instead",
@@ -225,17 +295,44 @@ impl Index {
                 storage.put_page(&pages::project_json(&project, files))?,
             ])
         })?;
-        flush_outbox(&mut w)?;
+        // Durable from here on (the outbox is in the same transaction): a failed hand-over
+        // is retried by the publisher, so it must not turn the upload into an error.
+        let Writer { db, repo } = &mut *w;
+        if let Err(e) = flush_outbox(db, repo) {
+            tracing::warn!("queueing {} (the publisher retries): {e}", row.filename);
+        }
         drop(w);
         self.publisher.kick();
         tracing::info!(file = %row.filename, project = %row.project, "upload accepted");
         Ok(row)
     }
 
+    /// Yank, unyank or remove files or a project: commit the change with its re-rendered
+    /// pages and target changes, queue them and wake the publisher; then delete the bytes of
+    /// removed files.
+    pub fn manage(&self, op: &Operation) -> Result<Outcome, IndexError> {
+        let mut w = lock(&self.writer);
+        let Writer { db, repo } = &mut *w;
+        let out = manage::apply(db, &self.storage, op)?;
+        if let Err(e) = flush_outbox(db, repo) {
+            tracing::warn!(
+                "queueing the {} of {} (the publisher retries): {e}",
+                op.action.name(),
+                out.project
+            );
+        }
+        drop(w);
+        self.publisher.kick();
+        manage::delete_dead_files(&self.storage, &out);
+        tracing::info!(project = %out.project, action = op.action.name(), files = out.changed.len(), "managed");
+        Ok(out)
+    }
+
     /// The health report: publisher state, pending changes, snapshot and timestamp versions
     /// and expiries, counts. The flag is false when the publisher is failing.
     pub fn health(&self) -> Result<(bool, Value), IndexError> {
-        let pending = lock(&self.writer).repo.pending()?;
+        // Committed changes not yet handed to the repository queue are pending too.
+        let pending = lock(&self.writer).repo.pending()? + self.read(|db| db.outbox_len())?;
         let (projects, files) = self.read(|db| db.counts())?;
         let st = self.publisher.status();
         let ok = st.state != "error";

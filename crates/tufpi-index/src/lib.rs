@@ -1,10 +1,13 @@
 //! tufpi-index: a PyPI-compatible package index (PEP 503/691 simple API with PEP 592, 658/714
 //! and 700 fields; twine's upload API) whose every upload becomes a TUF target (PEP 458),
-//! signed by a background publisher within a second.
+//! signed by a background publisher within a second. Yank, unyank and remove (CLI through
+//! [`manage_data_dir`], HTTP through `POST /manage/project/…`) re-render the pages and
+//! update the targets the same way.
 
 pub mod db;
 pub mod error;
 pub mod index;
+pub mod manage;
 pub mod names;
 pub mod pages;
 pub mod publisher;
@@ -15,7 +18,11 @@ pub mod upload;
 pub mod wheel;
 
 pub use error::IndexError;
-pub use index::{Index, IndexOptions, DEFAULT_MAX_UPLOAD};
+pub use index::{
+    is_index_dir, manage_data_dir, wait_signed, Index, IndexOptions, Publication,
+    DEFAULT_MAX_UPLOAD,
+};
+pub use manage::{Action, Operation, Outcome, Selector};
 pub use publisher::PublisherConfig;
 pub use serve::{run, ServeOptions};
 pub use server::router;

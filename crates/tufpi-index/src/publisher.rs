@@ -1,13 +1,16 @@
 //! The publisher: one thread holding the repository lock that publishes queued target changes
 //! (bins → snapshot → timestamp) as soon as an upload is acknowledged, and at least every
-//! `interval` while anything is pending, and re-signs online roles before they expire.
+//! `interval` while anything is pending, and re-signs online roles before they expire. Each
+//! round it first moves the index's outbox into the repository queue, so a change committed
+//! by anyone (an upload whose own hand-over failed, `tufpi project` run next to the server)
+//! is signed within a round.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tracing::{error, info, warn};
-use tufpi_repo::{Repository, RoleState};
+use tufpi_repo::{RepoError, Repository, RoleState};
 
 use crate::error::IndexError;
 
@@ -69,6 +72,27 @@ impl Shared {
     }
 }
 
+/// Moves pending target changes from elsewhere (the index outbox) into the repository
+/// queue; returns how many it moved.
+pub type Feed = Box<dyn FnMut(&mut Repository) -> Result<usize, IndexError> + Send>;
+
+/// How long a starting publisher waits for another holder of the repository lock (a
+/// `tufpi project` command publishing while no server ran) to finish.
+const LOCK_WAIT: Duration = Duration::from_secs(15);
+
+/// Take the repository lock, waiting a little for a short-lived holder.
+fn lock_patiently(repo: &mut Repository) -> Result<(), IndexError> {
+    let t0 = Instant::now();
+    loop {
+        match repo.lock() {
+            Err(RepoError::Locked(_)) if t0.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(Duration::from_millis(100))
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 /// A running publisher.
 pub struct Publisher {
     shared: Arc<Shared>,
@@ -86,10 +110,15 @@ fn record(status: &mut PublisherStatus, repo: &Repository) {
 }
 
 impl Publisher {
-    /// Take the repository lock, finish any interrupted publish, publish what is queued and
-    /// refresh expiring roles, then keep doing so on a thread.
-    pub fn start(mut repo: Repository, cfg: PublisherConfig) -> Result<Publisher, IndexError> {
-        repo.lock()?;
+    /// Take the repository lock, finish any interrupted publish, move in what `feed` has,
+    /// publish what is queued and refresh expiring roles, then keep doing so on a thread.
+    pub fn start(
+        mut repo: Repository,
+        cfg: PublisherConfig,
+        mut feed: Feed,
+    ) -> Result<Publisher, IndexError> {
+        lock_patiently(&mut repo)?;
+        feed(&mut repo)?;
         let rep = repo.publish(cfg.batch)?;
         if rep.changes > 0 {
             info!(
@@ -114,7 +143,7 @@ impl Publisher {
         let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name("tufpi-publisher".into())
-            .spawn(move || run(repo, cfg, s))
+            .spawn(move || run(repo, cfg, feed, s))
             .map_err(|e| IndexError::io("starting the publisher thread", e))?;
         Ok(Publisher {
             shared,
@@ -154,9 +183,11 @@ impl Drop for Publisher {
 fn step(
     repo: &mut Repository,
     cfg: &PublisherConfig,
+    feed: &mut Feed,
     shared: &Shared,
     last_refresh: &mut Instant,
 ) -> Result<(), IndexError> {
+    feed(repo)?;
     if repo.pending()? > 0 {
         shared.lock().status.state = "publishing";
         let rep = repo.publish(cfg.batch)?;
@@ -182,7 +213,7 @@ fn step(
     Ok(())
 }
 
-fn run(mut repo: Repository, cfg: PublisherConfig, shared: Arc<Shared>) {
+fn run(mut repo: Repository, cfg: PublisherConfig, mut feed: Feed, shared: Arc<Shared>) {
     let mut last_refresh = Instant::now();
     let mut failing = false;
     loop {
@@ -204,7 +235,7 @@ fn run(mut repo: Repository, cfg: PublisherConfig, shared: Arc<Shared>) {
             g.kicked = false;
             g.stop
         };
-        match step(&mut repo, &cfg, &shared, &mut last_refresh) {
+        match step(&mut repo, &cfg, &mut feed, &shared, &mut last_refresh) {
             Ok(()) => {
                 failing = false;
                 let mut g = shared.lock();

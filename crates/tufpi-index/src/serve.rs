@@ -42,6 +42,10 @@ Upload:
 Install:
   pip install --index-url {base}/simple/ PROJECT
   uv pip install --index-url {base}/simple/ PROJECT
+Yank, unyank, remove (PyPI semantics; signed like uploads):
+  tufpi project yank --data-dir {d} PROJECT VERSION [--reason TEXT]   (or --file FILENAME)
+  tufpi project remove --data-dir {d} --file FILENAME                 (or PROJECT VERSION, PROJECT --all)
+  curl -u __token__:TOKEN -d version=VERSION -d reason=TEXT {base}/manage/project/PROJECT/yank
 Verify with TUF (target base URL = the server root):
   tufpi client --metadata-dir TRUST init {root}
   tufpi client --metadata-url {base}/metadata/ --metadata-dir TRUST --target-base-url {base}/ \\

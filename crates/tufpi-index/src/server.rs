@@ -1,11 +1,12 @@
 //! HTTP routes: `/simple/` pages with PEP 691 content negotiation, their TUF target names
 //! (also hash-prefixed, as consistent-snapshot clients fetch them), `/packages/…` files,
-//! `/metadata/…` TUF metadata, `POST /legacy/` uploads and `/health`.
+//! `/metadata/…` TUF metadata, `POST /legacy/` uploads, `POST /manage/project/<name>/<action>`
+//! (yank, unyank, remove) and `/health`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -17,6 +18,7 @@ use tower_http::services::ServeFile;
 use crate::db::PageKind;
 use crate::error::IndexError;
 use crate::index::Index;
+use crate::manage;
 use crate::names::normalize;
 use crate::pages::{self, HTML_TYPE, JSON_TYPE};
 use crate::storage::is_hex64;
@@ -35,6 +37,10 @@ pub fn router(index: Arc<Index>) -> Router {
         .route("/packages/{*rest}", get(package_file))
         .route("/metadata/{name}", get(metadata_file))
         .route("/health", get(health))
+        .route(
+            "/manage/project/{project}/{action}",
+            post(manage_project).layer(DefaultBodyLimit::max(64 << 10)),
+        )
         .route(
             "/legacy/",
             post(upload::upload).layer(DefaultBodyLimit::max(limit)),
@@ -118,7 +124,10 @@ fn page_response(bytes: Vec<u8>, content_type: &'static str) -> Response {
 
 async fn home() -> Response {
     page_response(
-        b"tufpi index: /simple/ (PEP 503/691), /legacy/ (uploads), /metadata/ (TUF), /health\n"
+        b"tufpi index: /simple/ (PEP 503/691), /legacy/ (uploads), /metadata/ (TUF), /health\n\
+POST /manage/project/<name>/{yank,unyank,remove} with basic auth __token__:TOKEN and a form\n\
+or JSON body: filename=F or version=V (yank: optional reason=R; remove of the whole project:\n\
+confirm=<name>). Answers JSON: changed and unchanged filenames.\n"
             .to_vec(),
         "text/plain; charset=utf-8",
     )
@@ -344,6 +353,47 @@ async fn metadata_file(
         HeaderValue::from_static("application/json"),
     );
     Ok(resp)
+}
+
+/// `POST /manage/project/<project>/<yank|unyank|remove>`, authenticated like uploads with a
+/// token for that project (or any project).
+async fn manage_project(
+    State(index): State<Arc<Index>>,
+    Path((project, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, IndexError> {
+    let token = upload::basic_auth_token(&headers)?;
+    let idx = index.clone();
+    let scope = blocking(move || idx.read(|db| db.token_scope(&token)))
+        .await?
+        .ok_or_else(|| {
+            IndexError::refused(StatusCode::FORBIDDEN, "Invalid or unknown upload token")
+        })?;
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let fields = manage::request_fields(ct, &body)?;
+    let op = manage::operation_from_request(&project, &action, &fields)?;
+    let norm = normalize(&project);
+    if let Some(only) = scope.project {
+        if only != norm {
+            return Err(IndexError::refused(
+                StatusCode::FORBIDDEN,
+                format!("This token may only manage project {only:?}, not {norm:?}"),
+            ));
+        }
+    }
+    let out = blocking(move || index.manage(&op).map(|o| (op, o))).await?;
+    Ok((
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        format!("{:#}\n", manage::outcome_json(&out.0.action, &out.1)),
+    )
+        .into_response())
 }
 
 async fn health(State(index): State<Arc<Index>>) -> Result<Response, IndexError> {

@@ -7,8 +7,22 @@ use anyhow::Result;
 use clap::Args;
 use tufpi_index::{IndexOptions, PublisherConfig, ServeOptions, DEFAULT_MAX_UPLOAD};
 
+/// The management API, for `tufpi serve --help`.
+const MANAGE_HELP: &str = "\
+Yank, unyank and remove over HTTP (the CLI equivalent is `tufpi project`):
+  POST /manage/project/<name>/yank|unyank|remove
+  auth: HTTP basic, user __token__, password an upload token for <name> (or any project)
+  body (application/x-www-form-urlencoded or a JSON object of strings):
+    filename=F | version=V     which files
+    reason=TEXT                yank only: shown by installers
+    confirm=<name>             remove only, instead of filename/version: the whole project
+  answer: 200 JSON {project, action, changed, unchanged, project_removed}; refusals are
+  4xx with a one-line reason. Page and file targets are re-signed within a second.
+  e.g. curl -u __token__:TOKEN -d version=1.0 -d reason=broken http://HOST/manage/project/foo/yank";
+
 /// Options of `tufpi serve`.
 #[derive(Args)]
+#[command(after_help = MANAGE_HELP)]
 pub struct ServeArgs {
     /// Data directory (created, with a development-key repository, if empty).
     #[arg(long, default_value = "./tufpi-data")]

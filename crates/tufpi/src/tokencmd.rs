@@ -9,7 +9,8 @@ use tufpi_index::db::IndexDb;
 /// Token subcommands.
 #[derive(Subcommand)]
 pub enum TokenCmd {
-    /// Create an upload token and print it (shown once).
+    /// Create an upload token and print it (shown once). It also authorises yank, unyank
+    /// and remove over HTTP (POST /manage/project/…) for the projects it may upload to.
     Create {
         /// The index's data directory.
         #[arg(long, default_value = "./tufpi-data")]

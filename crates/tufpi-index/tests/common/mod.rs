@@ -254,3 +254,62 @@ impl TestIndex {
         panic!("publisher did not settle");
     }
 }
+
+/// Every signed target as a client would resolve it from the served metadata (timestamp →
+/// snapshot → each delegated role): path → (length, sha256).
+pub async fn signed_targets(router: &Router) -> std::collections::BTreeMap<String, (u64, String)> {
+    let ts = get(router, "/metadata/timestamp.json", None).await.json();
+    let sv = ts["signed"]["meta"]["snapshot.json"]["version"]
+        .as_u64()
+        .unwrap();
+    let snap = get(router, &format!("/metadata/{sv}.snapshot.json"), None)
+        .await
+        .json();
+    let mut out = std::collections::BTreeMap::new();
+    for (name, meta) in snap["signed"]["meta"].as_object().unwrap() {
+        let role = name.strip_suffix(".json").unwrap();
+        let v = meta["version"].as_u64().unwrap();
+        let md = get(router, &format!("/metadata/{v}.{role}.json"), None).await;
+        assert_eq!(md.status, StatusCode::OK, "{v}.{role}.json");
+        for (path, t) in md.json()["signed"]["targets"].as_object().unwrap() {
+            out.insert(
+                path.clone(),
+                (
+                    t["length"].as_u64().unwrap(),
+                    t["hashes"]["sha256"].as_str().unwrap().to_string(),
+                ),
+            );
+        }
+    }
+    out
+}
+
+/// A form or JSON POST to `uri`, authenticated with `auth` if given.
+pub fn post_request(
+    uri: &str,
+    auth: Option<String>,
+    content_type: &str,
+    body: impl Into<Vec<u8>>,
+) -> Request<Body> {
+    let mut b = Request::post(uri).header(header::CONTENT_TYPE, content_type);
+    if let Some(a) = auth {
+        b = b.header(header::AUTHORIZATION, a);
+    }
+    b.body(Body::from(body.into())).unwrap()
+}
+
+impl TestIndex {
+    /// `POST /manage/project/<project>/<action>` with a urlencoded `form`, this index's token.
+    pub async fn manage(&self, project: &str, action: &str, form: &str) -> Reply {
+        send(
+            &self.router,
+            post_request(
+                &format!("/manage/project/{project}/{action}"),
+                Some(basic("__token__", &self.token)),
+                "application/x-www-form-urlencoded",
+                form,
+            ),
+        )
+        .await
+    }
+}
