@@ -91,7 +91,8 @@ impl Buckets {
                 w.write_all(&self.mem[i])
                     .map_err(|e| RepoError::io(format!("writing {}", path.display()), e))?;
             }
-            self.mem[i] = Vec::new();
+            // Keep the capacity: regrowing means fresh pages for the kernel to zero.
+            self.mem[i].clear();
         }
         self.buffered = 0;
         Ok(())

@@ -545,6 +545,17 @@ pub fn succinct_index(cfg: &RepoConfig, name: &str) -> Option<u64> {
     layout::succinct(cfg, &[]).index_of(name)
 }
 
+/// Which bytes are hex digits (a table: this check runs once per imported target).
+const HEX: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = (b as u8).is_ascii_hexdigit();
+        b += 1;
+    }
+    t
+};
+
 pub(crate) fn validate(c: &Change) -> Result<(), RepoError> {
     let path = c.path();
     let bad_segment = |seg: &[u8]| seg.is_empty() || seg == b"." || seg == b"..";
@@ -557,7 +568,7 @@ pub(crate) fn validate(c: &Change) -> Result<(), RepoError> {
         let ok = t
             .hashes
             .get("sha256")
-            .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+            .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| HEX[usize::from(b)]));
         if !ok {
             return Err(RepoError::Invalid(format!(
                 "target {path:?}: hashes must include a hex sha256"
