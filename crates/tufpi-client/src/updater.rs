@@ -181,6 +181,16 @@ impl Updater {
         }
     }
 
+    /// `refresh` with `now` as the new reference time of every expiry check: a long-lived
+    /// updater (a proxy) would otherwise judge expiry by the time it was created. Starts over
+    /// from the trusted root on disk; the network cost is still the root probe and timestamp
+    /// when nothing changed (snapshot and targets come from the verified local cache).
+    pub fn refresh_at(&mut self, now: DateTime<Utc>) -> Result<(), ClientError> {
+        self.now = now;
+        self.restart()?;
+        self.refresh()
+    }
+
     fn is_race(&self, e: &ClientError) -> bool {
         matches!(e, ClientError::Fetch(f) if f.is_not_found())
             && self
@@ -495,6 +505,21 @@ impl Updater {
         }
     }
 
+    /// Check bytes of `target_path` obtained elsewhere against `info`: length and every hash,
+    /// exactly as `download_target` checks what it downloads.
+    pub fn verify_target(
+        target_path: &str,
+        info: &TargetFile,
+        data: &[u8],
+    ) -> Result<(), ClientError> {
+        hashes::verify_length_and_hashes(data, Some(info.length), Some(&info.hashes)).map_err(
+            |source| ClientError::Hash {
+                what: format!("target {target_path:?}"),
+                source,
+            },
+        )
+    }
+
     /// The URL a target is fetched from.
     pub fn target_url(&self, target_path: &str, info: &TargetFile) -> Result<String, ClientError> {
         let base = self
@@ -529,12 +554,7 @@ impl Updater {
     ) -> Result<(), ClientError> {
         let url = self.target_url(target_path, info)?;
         let data = self.fetcher.fetch(&url, info.length)?;
-        hashes::verify_length_and_hashes(&data, Some(info.length), Some(&info.hashes)).map_err(
-            |source| ClientError::Hash {
-                what: format!("target {target_path:?}"),
-                source,
-            },
-        )?;
+        Self::verify_target(target_path, info, &data)?;
         let dir = parent_dir(filepath);
         fs::create_dir_all(dir)
             .map_err(|e| ClientError::io(format!("creating {}", dir.display()), e))?;

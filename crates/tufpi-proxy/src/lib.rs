@@ -1,1 +1,16 @@
-//! tufpi-proxy: a verifying proxy in front of a PEP 458 index (work in progress).
+//! tufpi-proxy: a verifying proxy in front of a PEP 458 index. pip and uv talk to it as to
+//! any simple index; it hands them only pages and files that the index's TUF metadata
+//! vouches for, verified by `tufpi-client` before a single byte leaves.
+//!
+//! `trust` holds the TUF client and its refresh policy, `pages` turns a verified PEP 691
+//! page into the HTML or JSON asked for with links back at the proxy, `files` downloads,
+//! verifies and caches distribution files, `server` has the routes and the run loop.
+
+pub mod error;
+pub mod files;
+pub mod pages;
+pub mod server;
+pub mod trust;
+
+pub use error::ProxyError;
+pub use server::{run, ProxyOptions};

@@ -98,21 +98,36 @@ impl Buckets {
         Ok(())
     }
 
-    /// Bucket `i`'s encoded records, in the order they came.
-    fn take(&mut self, i: usize) -> Result<Vec<u8>, RepoError> {
-        let mut data = Vec::new();
-        if let Some(mut w) = self.files[i].take() {
-            w.flush()
-                .map_err(|e| RepoError::io("flushing import spill file", e))?;
-            drop(w);
-            let path = self.path(i);
-            data = fs::read(&path)
-                .map_err(|e| RepoError::io(format!("reading {}", path.display()), e))?;
-            let _ = fs::remove_file(&path);
+    /// Every bucket as (its spill file, if any, closed; the records still in memory), to
+    /// be read one at a time.
+    fn into_parts(mut self) -> Result<Vec<(Option<PathBuf>, Vec<u8>)>, RepoError> {
+        let mut out = Vec::with_capacity(self.mem.len());
+        for i in 0..self.mem.len() {
+            let file = match self.files[i].take() {
+                Some(mut w) => {
+                    w.flush()
+                        .map_err(|e| RepoError::io("flushing import spill file", e))?;
+                    Some(self.path(i))
+                }
+                None => None,
+            };
+            out.push((file, std::mem::take(&mut self.mem[i])));
         }
-        data.extend_from_slice(&std::mem::take(&mut self.mem[i]));
-        Ok(data)
+        Ok(out)
     }
+}
+
+/// A bucket's encoded records, in the order they came: its spill file, then what stayed in
+/// memory.
+fn read_part(file: Option<PathBuf>, mem: Vec<u8>) -> Result<Vec<u8>, RepoError> {
+    let Some(path) = file else {
+        return Ok(mem);
+    };
+    let mut data =
+        fs::read(&path).map_err(|e| RepoError::io(format!("reading {}", path.display()), e))?;
+    let _ = fs::remove_file(&path);
+    data.extend_from_slice(&mem);
+    Ok(data)
 }
 
 fn put_bytes(buf: &mut Vec<u8>, b: &[u8]) {
@@ -340,46 +355,52 @@ impl Repository {
         let mut planned: Vec<(String, RoleState)> = Vec::new();
         let mut counts = BTreeMap::new();
         let mut written: Option<PathBuf> = None;
-        for i in 0..nbuckets {
-            let data = buckets.take(i)?;
-            let mut recs = decode_views(&data)?;
-            if recs.is_empty() {
-                continue;
-            }
-            // Stable: several records for one path keep their order (the last one wins).
-            recs.sort_by(|a, b| (a.bin, a.path.as_bytes()).cmp(&(b.bin, b.path.as_bytes())));
-            let mut groups: Vec<&[RecView<'_>]> = Vec::new();
-            let mut start = 0;
-            for j in 1..=recs.len() {
-                if j == recs.len() || recs[j].bin != recs[start].bin {
-                    groups.push(&recs[start..j]);
-                    start = j;
+        // Buckets in parallel too: reading, decoding and sorting one is sequential work.
+        let parts = buckets.into_parts()?;
+        let cfg = &self.config;
+        let roles = &self.roles;
+        let done: Vec<Vec<(String, RoleState, u64, PathBuf)>> = parts
+            .into_par_iter()
+            .map(|(file, mem)| {
+                // Read here, in the task: one bucket per thread in memory at a time.
+                let data = read_part(file, mem)?;
+                let mut recs = decode_views(&data)?;
+                // Stable: several records for one path keep their order (the last one wins).
+                recs.sort_by(|a, b| (a.bin, a.path.as_bytes()).cmp(&(b.bin, b.path.as_bytes())));
+                let mut groups: Vec<&[RecView<'_>]> = Vec::new();
+                let mut start = 0;
+                for j in 1..=recs.len() {
+                    if j == recs.len() || recs[j].bin != recs[start].bin {
+                        groups.push(&recs[start..j]);
+                        start = j;
+                    }
                 }
-            }
-            let done: Vec<(String, RoleState, u64, PathBuf)> = groups
-                .into_par_iter()
-                .map(|group| {
-                    let bin = group[0].bin;
-                    let name = layout::bin_name(&self.config, bin);
-                    let current = self.roles.get(&name).map_or(0, |s| s.version);
-                    let previous = (published.get(&bin).copied().unwrap_or(0) > 0)
-                        .then(|| meta_dir.join(format!("{current}.{name}.json")));
-                    let st = RoleState {
-                        version: current + 1,
-                        expires: base + (bin as u128 * span / nbins as u128) as i64,
-                    };
-                    let (bytes, count) = build_bin(&name, st, previous.as_deref(), group, online)?;
-                    let path = staging.join(format!("{}.{name}.json", st.version));
-                    fs::write(&path, bytes)
-                        .map_err(|e| RepoError::io(format!("writing {}", path.display()), e))?;
-                    Ok((name, st, count, path))
-                })
-                .collect::<Result<_, RepoError>>()?;
-            for (name, st, count, path) in done {
-                counts.insert(name.clone(), count);
-                planned.push((name, st));
-                written = Some(path);
-            }
+                groups
+                    .into_par_iter()
+                    .map(|group| {
+                        let bin = group[0].bin;
+                        let name = layout::bin_name(cfg, bin);
+                        let current = roles.get(&name).map_or(0, |s| s.version);
+                        let previous = (published.get(&bin).copied().unwrap_or(0) > 0)
+                            .then(|| meta_dir.join(format!("{current}.{name}.json")));
+                        let st = RoleState {
+                            version: current + 1,
+                            expires: base + (bin as u128 * span / nbins as u128) as i64,
+                        };
+                        let (bytes, count) =
+                            build_bin(&name, st, previous.as_deref(), group, online)?;
+                        let path = staging.join(format!("{}.{name}.json", st.version));
+                        fs::write(&path, bytes)
+                            .map_err(|e| RepoError::io(format!("writing {}", path.display()), e))?;
+                        Ok((name, st, count, path))
+                    })
+                    .collect::<Result<Vec<_>, RepoError>>()
+            })
+            .collect::<Result<_, RepoError>>()?;
+        for (name, st, count, path) in done.into_iter().flatten() {
+            counts.insert(name.clone(), count);
+            planned.push((name, st));
+            written = Some(path);
         }
         // Every staged file durable before the plan that names them is recorded.
         if let Some(p) = &written {

@@ -1,13 +1,55 @@
-//! `tufpi proxy`: the verifying proxy (work in progress).
+//! `tufpi proxy`: the verifying proxy. pip and uv get only what the index's TUF metadata
+//! vouches for.
 
-use anyhow::{bail, Result};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
 use clap::Args;
+use tufpi_proxy::ProxyOptions;
 
 /// Arguments of `tufpi proxy`.
 #[derive(Args)]
-pub struct ProxyArgs {}
+pub struct ProxyArgs {
+    /// The index, e.g. http://127.0.0.1:4458 (metadata under /metadata/, targets under /).
+    #[arg(long)]
+    upstream: String,
+    /// The trusted root metadata, obtained out of band (e.g. the index's 1.root.json).
+    #[arg(long)]
+    root: PathBuf,
+    /// Address to listen on (port 0: any free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:4459")]
+    listen: String,
+    /// Cache of trusted metadata and verified files.
+    #[arg(long, default_value = "./tufpi-proxy-cache")]
+    cache_dir: PathBuf,
+    /// TUF metadata base URL, when not <upstream>/metadata/.
+    #[arg(long)]
+    metadata_url: Option<String>,
+    /// Base URL of targets (pages and files), when not <upstream>/ (file host apart).
+    #[arg(long)]
+    target_base_url: Option<String>,
+    /// Refresh the TUF metadata at most this often, seconds (a project page asks for it).
+    #[arg(long, default_value_t = 2.0)]
+    refresh_interval: f64,
+    /// Overall timeout of one upstream download, seconds.
+    #[arg(long, default_value_t = 120)]
+    fetch_timeout: u64,
+}
 
-/// Runs the proxy.
-pub fn run(_args: ProxyArgs) -> Result<()> {
-    bail!("tufpi proxy is not built yet")
+/// Run `tufpi proxy`.
+pub fn run(args: ProxyArgs) -> Result<()> {
+    let interval = Duration::try_from_secs_f64(args.refresh_interval)
+        .map_err(|e| anyhow::anyhow!("--refresh-interval {}: {e}", args.refresh_interval))?;
+    let opts = ProxyOptions {
+        upstream: args.upstream,
+        metadata_url: args.metadata_url,
+        target_base: args.target_base_url,
+        root: args.root,
+        listen: args.listen,
+        cache_dir: args.cache_dir,
+        refresh_interval: interval,
+        fetch_timeout: Duration::from_secs(args.fetch_timeout.max(1)),
+    };
+    Ok(tufpi_proxy::run(opts)?)
 }

@@ -1,0 +1,384 @@
+//! Project pages: PEP 691 content negotiation, PEP 503 name normalisation, and the
+//! rewrite of a verified PEP 691 JSON page into the HTML or JSON asked for, every file link
+//! pointing back at the proxy (which verifies each file on the way through).
+
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
+use serde_json::{json, Map, Value};
+
+/// Media type of PEP 691 JSON pages.
+pub const JSON_TYPE: &str = "application/vnd.pypi.simple.v1+json";
+/// Media type of PEP 691 HTML pages.
+pub const HTML_TYPE: &str = "application/vnd.pypi.simple.v1+html";
+/// The page target the proxy verifies for a project (its JSON rendering: the proxy renders
+/// HTML from the same verified data, so both formats say exactly the same).
+pub const PAGE_TARGET_BASENAME: &str = "vnd.pypi.simple.v1.json";
+
+/// A page rendering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// PEP 503 HTML.
+    Html,
+    /// PEP 691 JSON.
+    Json,
+}
+
+/// PEP 691 content negotiation over `Accept` (or a `?format=` value, which wins): the
+/// highest-q supported type, the first listed on ties; HTML when nothing is asked for.
+pub fn negotiate(accept: Option<&str>, format: Option<&str>) -> Option<(Format, &'static str)> {
+    let wanted = format.or(accept).map(str::trim).filter(|s| !s.is_empty());
+    let Some(wanted) = wanted else {
+        return Some((Format::Html, "text/html; charset=utf-8"));
+    };
+    let mut best: Option<(f32, (Format, &'static str))> = None;
+    for item in wanted.split(',') {
+        let mut parts = item.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|v| v.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        let rep = match media.as_str() {
+            JSON_TYPE | "application/vnd.pypi.simple.latest+json" => (Format::Json, JSON_TYPE),
+            HTML_TYPE | "application/vnd.pypi.simple.latest+html" => (Format::Html, HTML_TYPE),
+            "text/html" | "text/*" | "*/*" => (Format::Html, "text/html; charset=utf-8"),
+            _ => continue,
+        };
+        if q > 0.0 && !matches!(best, Some((bq, _)) if q <= bq) {
+            best = Some((q, rep));
+        }
+    }
+    best.map(|(_, r)| r)
+}
+
+/// PEP 503 normalised name (runs of `-`, `_`, `.` become one `-`, lowercase), or `None` if
+/// `name` is not a valid project name (PEP 508: ASCII letters, digits, `-`, `_`, `.`,
+/// starting and ending with a letter or digit). Nothing else can become a target path.
+pub fn normalize(name: &str) -> Option<String> {
+    let b = name.as_bytes();
+    let ok = !b.is_empty()
+        && b.len() <= 200
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric();
+    if !ok {
+        return None;
+    }
+    let mut out = String::with_capacity(name.len());
+    let mut sep = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            sep = true;
+            continue;
+        }
+        if sep {
+            out.push('-');
+        }
+        sep = false;
+        out.push(c.to_ascii_lowercase());
+    }
+    Some(out)
+}
+
+/// The page target path of a (normalised) project.
+pub fn page_target(project: &str) -> String {
+    format!("simple/{project}/{PAGE_TARGET_BASENAME}")
+}
+
+/// Characters escaped in a target path segment of a link (`/` separates segments).
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'|')
+    .add(b'\'')
+    .add(b'&');
+
+/// The proxy's link to `target` from a project page at `/simple/<project>/`: relative, so
+/// it holds whatever host and port the installer reaches the proxy at.
+pub fn proxy_link(target: &str) -> String {
+    let quoted: Vec<String> = target
+        .split('/')
+        .map(|s| utf8_percent_encode(s, SEGMENT).to_string())
+        .collect();
+    format!("../../{}", quoted.join("/"))
+}
+
+/// The target path of a proxy request path (`/packages/…`): percent-decoded, refused if it
+/// is empty, not UTF-8, or has empty, `.` or `..` segments.
+pub fn target_of_request(path: &str) -> Option<String> {
+    let p = path.strip_prefix('/')?;
+    let decoded = percent_decode_str(p).decode_utf8().ok()?.into_owned();
+    let bad = decoded.is_empty()
+        || decoded
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+        || decoded.chars().any(char::is_control);
+    (!bad).then_some(decoded)
+}
+
+/// A verified project page, its file links already turned into proxy links.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The page's JSON object, `files` rewritten.
+    doc: Map<String, Value>,
+    /// Files dropped because their URL is outside the target base (unverifiable).
+    pub dropped: Vec<String>,
+}
+
+/// Parse a verified PEP 691 page fetched from `page_url` and point every file at the proxy.
+/// A file whose URL does not lie under `target_base` cannot be verified and is dropped.
+pub fn rewrite(bytes: &[u8], page_url: &str, target_base: &str) -> Result<Page, String> {
+    let mut doc = match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) => return Err("the page is not a JSON object".into()),
+        Err(e) => return Err(format!("the page is not valid JSON: {e}")),
+    };
+    let base = url::Url::parse(page_url).map_err(|e| format!("page URL {page_url}: {e}"))?;
+    let files = match doc.remove("files") {
+        Some(Value::Array(files)) => files,
+        _ => return Err("the page has no \"files\" list".into()),
+    };
+    let mut kept = Vec::with_capacity(files.len());
+    let mut dropped = Vec::new();
+    for f in files {
+        let Value::Object(mut f) = f else {
+            return Err("a \"files\" entry is not an object".into());
+        };
+        let filename = f
+            .get("filename")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let target = f
+            .get("url")
+            .and_then(Value::as_str)
+            .and_then(|u| base.join(u).ok())
+            .and_then(|u| target_under(&u, target_base));
+        match target {
+            Some(t) => {
+                f.insert("url".into(), json!(proxy_link(&t)));
+                kept.push(Value::Object(f));
+            }
+            None => dropped.push(filename),
+        }
+    }
+    doc.insert("files".into(), Value::Array(kept));
+    Ok(Page { doc, dropped })
+}
+
+/// The target path of `url` if it lies under `base` (query and fragment ignored).
+fn target_under(url: &url::Url, base: &str) -> Option<String> {
+    let mut u = url.clone();
+    u.set_query(None);
+    u.set_fragment(None);
+    let rest = u.as_str().strip_prefix(base)?;
+    target_of_request(&format!("/{rest}"))
+}
+
+/// Escape text for HTML content and attribute values.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `alg=hex` for a PEP 691 hashes object: sha256 if given, else the first.
+fn hash_fragment(hashes: Option<&Value>) -> Option<String> {
+    let h = hashes?.as_object()?;
+    let (alg, hex) = h.get_key_value("sha256").or_else(|| h.iter().next())?;
+    Some(format!("{alg}={}", hex.as_str()?))
+}
+
+/// The PEP 658 attribute value for a `core-metadata` field (`true` or a hashes object).
+fn metadata_attr(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::Bool(true) => Some("true".into()),
+        h @ Value::Object(_) => hash_fragment(Some(h)),
+        _ => None,
+    }
+}
+
+impl Page {
+    /// The project name the page gives.
+    pub fn name(&self) -> &str {
+        self.doc.get("name").and_then(Value::as_str).unwrap_or("")
+    }
+
+    /// The page as PEP 691 JSON.
+    pub fn json(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.doc).unwrap_or_default()
+    }
+
+    /// The page as PEP 503 HTML (PEP 592 yanking, PEP 658/714 metadata, hash fragments).
+    pub fn html(&self) -> Vec<u8> {
+        let name = escape(self.name());
+        let api = self
+            .doc
+            .get("meta")
+            .and_then(|m| m.get("api-version"))
+            .and_then(Value::as_str)
+            .unwrap_or("1.0");
+        let mut s = format!(
+            "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"{}\">\n    <title>Links for {name}</title>\n  </head>\n  <body>\n    <h1>Links for {name}</h1>\n",
+            escape(api)
+        );
+        let files = self.doc.get("files").and_then(Value::as_array);
+        for f in files.into_iter().flatten() {
+            let get = |k: &str| f.get(k);
+            let url = get("url").and_then(Value::as_str).unwrap_or("");
+            let mut href = url.to_string();
+            if let Some(frag) = hash_fragment(get("hashes")) {
+                href = format!("{href}#{frag}");
+            }
+            s.push_str(&format!("    <a href=\"{}\"", escape(&href)));
+            if let Some(rp) = get("requires-python").and_then(Value::as_str) {
+                s.push_str(&format!(" data-requires-python=\"{}\"", escape(rp)));
+            }
+            let meta = metadata_attr(get("core-metadata"))
+                .or_else(|| metadata_attr(get("dist-info-metadata")));
+            if let Some(m) = meta {
+                let m = escape(&m);
+                s.push_str(&format!(
+                    " data-dist-info-metadata=\"{m}\" data-core-metadata=\"{m}\""
+                ));
+            }
+            match get("yanked") {
+                Some(Value::Bool(true)) => s.push_str(" data-yanked=\"\""),
+                Some(Value::String(r)) => s.push_str(&format!(" data-yanked=\"{}\"", escape(r))),
+                _ => {}
+            }
+            let filename = get("filename").and_then(Value::as_str).unwrap_or("");
+            s.push_str(&format!(">{}</a><br />\n", escape(filename)));
+        }
+        s.push_str("  </body>\n</html>\n");
+        s.into_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "http://index.test:4458/";
+
+    fn page() -> Vec<u8> {
+        json!({
+            "meta": {"api-version": "1.1"},
+            "name": "foo-bar",
+            "versions": ["1.0"],
+            "files": [
+                {"filename": "foo_bar-1.0-py3-none-any.whl",
+                 "url": "../../packages/ab/cd/ef/foo_bar-1.0-py3-none-any.whl",
+                 "hashes": {"sha256": "aa"}, "requires-python": ">=3.8",
+                 "core-metadata": {"sha256": "cc"}, "dist-info-metadata": {"sha256": "cc"},
+                 "yanked": "bad <build>", "size": 3, "upload-time": "2024-01-01T00:00:00Z"},
+                {"filename": "foo_bar-1.0.tar.gz",
+                 "url": "http://index.test:4458/packages/ab/cd/ef/foo_bar-1.0.tar.gz#sha256=bb",
+                 "hashes": {"sha256": "bb"}, "yanked": false},
+                {"filename": "evil-1.0.tar.gz", "url": "http://elsewhere.test/evil-1.0.tar.gz",
+                 "hashes": {"sha256": "dd"}}
+            ]
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn links_point_back_at_the_proxy_and_foreign_ones_go() {
+        let p = rewrite(
+            &page(),
+            "http://index.test:4458/simple/foo-bar/vnd.pypi.simple.v1.json",
+            BASE,
+        )
+        .unwrap();
+        assert_eq!(p.dropped, vec!["evil-1.0.tar.gz".to_string()]);
+        let v: Value = serde_json::from_slice(&p.json()).unwrap();
+        let files = v["files"].as_array().unwrap();
+        assert_eq!(files.len(), 2);
+        assert_eq!(
+            files[0]["url"],
+            "../../packages/ab/cd/ef/foo_bar-1.0-py3-none-any.whl"
+        );
+        assert_eq!(
+            files[1]["url"],
+            "../../packages/ab/cd/ef/foo_bar-1.0.tar.gz"
+        );
+        assert_eq!(files[0]["core-metadata"]["sha256"], "cc");
+        assert_eq!(v["versions"], json!(["1.0"]));
+        let html = String::from_utf8(p.html()).unwrap();
+        assert!(html.contains("content=\"1.1\""), "{html}");
+        assert!(html.contains(
+            "<a href=\"../../packages/ab/cd/ef/foo_bar-1.0-py3-none-any.whl#sha256=aa\" data-requires-python=\"&gt;=3.8\" data-dist-info-metadata=\"sha256=cc\" data-core-metadata=\"sha256=cc\" data-yanked=\"bad &lt;build&gt;\">foo_bar-1.0-py3-none-any.whl</a>"
+        ), "{html}");
+        assert!(html.contains("foo_bar-1.0.tar.gz#sha256=bb\">foo_bar-1.0.tar.gz</a>"));
+        assert!(!html.contains("evil"));
+    }
+
+    #[test]
+    fn bad_pages_are_refused() {
+        let url = "http://index.test:4458/simple/x/vnd.pypi.simple.v1.json";
+        assert!(rewrite(b"[]", url, BASE).is_err());
+        assert!(rewrite(b"{", url, BASE).is_err());
+        assert!(rewrite(b"{\"name\": \"x\"}", url, BASE).is_err());
+        assert!(rewrite(b"{\"files\": [1]}", url, BASE).is_err());
+    }
+
+    #[test]
+    fn names_and_paths() {
+        assert_eq!(normalize("Foo__Bar.baz").as_deref(), Some("foo-bar-baz"));
+        assert_eq!(normalize("a").as_deref(), Some("a"));
+        for bad in ["", "-a", "a-", "a/b", "..", "a b", "é"] {
+            assert_eq!(normalize(bad), None, "{bad}");
+        }
+        assert_eq!(
+            target_of_request("/packages/a%20b/c.whl").as_deref(),
+            Some("packages/a b/c.whl")
+        );
+        for bad in [
+            "/",
+            "/a//b",
+            "/a/../b",
+            "/./a",
+            "/a/%2e%2e/b",
+            "/%ff",
+            "/a%0a",
+        ] {
+            assert_eq!(target_of_request(bad), None, "{bad}");
+        }
+        assert_eq!(
+            proxy_link("packages/a b/c#d.whl"),
+            "../../packages/a%20b/c%23d.whl"
+        );
+    }
+
+    #[test]
+    fn negotiation_follows_pep_691() {
+        let pip = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01";
+        assert_eq!(negotiate(Some(pip), None), Some((Format::Json, JSON_TYPE)));
+        assert_eq!(negotiate(None, None).map(|r| r.0), Some(Format::Html));
+        assert_eq!(
+            negotiate(Some(JSON_TYPE), Some(HTML_TYPE)).map(|r| r.0),
+            Some(Format::Html)
+        );
+        assert_eq!(negotiate(Some("application/json"), None), None);
+    }
+}
