@@ -79,8 +79,46 @@ fn router(app: Arc<App>) -> Router {
         .route("/simple/{project}", get(project_redirect))
         .route("/simple/{project}/", get(project_page))
         .fallback(target_file)
+        .layer(axum::middleware::from_fn(for_pip))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app)
+}
+
+/// pip hides the proxy's reasons: it retries a 502 five times and then reports only "too many
+/// 502 error responses", and it logs a failed index page only at debug level. So to pip (and
+/// only pip, by its User-Agent) a refused file is a 403, which it does not retry and whose
+/// reason phrase — the failed check — it prints; and a refused project page is a 200 whose
+/// Content-Type carries the reason, which pip prints in its "Skipping page" warning before it
+/// fails for want of a distribution. No file link is ever served: the body is the reason, as
+/// plain text. Every other client gets the 502.
+async fn for_pip(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let pip = req
+        .headers()
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ua| ua.starts_with("pip/"));
+    let page = req.uri().path().starts_with("/simple/");
+    let mut resp = next.run(req).await;
+    if !pip || resp.status() != StatusCode::BAD_GATEWAY {
+        return resp;
+    }
+    if !page {
+        *resp.status_mut() = StatusCode::FORBIDDEN;
+        return resp;
+    }
+    let reason = resp
+        .extensions()
+        .get::<hyper::ext::ReasonPhrase>()
+        .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
+        .unwrap_or_else(|| "TUF verification failed".into());
+    let ctype = format!("text/plain; tufpi-refused=\"{}\"", reason.replace('"', "'"));
+    if let Ok(v) = axum::http::HeaderValue::from_str(&ctype) {
+        *resp.status_mut() = StatusCode::OK;
+        resp.extensions_mut().remove::<hyper::ext::ReasonPhrase>();
+        resp.headers_mut()
+            .insert(axum::http::header::CONTENT_TYPE, v);
+    }
+    resp
 }
 
 async fn home() -> Response {
