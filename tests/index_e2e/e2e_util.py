@@ -77,9 +77,13 @@ def build_sdist(out: Path, name: str, version: str) -> Path:
         ).encode(),
         f"{root}/{dist}/__init__.py": f'__version__ = "{version}"\n'.encode(),
     }
-    path = out / f"{root}.tar.gz"
+    return write_targz(out / f"{root}.tar.gz", list(files.items()))
+
+
+def write_targz(path: Path, members: list[tuple[str, bytes]]) -> Path:
+    """A .tar.gz of `members` (name, bytes) in this order, names as given (duplicates too)."""
     with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as t:
-        for p, b in files.items():
+        for p, b in members:
             ti = tarfile.TarInfo(p)
             ti.size = len(b)
             ti.mtime = 1704067200

@@ -2,13 +2,14 @@
 several points, restart it on the same data directory, and check that every upload that was
 answered 200 is listed, downloadable with its sha256 and signed (python-tuf's ngclient from
 a fresh trusted root), and that every other upload is either entirely there or entirely
-absent; the publisher resumes what was queued."""
+absent, with no unreferenced file left on disk; the publisher resumes what was queued."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import queue
+import sqlite3
 import threading
 
 from e2e_util import build_sdist, build_wheel, multipart, post, upload_form
@@ -170,6 +171,16 @@ def check_consistent(server, uploads: list[Upload], work) -> tuple[int, int]:
     assert h["status"] == "ok" and h["pending_changes"] == 0, h
     assert h["files"] == len(listed), (h, len(listed))
     assert not any((server.data / "tmp").iterdir()), "temp files left after restart"
+    # Nothing unreferenced on disk: the start swept what a kill left between moving a file in
+    # and committing it (and temp files of interrupted writes).
+    stored = {str(p.relative_to(server.data)) for p in (server.data / "packages").rglob("*") if p.is_file()}
+    assert stored == {t for t in expected if t.startswith("packages/")}, stored ^ set(expected)
+    con = sqlite3.connect(f"file:{server.data / 'index.db'}?mode=ro", uri=True)
+    try:
+        page_rows = {r[0] for r in con.execute("SELECT sha256 FROM pages")}
+    finally:
+        con.close()
+    assert {p.name for p in (server.data / "pages").iterdir()} == page_rows
     return acked, extra
 
 

@@ -2,7 +2,7 @@
 //! rendered pages, upload tokens (only their SHA-256 is stored) and an outbox of TUF target
 //! changes not yet handed to the repository queue.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use base64::Engine;
@@ -64,6 +64,15 @@ CREATE TABLE IF NOT EXISTS outbox (
     op TEXT NOT NULL DEFAULT 'add'
 );
 ";
+
+/// The stored files the database references (see [`IndexDb::with_references`]).
+#[derive(Debug, Clone, Default)]
+pub struct References {
+    /// Target paths (`packages/…`) of distributions and their `.metadata` files.
+    pub files: HashSet<String>,
+    /// SHA-256s of stored pages (`pages/<sha256>`), current and past.
+    pub pages: HashSet<String>,
+}
 
 /// The two renderings of a project page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -422,6 +431,40 @@ impl IndexDb {
         push_outbox(&tx, &changes)?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Run `f` with every stored file the database references, holding the database's write
+    /// lock throughout, so no page can be stored and recorded meanwhile (pages are written
+    /// inside write transactions). An upload moves its file in before its transaction: call
+    /// this only where no upload can be in flight (a starting server, under the repository
+    /// lock).
+    pub fn with_references<T>(
+        &mut self,
+        f: impl FnOnce(&References) -> T,
+    ) -> Result<T, IndexError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut refs = References::default();
+        {
+            let mut stmt = tx.prepare("SELECT path, metadata_sha256 IS NOT NULL FROM files")?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let path: String = r.get(0)?;
+                if r.get::<_, bool>(1)? {
+                    refs.files.insert(format!("{path}.metadata"));
+                }
+                refs.files.insert(path);
+            }
+            let mut stmt = tx.prepare("SELECT sha256 FROM pages")?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                refs.pages.insert(r.get(0)?);
+            }
+        }
+        let out = f(&refs);
+        tx.rollback()?;
+        Ok(out)
     }
 
     /// Target changes recorded but not yet queued in the repository, in order.

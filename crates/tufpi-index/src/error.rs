@@ -35,12 +35,15 @@ pub enum IndexError {
 }
 
 impl IndexError {
-    /// A refusal with `status` and `message`.
+    /// A refusal with `status` and `message` (made one line: line breaks become spaces).
     pub fn refused(status: StatusCode, message: impl Into<String>) -> IndexError {
-        IndexError::Refused {
-            status,
-            message: message.into(),
-        }
+        let message: String = message.into();
+        let message = if message.contains(['\r', '\n']) {
+            message.replace(['\r', '\n'], " ")
+        } else {
+            message
+        };
+        IndexError::Refused { status, message }
     }
 
     /// A 400 Bad Request refusal.

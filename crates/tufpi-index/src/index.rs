@@ -163,6 +163,36 @@ pub fn wait_signed(dir: &Path, timeout: std::time::Duration) -> Result<Option<u6
     }
 }
 
+/// Remove what interrupted uploads and removals left behind: the temp area, and (unless the
+/// database is new: a lost `index.db` must not take every file with it) files under
+/// `packages/` and `pages/` that no database row references. Logs each removed file; a
+/// failure only costs disk space, so it is logged too, not fatal.
+fn sweep(db: &mut IndexDb, storage: &Storage, db_existed: bool) {
+    let tmp = storage.clean_tmp();
+    for f in &tmp {
+        tracing::info!(file = %f, "removed the temp file of an interrupted upload");
+    }
+    let swept = if db_existed {
+        db.with_references(|refs| storage.sweep(refs))
+            .unwrap_or_else(|e| {
+                tracing::warn!("sweeping unreferenced files: {e}");
+                Vec::new()
+            })
+    } else {
+        Vec::new()
+    };
+    for f in &swept {
+        tracing::info!(file = %f, "removed a file no database row references (interrupted before its commit)");
+    }
+    if !tmp.is_empty() || !swept.is_empty() {
+        tracing::info!(
+            temp = tmp.len(),
+            unreferenced = swept.len(),
+            "swept files left by an interrupted run"
+        );
+    }
+}
+
 fn role_json(st: Option<RoleState>) -> Value {
     match st {
         Some(s) => json!({
@@ -193,11 +223,8 @@ impl Index {
             Repository::open(&repo_dir)?
         };
         let storage = Storage::open(dir)?;
-        let stale = storage.clean_tmp();
-        if stale > 0 {
-            tracing::info!(files = stale, "removed interrupted uploads");
-        }
         let db_path = dir.join("index.db");
+        let db_existed = db_path.is_file();
         let mut writer = Writer {
             db: IndexDb::open(&db_path)?,
             repo: Repository::open(&repo_dir)?,
@@ -211,6 +238,9 @@ impl Index {
         let mut feed_db = IndexDb::open(&db_path)?;
         let feed: Feed = Box::new(move |repo| flush_outbox(&mut feed_db, repo));
         let publisher = Publisher::start(publishing, opts.publisher.clone(), feed)?;
+        // The publisher holds the repository lock now: no other server runs here, and no
+        // upload is in flight until this returns.
+        sweep(&mut writer.db, &storage, db_existed);
         Ok((
             Index {
                 dir: dir.to_path_buf(),

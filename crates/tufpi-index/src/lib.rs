@@ -11,6 +11,7 @@ pub mod manage;
 pub mod names;
 pub mod pages;
 pub mod publisher;
+pub mod sdist;
 pub mod serve;
 pub mod server;
 pub mod storage;

@@ -10,6 +10,7 @@ use blake2::digest::consts::U32;
 use blake2::Blake2b;
 use sha2::{Digest, Sha256};
 
+use crate::db::References;
 use crate::error::IndexError;
 use crate::pages::Digests;
 
@@ -90,15 +91,86 @@ impl Storage {
         self.dir.join("tmp")
     }
 
-    /// Remove leftovers of uploads interrupted by a crash.
-    pub fn clean_tmp(&self) -> usize {
+    /// Remove leftovers of uploads interrupted by a crash (every file in the temp area);
+    /// returns their paths relative to the data directory. Only with no upload in flight.
+    pub fn clean_tmp(&self) -> Vec<String> {
         let Ok(entries) = fs::read_dir(self.tmp_dir()) else {
-            return 0;
+            return Vec::new();
         };
         entries
             .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
             .filter(|e| fs::remove_file(e.path()).is_ok())
-            .count()
+            .map(|e| format!("tmp/{}", e.file_name().to_string_lossy()))
+            .collect()
+    }
+
+    /// Remove every file under `packages/` and `pages/` that `refs` does not name (files of
+    /// uploads or removals interrupted by a crash, temp files of interrupted writes) and the
+    /// directories under `packages/` left empty; returns the removed files' paths relative to
+    /// the data directory. Only with no upload in flight (see
+    /// [`crate::db::IndexDb::with_references`]).
+    pub fn sweep(&self, refs: &References) -> Vec<String> {
+        let mut removed = Vec::new();
+        let keep_file = |rel: &str| refs.files.contains(rel);
+        self.sweep_dir(
+            &self.dir.join("packages"),
+            "packages",
+            &keep_file,
+            &mut removed,
+        );
+        let keep_page = |rel: &str| {
+            rel.strip_prefix("pages/")
+                .is_some_and(|sha| refs.pages.contains(sha))
+        };
+        self.sweep_dir(&self.dir.join("pages"), "pages", &keep_page, &mut removed);
+        removed
+    }
+
+    /// Sweep `dir` (target path `rel`) recursively; returns whether it is now empty.
+    fn sweep_dir(
+        &self,
+        dir: &Path,
+        rel: &str,
+        keep: &dyn Fn(&str) -> bool,
+        removed: &mut Vec<String>,
+    ) -> bool {
+        let entries = match fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!("sweeping {}: {e}", dir.display());
+                return false;
+            }
+        };
+        let mut empty = true;
+        for entry in entries {
+            let Ok(entry) = entry else {
+                empty = false;
+                continue;
+            };
+            let path = entry.path();
+            // Names the index writes are ASCII; anything else is nobody's file.
+            let name = entry.file_name();
+            let child = format!("{rel}/{}", name.to_string_lossy());
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if is_dir {
+                if self.sweep_dir(&path, &child, keep, removed) && fs::remove_dir(&path).is_ok() {
+                    continue;
+                }
+                empty = false;
+            } else if name.to_str().is_some() && keep(&child) {
+                empty = false;
+            } else {
+                match fs::remove_file(&path) {
+                    Ok(()) => removed.push(child),
+                    Err(e) => {
+                        tracing::warn!("removing {}: {e}", path.display());
+                        empty = false;
+                    }
+                }
+            }
+        }
+        empty
     }
 
     /// The file at target path `target` (a `packages/…` path).

@@ -19,6 +19,7 @@ use crate::error::IndexError;
 use crate::index::{Accepted, Index};
 use crate::names::{self, DistKind};
 use crate::pages::Digests;
+use crate::sdist;
 use crate::storage::Blake2b256;
 use crate::wheel;
 
@@ -294,13 +295,16 @@ pub async fn upload(
     let idx = index.clone();
     let row = tokio::task::spawn_blocking(move || {
         let version = names::parse_version(&checked.version).map_err(IndexError::bad)?;
+        // The core metadata must agree with the filename and form (as PyPI checks); a
+        // wheel's is also served (PEP 658).
         let metadata = match checked.kind {
             DistKind::Wheel => Some(
-                wheel::wheel_metadata(&tmp.0, &checked.project, &version)
+                wheel::wheel_metadata(&tmp.0, &checked.display_name, &version)
                     .map_err(IndexError::bad)?,
             ),
             DistKind::Sdist => {
-                wheel::check_sdist(&tmp.0, &checked.filename).map_err(IndexError::bad)?;
+                sdist::sdist_metadata(&tmp.0, &checked.filename, &checked.display_name, &version)
+                    .map_err(IndexError::bad)?;
                 None
             }
         };

@@ -18,7 +18,7 @@ async fn three_files(t: &TestIndex) -> Vec<u8> {
     let w2 = wheel("demo", "2.0");
     for (v, f, bytes) in [
         ("1.0", W1, wheel("demo", "1.0")),
-        ("1.0", S1, sdist()),
+        ("1.0", S1, sdist("demo", "1.0")),
         ("2.0", W2, w2.clone()),
     ] {
         let r = t.upload("demo", v, f, &bytes).await;

@@ -293,8 +293,8 @@ async fn reused_filenames_size_limits_and_malformed_bodies() {
 
     // Malformed multipart: truncated, wrong boundary, not multipart at all.
     let mut cut = multipart(
-        &form("demo", "1.2", "demo-1.2.tar.gz", &sdist()),
-        Some(("demo-1.2.tar.gz", &sdist())),
+        &form("demo", "1.2", "demo-1.2.tar.gz", &sdist("demo", "1.2")),
+        Some(("demo-1.2.tar.gz", &sdist("demo", "1.2"))),
     );
     cut.truncate(cut.len() - 30);
     refused(
@@ -324,5 +324,170 @@ async fn reused_filenames_size_limits_and_malformed_bodies() {
     )
     .await;
     assert_eq!(t.settled().await["files"], 1);
+    t.index.shutdown();
+}
+
+/// A wheel of `entries` (name, text).
+fn zip_of(entries: &[(&str, &str)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut buf);
+        for (name, body) in entries {
+            z.start_file(*name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            z.write_all(body.as_bytes()).unwrap();
+        }
+        z.finish().unwrap();
+    }
+    buf.into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn core_metadata_must_match_the_upload() {
+    let t = index();
+    let try_upload = |version: &'static str, filename: &'static str, bytes: Vec<u8>| {
+        let body = multipart(
+            &form("demo", version, filename, &bytes),
+            Some((filename, &bytes)),
+        );
+        upload_request(auth(&t), body)
+    };
+    let whl = "demo-1.0-py3-none-any.whl";
+    let tgz = "demo-1.0.tar.gz";
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        // Wheels: METADATA against the filename and form.
+        (
+            whl,
+            wheel("someone-else", "1.0"),
+            "Wheel metadata names project \"someone-else\", but the filename and form are for \"demo\"",
+        ),
+        (
+            whl,
+            wheel("demo", "2.0"),
+            "Wheel metadata has version \"2.0\", but the filename and form are for version 1.0",
+        ),
+        (
+            whl,
+            zip_of(&[("demo/__init__.py", "")]),
+            "Invalid wheel: no .dist-info/METADATA file",
+        ),
+        (
+            whl,
+            zip_of(&[("demo-1.0.dist-info/METADATA", "Name: demo\nVersion: 1.0\n")]),
+            "Invalid wheel: demo-1.0.dist-info/METADATA has no Metadata-Version",
+        ),
+        (
+            whl,
+            zip_of(&[("demo-1.0.dist-info/METADATA", &pkg_info("demo", "1.0")), ("../../evil.py", "")]),
+            "Invalid wheel: unsafe path \"../../evil.py\"",
+        ),
+        // Sdists: the top-level PKG-INFO, the same way.
+        (
+            tgz,
+            sdist("someone-else", "1.0"),
+            "Sdist metadata names project \"someone-else\", but the filename and form are for \"demo\"",
+        ),
+        (
+            tgz,
+            targz(&[("demo-1.0/PKG-INFO", pkg_info("demo", "1.0.1").as_bytes())]),
+            "Sdist metadata has version \"1.0.1\", but the filename and form are for version 1.0",
+        ),
+        (
+            tgz,
+            targz(&[
+                ("demo-1.0/setup.py", b""),
+                ("demo-1.0/demo.egg-info/PKG-INFO", pkg_info("demo", "1.0").as_bytes()),
+            ]),
+            "Invalid sdist: no top-level PKG-INFO",
+        ),
+        (
+            tgz,
+            targz(&[("demo-1.0/PKG-INFO", b"Name: demo\nVersion: 1.0\n")]),
+            "Invalid sdist: demo-1.0/PKG-INFO has no Metadata-Version",
+        ),
+        (
+            tgz,
+            targz(&[("../demo-1.0/PKG-INFO", pkg_info("demo", "1.0").as_bytes())]),
+            "Invalid sdist: unsafe path \"../demo-1.0/PKG-INFO\"",
+        ),
+        (
+            tgz,
+            targz(&[("/demo-1.0/PKG-INFO", pkg_info("demo", "1.0").as_bytes())]),
+            "Invalid sdist: unsafe path \"/demo-1.0/PKG-INFO\"",
+        ),
+        (
+            tgz,
+            {
+                let mut cut = sdist("demo", "1.0");
+                cut.truncate(cut.len() / 2);
+                cut
+            },
+            "Invalid sdist: not a readable gzip-compressed tar archive",
+        ),
+        (
+            "demo-1.0.zip",
+            zip_of(&[("demo-1.0/PKG-INFO", &pkg_info("Demo", "1.0.0.post1"))]),
+            "Sdist metadata has version \"1.0.0.post1\"",
+        ),
+        (
+            tgz,
+            targz(&[
+                ("demo-1.0/PKG-INFO", pkg_info("other", "1.0").as_bytes()),
+                ("demo-1.0/PKG-INFO", pkg_info("demo", "1.0").as_bytes()),
+            ]),
+            "Invalid sdist: more than one top-level PKG-INFO",
+        ),
+        (
+            whl,
+            zip_of(&[
+                ("demo-1.0.dist-info/METADATA", &pkg_info("demo", "1.0")),
+                ("aaa-1.0.dist-info/METADATA", &pkg_info("demo", "1.0")),
+            ]),
+            "Invalid wheel: more than one .dist-info directory",
+        ),
+        (
+            "demo-1.0.zip",
+            sdist("demo", "1.0"),
+            "Invalid sdist: not a readable zip archive",
+        ),
+    ];
+    for (filename, bytes, needle) in cases {
+        refused(
+            &t,
+            try_upload("1.0", filename, bytes),
+            StatusCode::BAD_REQUEST,
+            needle,
+        )
+        .await;
+    }
+    // A decompression bomb: 65 MiB of zeros, about 64 KiB compressed.
+    let zeros = vec![0u8; 65 << 20];
+    let bomb = targz(&[
+        ("demo-1.0/zeros.bin", &zeros),
+        ("demo-1.0/PKG-INFO", pkg_info("demo", "1.0").as_bytes()),
+    ]);
+    assert!(bomb.len() < 1 << 20, "{}", bomb.len());
+    refused(
+        &t,
+        try_upload("1.0", tgz, bomb),
+        StatusCode::BAD_REQUEST,
+        "decompressed (decompression bomb?)",
+    )
+    .await;
+    assert_eq!(t.settled().await["files"], 0);
+    // Consistent ones pass, names and versions compared normalised.
+    for (filename, bytes) in [
+        (tgz, sdist("Demo", "1.0.0")),
+        (
+            "demo-1.0.zip",
+            zip_of(&[("demo-1.0/PKG-INFO", &pkg_info("DEMO", "1.0"))]),
+        ),
+        (whl, wheel("demo", "1.0")),
+    ] {
+        let r = send(&t.router, try_upload("1.0", filename, bytes)).await;
+        assert_eq!(r.status, StatusCode::OK, "{filename}: {}", r.text());
+    }
+    assert_eq!(t.settled().await["files"], 3);
     t.index.shutdown();
 }

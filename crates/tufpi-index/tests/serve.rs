@@ -14,7 +14,7 @@ async fn upload_then_serve_pages_files_and_targets() {
         .upload("Foo_Bar", "1.0", "foo_bar-1.0-py3-none-any.whl", &whl)
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let sd = sdist();
+    let sd = sdist("foo-bar", "1.0");
     let r = t.upload("foo-bar", "1.0", "foo_bar-1.0.tar.gz", &sd).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
 

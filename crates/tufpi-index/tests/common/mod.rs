@@ -78,11 +78,41 @@ pub fn wheel(name: &str, version: &str) -> Vec<u8> {
     buf.into_inner()
 }
 
-/// Bytes that pass as a gzip-compressed sdist.
-pub fn sdist() -> Vec<u8> {
-    let mut v = vec![0x1f, 0x8b, 8, 0];
-    v.extend_from_slice(&[0u8; 60]);
-    v
+/// A `.tar.gz` archive of `entries` (name, bytes), names written as given.
+pub fn targz(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut t = tar::Builder::new(gz);
+    for (name, body) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        let raw = &mut h.as_gnu_mut().unwrap().name;
+        raw[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_cksum();
+        t.append(&h, *body).unwrap();
+    }
+    t.into_inner().unwrap().finish().unwrap()
+}
+
+/// Core metadata naming `name` and `version`.
+pub fn pkg_info(name: &str, version: &str) -> String {
+    format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nRequires-Python: >=3.8\n\n")
+}
+
+/// An sdist (`NAME-VERSION/PKG-INFO`, `setup.py`) whose PKG-INFO names `name` and `version`.
+pub fn sdist(name: &str, version: &str) -> Vec<u8> {
+    let root = format!("{}-{version}", name.replace('-', "_"));
+    targz(&[
+        (
+            &format!("{root}/setup.py"),
+            b"from setuptools import setup\nsetup()\n",
+        ),
+        (
+            &format!("{root}/PKG-INFO"),
+            pkg_info(name, version).as_bytes(),
+        ),
+    ])
 }
 
 pub fn sha256_hex(b: &[u8]) -> String {
@@ -311,5 +341,29 @@ impl TestIndex {
             ),
         )
         .await
+    }
+}
+
+impl TestIndex {
+    /// Stop this index and open its data directory again (a restart), same token.
+    pub fn restart(self) -> TestIndex {
+        self.index.shutdown();
+        let TestIndex {
+            dir,
+            index,
+            router,
+            token,
+        } = self;
+        drop(router);
+        drop(index);
+        let (index, created) = Index::open(dir.path(), &IndexOptions::default()).unwrap();
+        assert!(!created);
+        let index = Arc::new(index);
+        TestIndex {
+            router: tufpi_index::router(index.clone()),
+            index,
+            dir,
+            token,
+        }
     }
 }
