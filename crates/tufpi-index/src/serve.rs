@@ -108,6 +108,11 @@ pub fn run(opts: ServeOptions) -> Result<(), IndexError> {
         );
         let _ = out.flush();
         drop(out);
+        // Without TCP_NODELAY a response written in two parts (headers, then a file body)
+        // waits ~40 ms on the peer's delayed ACK.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |t| {
+            let _ = t.set_nodelay(true);
+        });
         let served = axum::serve(listener, router(index.clone()))
             .with_graceful_shutdown(shutdown_signal())
             .await
