@@ -58,6 +58,8 @@ struct Conn {
     stream: Option<TcpStream>,
     buf: Vec<u8>,
     len: usize,
+    /// A new connection for every request (see `Conn::one_shot`).
+    one_shot: bool,
 }
 
 /// A response: status and (when asked for) body.
@@ -81,6 +83,18 @@ impl Conn {
             stream: None,
             buf: vec![0; 64 * 1024],
             len: 0,
+            one_shot: false,
+        }
+    }
+
+    /// A client that opens a new connection for every request. The metadata watch uses it:
+    /// on a reused connection, a response the server writes in two pieces (head, then a file
+    /// body) while Nagle's algorithm is on waits for this side's delayed ACK, ~40 ms, which
+    /// would swamp the latency being measured; a new connection ACKs at once.
+    fn one_shot(addr: &str) -> Conn {
+        Conn {
+            one_shot: true,
+            ..Conn::new(addr)
         }
     }
 
@@ -250,7 +264,7 @@ impl Conn {
             self.len = 0;
             close = true;
         }
-        if close {
+        if close || self.one_shot {
             self.stream = None;
             self.len = 0;
         }
@@ -705,7 +719,7 @@ fn poll_timestamps(
 ) -> Result<Vec<(Instant, u64)>, Error> {
     let rt = runtime()?;
     rt.block_on(async {
-        let mut conn = Conn::new(host);
+        let mut conn = Conn::one_shot(host);
         let mut timeline: Vec<(Instant, u64)> = Vec::new();
         let mut done_at: Option<Instant> = None;
         let mut last_read: Option<Instant> = None;
@@ -748,7 +762,7 @@ fn sweep(
 ) -> Result<(), Error> {
     let rt = runtime()?;
     rt.block_on(async {
-        let mut conn = Conn::new(host);
+        let mut conn = Conn::one_shot(host);
         let n = &mut out.fetches;
         let Some(&(_, first)) = timeline.first() else {
             return Err(fail("no timestamp read"));
