@@ -8,9 +8,9 @@ Measured (medians of --reps runs, each a fresh `pip install --no-cache-dir --tar
   proxy cold:  pip -> a proxy just started on an empty cache dir -> index (every page and
                file downloaded and verified during the install)
   proxy warm:  pip -> the same proxy again (files verified from its cache, metadata
-               refreshed at most once per interval)
+               refreshed at most once per interval, by page and file requests alike)
 Throughput: one large distribution fetched through the proxy cold (download + verify +
-cache) and warm (cache + re-verify), against the index directly; and many small files
+cache) and warm (cache, verified from the file, then streamed and re-checked), against the index directly; and many small files
 fetched by 8 concurrent clients through the warm proxy.
 
 Goal: proxy wall time <= 1.1x direct. Run it via scripts/bench-proxy.

@@ -186,12 +186,17 @@ class Proxy:
         self.proc = None
         return rc
 
-    def get(self, path: str, accept: str | None = None) -> tuple[int, str, dict, bytes]:
-        """GET without following redirects: (status, reason phrase, headers, body)."""
+    def get(self, path: str, accept: str | None = None, ua: str | None = None,
+            method: str = "GET") -> tuple[int, str, dict, bytes]:
+        """GET (or `method`) without following redirects: (status, reason phrase, headers,
+        body); `ua`: the User-Agent to send."""
         u = urllib.parse.urlsplit(self.base)
         c = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+        headers = {"Accept": accept} if accept else {}
+        if ua:
+            headers["User-Agent"] = ua
         try:
-            c.request("GET", path, headers={"Accept": accept} if accept else {})
+            c.request(method, path, headers=headers)
             r = c.getresponse()
             return r.status, r.reason, {k.lower(): v for k, v in r.getheaders()}, r.read()
         finally:

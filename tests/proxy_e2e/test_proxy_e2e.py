@@ -284,6 +284,12 @@ def test_freeze(serve, proxy, mirror, clients, scratch, tufpi_bin):
     m = mirror(s.base)
     p = proxy(m.base, root_of(s), "--refresh-interval", "0")
     check_honest(clients, p, scratch, "fresh", "fresh")
+    # A proxy that would not refresh for an hour, its file cached before the freeze.
+    lazy = proxy(m.base, root_of(s), "--refresh-interval", "3600")
+    status, _, _, body = lazy.get("/simple/fresh/", "application/vnd.pypi.simple.v1+json")
+    assert status == 200, body
+    file_path = "/" + json.loads(body)["files"][0]["url"].removeprefix("../../")
+    assert lazy.get(file_path)[0] == 200
 
     # The mirror freezes: from now on it replays the metadata it has.
     frozen = {"/metadata/timestamp.json": m.fetch("/metadata/timestamp.json")}
@@ -299,5 +305,11 @@ def test_freeze(serve, proxy, mirror, clients, scratch, tufpi_bin):
     time.sleep(max(0.0, (expires - datetime.now(timezone.utc)).total_seconds()) + 1.0)
     publish("fresh2")  # the honest index has newer metadata; the mirror hides it
     check_refused(clients, p, scratch, "freeze", "fresh2", "freeze refused")
+    # Expired metadata is refreshed at once, whatever the interval, and never answered from:
+    # not even a cached file.
+    status, reason, _, body = lazy.get(file_path)
+    assert status == 502 and "freeze refused" in reason, (status, reason, body)
+    status, _, _, body = lazy.get("/health")
+    assert status == 503 and b"freeze refused" in body, body
     m.rule = None
     check_honest(clients, p, scratch, "thawed", "fresh2")

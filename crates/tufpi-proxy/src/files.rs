@@ -1,23 +1,48 @@
 //! Distribution files (and any other target): resolved through the signed metadata,
 //! downloaded within their signed length, verified, cached by content hash, served. A cached
 //! file is verified again before every use: the cache directory is not trusted either.
+//!
+//! One download per file at a time, owned by the file's in-flight entry, not by a request: a
+//! detached task whose result every request for the file waits for, so a client that hangs
+//! up neither stops it nor lets a retry start a second one. Downloads take one of the
+//! `max_downloads` slots (`Trust::download`). Small cache hits are read, verified and served
+//! from memory; large ones are verified from the file and then streamed (`stream`).
 
 use std::collections::HashMap;
+use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::Mutex as AsyncMutex;
+use axum::body::Bytes;
+use tokio::sync::watch;
 use tracing::{debug, info, warn};
 use tufpi_client::Updater;
 use tufpi_core::metadata::TargetFile;
 
 use crate::error::ProxyError;
-use crate::trust::{Freshness, Resolved, Trust};
+use crate::stream::{verify_file, VerifiedBody};
+use crate::trust::{Resolved, Trust};
+
+/// Cache hits up to this size are served from memory (one read, one check).
+const IN_MEMORY: u64 = 4 << 20;
+
+/// The result of a download, shared by everyone waiting for it.
+type Outcome = Result<Bytes, ProxyError>;
+type Inflight = Arc<Mutex<HashMap<String, watch::Receiver<Option<Outcome>>>>>;
 
 /// Verified files on disk, and one download at a time per file.
 pub struct FileCache {
     dir: PathBuf,
-    inflight: Mutex<HashMap<PathBuf, Arc<AsyncMutex<()>>>>,
+    inflight: Inflight,
+}
+
+/// A verified target, ready to be sent.
+pub enum Served {
+    /// The verified bytes.
+    Bytes(Bytes),
+    /// A verified cache file, streamed (and checked again on the way).
+    Stream(VerifiedBody),
 }
 
 /// The cache file of a target: named by its signed hash (sha256 if listed, else the first),
@@ -44,109 +69,186 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ProxyError::Internal(e.to_string()))?
 }
 
-impl FileCache {
-    /// A cache in `dir` (created).
-    pub fn open(dir: &Path) -> Result<FileCache, ProxyError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| ProxyError::Internal(format!("creating {}: {e}", dir.display())))?;
-        Ok(FileCache {
-            dir: dir.to_path_buf(),
-            inflight: Mutex::new(HashMap::new()),
-        })
-    }
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
-    /// The verified bytes of target `path`: from the cache if they still verify, else
-    /// downloaded and verified (then cached). `NotFound` if no signed role lists it.
-    pub async fn get(&self, trust: &Arc<Trust>, path: String) -> Result<Vec<u8>, ProxyError> {
-        let t = trust.clone();
-        let p = path.clone();
-        let resolved = blocking(move || t.lookup(&p, Freshness::File))
-            .await?
-            .ok_or_else(|| {
-                ProxyError::NotFound(format!(
-                    "{path}: not in the signed TUF metadata, so not served"
-                ))
-            })?;
-        let Some(name) = cache_name(&resolved.info) else {
-            // Verified all the same; only not cached.
-            let t = trust.clone();
-            return blocking(move || t.fetch_verified(&resolved)).await;
-        };
-        let file = self.dir.join(name);
-        let gate = self.gate(&file);
-        let result = {
-            let _one = gate.lock().await;
-            self.get_locked(trust, resolved, file.clone()).await
-        };
-        self.release(&file, gate);
-        result
-    }
+/// Takes a file's in-flight entry out of the map when its download task ends, however.
+struct Done(Inflight, String);
 
-    async fn get_locked(
-        &self,
-        trust: &Arc<Trust>,
-        resolved: Resolved,
-        file: PathBuf,
-    ) -> Result<Vec<u8>, ProxyError> {
-        let (info, path) = (resolved.info.clone(), resolved.path.clone());
-        let f = file.clone();
-        let cached = blocking(move || {
-            Ok(match std::fs::read(&f) {
-                Ok(data) => match Updater::verify_target(&path, &info, &data) {
-                    Ok(()) => Some(data),
-                    Err(e) => {
-                        warn!("cached {}: {e}; downloading it again", f.display());
-                        let _ = std::fs::remove_file(&f);
-                        None
-                    }
-                },
-                Err(_) => None,
-            })
-        })
-        .await?;
-        if let Some(data) = cached {
-            debug!(target = %resolved.path, "served from the cache");
-            return Ok(data);
-        }
-        let t = trust.clone();
-        let dir = self.dir.clone();
-        blocking(move || {
-            let data = t.fetch_verified(&resolved)?;
-            info!(target = %resolved.path, bytes = data.len(), "verified");
-            // Only verified bytes are ever written; a failed write costs a re-download later.
-            if let Err(e) = write_atomic(&dir, &file, &data) {
-                warn!("caching {}: {e}", file.display());
-            }
-            Ok(data)
-        })
-        .await
-    }
-
-    fn gate(&self, file: &Path) -> Arc<AsyncMutex<()>> {
-        let mut m = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
-        m.entry(file.to_path_buf()).or_default().clone()
-    }
-
-    fn release(&self, file: &Path, gate: Arc<AsyncMutex<()>>) {
-        let mut m = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
-        drop(gate);
-        // Only the map's own reference left: nobody waits on this file any more.
-        if m.get(file).is_some_and(|g| Arc::strong_count(g) == 1) {
-            m.remove(file);
-        }
+impl Drop for Done {
+    fn drop(&mut self) {
+        lock(&self.0).remove(&self.1);
     }
 }
 
-/// temp file → rename: readers see the whole verified file or none.
+impl FileCache {
+    /// A cache in `dir` (created; temp files a previous run left behind are removed).
+    pub fn open(dir: &Path) -> Result<FileCache, ProxyError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| ProxyError::Internal(format!("creating {}: {e}", dir.display())))?;
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with('.') && name.ends_with(".tmp") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        Ok(FileCache {
+            dir: dir.to_path_buf(),
+            inflight: Arc::new(Mutex::new(HashMap::new())),
+        })
+    }
+
+    /// Where the signed metadata says target `path` is (refreshed as `Trust::lookup` does).
+    /// `NotFound` if no signed role lists it.
+    pub async fn resolve(trust: &Arc<Trust>, path: String) -> Result<Resolved, ProxyError> {
+        let t = trust.clone();
+        let p = path.clone();
+        blocking(move || t.lookup(&p)).await?.ok_or_else(|| {
+            ProxyError::NotFound(format!(
+                "{path}: not in the signed TUF metadata, so not served"
+            ))
+        })
+    }
+
+    /// The verified content of `resolved`: from the cache if it still verifies, else
+    /// downloaded and verified (then cached).
+    pub async fn get(&self, trust: &Arc<Trust>, resolved: Resolved) -> Result<Served, ProxyError> {
+        let Some(name) = cache_name(&resolved.info) else {
+            // Verified all the same; only not cached.
+            return trust
+                .download(resolved)
+                .await
+                .map(|d| Served::Bytes(d.into()));
+        };
+        let file = self.dir.join(&name);
+        if let Some(hit) = cached(file.clone(), resolved.clone()).await? {
+            debug!(target = %resolved.path, "served from the cache");
+            return Ok(hit);
+        }
+        let mut rx = {
+            let mut m = lock(&self.inflight);
+            match m.get(&name) {
+                Some(rx) => rx.clone(),
+                None => {
+                    let (tx, rx) = watch::channel(None);
+                    m.insert(name.clone(), rx.clone());
+                    let done = Done(self.inflight.clone(), name);
+                    let (t, dir) = (trust.clone(), self.dir.clone());
+                    tokio::spawn(async move {
+                        let out = download(t, dir, file, resolved).await;
+                        let _ = tx.send(Some(out));
+                        drop(done);
+                    });
+                    rx
+                }
+            }
+        };
+        let out = rx
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| ProxyError::Internal("the download task ended without a result".into()))?
+            .clone();
+        out.unwrap_or_else(|| Err(ProxyError::Internal("no download result".into())))
+            .map(Served::Bytes)
+    }
+}
+
+/// The download task of one file: unless a download just before this one cached it, fetch
+/// and verify it (in one of the download slots) and cache it.
+async fn download(trust: Arc<Trust>, dir: PathBuf, file: PathBuf, resolved: Resolved) -> Outcome {
+    let (f, r) = (file.clone(), resolved.clone());
+    if let Some(data) = blocking(move || Ok(read_verified(&f, &r.path, &r.info))).await? {
+        return Ok(data);
+    }
+    let path = resolved.path.clone();
+    let data = Bytes::from(trust.download(resolved).await?);
+    info!(target = %path, bytes = data.len(), "verified");
+    let d = data.clone();
+    // Only verified bytes are ever written; a failed write costs a re-download later.
+    let _ = blocking(move || {
+        if let Err(e) = write_atomic(&dir, &file, &d) {
+            warn!("caching {}: {e}", file.display());
+        }
+        Ok(())
+    })
+    .await;
+    Ok(data)
+}
+
+/// The whole of `file` if it is exactly the signed target (read into memory: only for the
+/// rare race with a download that has just finished).
+fn read_verified(file: &Path, path: &str, info: &TargetFile) -> Option<Bytes> {
+    let data = std::fs::read(file).ok()?;
+    Updater::verify_target(path, info, &data).ok()?;
+    Some(data.into())
+}
+
+/// A cache hit that verifies, or `None` (a cached file that does not verify is removed).
+async fn cached(file: PathBuf, resolved: Resolved) -> Result<Option<Served>, ProxyError> {
+    let r = resolved.clone();
+    let hit = blocking(move || {
+        let resolved = r;
+        let mut f = match File::open(&file) {
+            Ok(f) => f,
+            Err(_) => return Ok(None),
+        };
+        let len = f.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
+        let checked = if len != resolved.info.length {
+            Err(format!(
+                "length {len} does not match expected {}",
+                resolved.info.length
+            ))
+        } else if len <= IN_MEMORY {
+            let mut data = Vec::with_capacity(len as usize);
+            f.read_to_end(&mut data)
+                .map_err(|e| e.to_string())
+                .and_then(|_| {
+                    Updater::verify_target(&resolved.path, &resolved.info, &data)
+                        .map_err(|e| e.to_string())
+                })
+                .map(|()| Some(data))
+        } else {
+            verify_file(&mut f, &resolved.info).map(|()| None)
+        };
+        match checked {
+            Ok(data) => Ok(Some((f, data))),
+            Err(e) => {
+                warn!("cached {}: {e}; downloading it again", file.display());
+                let _ = std::fs::remove_file(&file);
+                Ok(None)
+            }
+        }
+    })
+    .await?;
+    // Built here, on the runtime: the streaming body starts its reader task.
+    Ok(hit.map(|(f, data)| match data {
+        Some(d) => Served::Bytes(d.into()),
+        None => Served::Stream(VerifiedBody::new(f, &resolved.info, resolved.path)),
+    }))
+}
+
+/// temp file (created new: never an existing file or a symlink) → rename: readers see the
+/// whole verified file or none.
 fn write_atomic(dir: &Path, file: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
     use std::sync::atomic::{AtomicU64, Ordering};
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let n = SEQ.fetch_add(1, Ordering::Relaxed);
     let tmp = dir.join(format!(".{}.{n}.tmp", std::process::id()));
-    std::fs::write(&tmp, data)?;
-    std::fs::rename(&tmp, file).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(data));
+    written
+        .and_then(|()| std::fs::rename(&tmp, file))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
 }
 
 #[cfg(test)]
@@ -175,5 +277,18 @@ mod tests {
         );
         assert_eq!(cache_name(&info(&[("sha256", "../x")])), None);
         assert_eq!(cache_name(&info(&[])), None);
+    }
+
+    #[test]
+    fn temps_are_new_and_cleaned() {
+        let d = tempfile::tempdir().unwrap();
+        let stale = d.path().join(".1.0.tmp");
+        std::fs::write(&stale, b"x").unwrap();
+        std::fs::write(d.path().join("sha256-aa"), b"keep").unwrap();
+        FileCache::open(d.path()).unwrap();
+        assert!(!stale.exists() && d.path().join("sha256-aa").exists());
+        let target = d.path().join("sha256-bb");
+        write_atomic(d.path(), &target, b"abc").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"abc");
     }
 }

@@ -4,12 +4,14 @@
 //!
 //! `trust` holds the TUF client and its refresh policy, `pages` turns a verified PEP 691
 //! page into the HTML or JSON asked for with links back at the proxy, `files` downloads,
-//! verifies and caches distribution files, `server` has the routes and the run loop.
+//! verifies and caches distribution files (`stream` verifies and streams large cached
+//! ones), `server` has the routes and the run loop.
 
 pub mod error;
 pub mod files;
 pub mod pages;
 pub mod server;
+pub mod stream;
 pub mod trust;
 
 pub use error::ProxyError;

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -16,10 +17,10 @@ use axum::Router;
 use tracing::{info, warn};
 use tufpi_client::UpdaterConfig;
 
-use crate::error::ProxyError;
-use crate::files::FileCache;
+use crate::error::{redact_url, ProxyError};
+use crate::files::{FileCache, Served};
 use crate::pages::{self, Format, Page};
-use crate::trust::{Freshness, Trust, Upstream};
+use crate::trust::{Resolved, Trust, Upstream};
 
 /// What `tufpi proxy` was asked for.
 #[derive(Debug, Clone)]
@@ -40,6 +41,8 @@ pub struct ProxyOptions {
     pub refresh_interval: Duration,
     /// Overall timeout of one upstream download.
     pub fetch_timeout: Duration,
+    /// Most upstream target downloads at once.
+    pub max_downloads: usize,
 }
 
 /// Most verified pages kept in memory (each a few kB); the lot is dropped when full.
@@ -52,19 +55,24 @@ struct App {
     pages: Mutex<HashMap<(String, String), Arc<Page>>>,
 }
 
-/// `url` parsed, normalised, with a trailing slash.
+/// `url` parsed, normalised, with a trailing slash; no query or fragment (target paths are
+/// appended to it). Error texts show it without credentials.
 fn base_url(url: &str, what: &str) -> Result<String, ProxyError> {
-    let with_slash = if url.ends_with('/') {
-        url.to_string()
-    } else {
-        format!("{url}/")
-    };
-    let u = url::Url::parse(&with_slash)
-        .map_err(|e| ProxyError::Config(format!("{what} {url:?}: {e}")))?;
+    let shown = redact_url(url);
+    let bad = |why: String| ProxyError::Config(format!("{what} {shown:?}: {why}"));
+    let u = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
     if !matches!(u.scheme(), "http" | "https" | "file") {
-        return Err(ProxyError::Config(format!(
-            "{what} {url:?}: only http, https and file URLs"
-        )));
+        return Err(bad("only http, https and file URLs".into()));
+    }
+    if u.query().is_some() || u.fragment().is_some() {
+        return Err(bad(
+            "a base URL cannot have a query or fragment (paths are appended to it)".into(),
+        ));
+    }
+    let mut u = u;
+    if !u.path().ends_with('/') {
+        let path = format!("{}/", u.path());
+        u.set_path(&path);
     }
     Ok(u.to_string())
 }
@@ -84,6 +92,11 @@ fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
+/// Marks a response as a project page's (set by `project_page`): only those get pip's
+/// page workaround in `for_pip`.
+#[derive(Debug, Clone, Copy)]
+struct PageResponse;
+
 /// pip hides the proxy's reasons: it retries a 502 five times and then reports only "too many
 /// 502 error responses", and it logs a failed index page only at debug level. So to pip (and
 /// only pip, by its User-Agent) a refused file is a 403, which it does not retry and whose
@@ -97,12 +110,21 @@ async fn for_pip(req: axum::extract::Request, next: axum::middleware::Next) -> R
         .get(axum::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ua| ua.starts_with("pip/"));
-    let page = req.uri().path().starts_with("/simple/");
-    let mut resp = next.run(req).await;
-    if !pip || resp.status() != StatusCode::BAD_GATEWAY {
+    let resp = next.run(req).await;
+    if pip {
+        pip_answer(resp)
+    } else {
+        resp
+    }
+}
+
+/// A 502 as pip is told it: a page's (marked `PageResponse`) as a 200 with the reason in
+/// the Content-Type, anything else's as a 403.
+fn pip_answer(mut resp: Response) -> Response {
+    if resp.status() != StatusCode::BAD_GATEWAY {
         return resp;
     }
-    if !page {
+    if resp.extensions().get::<PageResponse>().is_none() {
         *resp.status_mut() = StatusCode::FORBIDDEN;
         return resp;
     }
@@ -140,15 +162,15 @@ fn text(status: StatusCode, body: &str) -> Response {
         .into_response()
 }
 
+/// 200 while the trusted metadata is fresh, 503 with the reason once a refresh failed or it
+/// has expired; never waits for a refresh in progress.
 async fn health(State(app): State<Arc<App>>) -> Response {
-    let t = app.trust.clone();
-    match tokio::task::spawn_blocking(move || t.status()).await {
-        Ok((true, line)) => text(StatusCode::OK, &format!("ok: {line}\n")),
-        Ok((false, line)) => text(
+    match app.trust.status() {
+        (true, line) => text(StatusCode::OK, &format!("ok: {line}\n")),
+        (false, line) => text(
             StatusCode::SERVICE_UNAVAILABLE,
-            &format!("failing: {line}\n"),
+            &format!("failing: {}\n", crate::error::redact(&line)),
         ),
-        Err(e) => ProxyError::Internal(e.to_string()).into_response(),
     }
 }
 
@@ -186,10 +208,25 @@ async fn project_redirect(Path(project): Path<String>, req: Request) -> Response
     }
 }
 
+/// A project page, marked as one (`PageResponse`), refusals included.
 async fn project_page(
     State(app): State<Arc<App>>,
     Path(project): Path<String>,
     Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    req: Request,
+) -> Response {
+    let mut resp = project_page_of(app, project, query, headers, req)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
+    resp.extensions_mut().insert(PageResponse);
+    resp
+}
+
+async fn project_page_of(
+    app: Arc<App>,
+    project: String,
+    query: HashMap<String, String>,
     headers: HeaderMap,
     req: Request,
 ) -> Result<Response, ProxyError> {
@@ -230,7 +267,7 @@ async fn verified_page(app: &Arc<App>, project: String) -> Result<Arc<Page>, Pro
     let target = pages::page_target(&project);
     let t = app.trust.clone();
     let path = target.clone();
-    let resolved = tokio::task::spawn_blocking(move || t.lookup(&path, Freshness::Page))
+    let resolved = tokio::task::spawn_blocking(move || t.lookup(&path))
         .await
         .map_err(|e| ProxyError::Internal(e.to_string()))??
         .ok_or_else(|| {
@@ -249,17 +286,12 @@ async fn verified_page(app: &Arc<App>, project: String) -> Result<Arc<Page>, Pro
     if let Some(p) = lock(&app.pages).get(&key) {
         return Ok(p.clone());
     }
-    let t = app.trust.clone();
-    let upstream = t.upstream().clone();
+    let upstream = app.trust.upstream().clone();
     let page_url = format!("{}{target}", upstream.target_base);
-    let page = tokio::task::spawn_blocking(move || {
-        let bytes = t.fetch_verified(&resolved)?;
-        // Signed, yet not a page we can read: refuse it whole rather than guess.
-        pages::rewrite(&bytes, &page_url, &upstream.target_base)
-            .map_err(|e| ProxyError::Verification(format!("target {target:?} verified, but {e}")))
-    })
-    .await
-    .map_err(|e| ProxyError::Internal(e.to_string()))??;
+    let bytes = app.trust.download(resolved).await?;
+    // Signed, yet not a page we can read: refuse it whole rather than guess.
+    let page = pages::rewrite(&bytes, &page_url, &upstream.target_base)
+        .map_err(|e| ProxyError::Verification(format!("target {target:?} verified, but {e}")))?;
     if !page.dropped.is_empty() {
         warn!(
             project = page.name(),
@@ -280,32 +312,81 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Any other GET path is a target path (`/packages/…`, `….metadata`): verified, then served.
+/// Any other GET (or HEAD) path is a target path (`/packages/…`, `….metadata`): verified,
+/// then served. A HEAD is answered from the signed metadata alone: nothing is downloaded.
 async fn target_file(State(app): State<Arc<App>>, req: Request) -> Result<Response, ProxyError> {
-    if req.method() != axum::http::Method::GET && req.method() != axum::http::Method::HEAD {
+    let head = req.method() == axum::http::Method::HEAD;
+    if req.method() != axum::http::Method::GET && !head {
         return Ok(text(StatusCode::METHOD_NOT_ALLOWED, "read-only proxy\n"));
     }
     let path = pages::target_of_request(req.uri().path())
         .ok_or_else(|| ProxyError::NotFound("Not found".into()))?;
-    let data = app.files.get(&app.trust, path.clone()).await?;
-    let content_type = if path.ends_with(".metadata") {
+    let resolved = FileCache::resolve(&app.trust, path).await?;
+    let headers = file_headers(&resolved);
+    let body = if head {
+        Body::empty()
+    } else {
+        match app.files.get(&app.trust, resolved).await? {
+            Served::Bytes(b) => Body::from(b),
+            Served::Stream(s) => Body::new(s),
+        }
+    };
+    let mut resp = Response::new(body);
+    *resp.headers_mut() = headers;
+    Ok(resp)
+}
+
+/// Content-Type, Content-Length (the signed length), ETag (the signed sha256, if listed) and
+/// Cache-Control of a verified target: `immutable` only when its path names its content.
+fn file_headers(r: &Resolved) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    let content_type = if r.path.ends_with(".metadata") {
         "text/plain; charset=utf-8"
-    } else if path.ends_with(".json") {
+    } else if r.path.ends_with(".json") {
         "application/json"
     } else {
         "application/octet-stream"
     };
-    Ok((
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=31536000, immutable"),
-            ),
-        ],
-        data,
-    )
-        .into_response())
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(r.info.length));
+    if let Some(v) = r
+        .info
+        .hashes
+        .get("sha256")
+        .and_then(|d| HeaderValue::try_from(format!("\"sha256-{d}\"")).ok())
+    {
+        h.insert(header::ETAG, v);
+    }
+    let cache = if content_addressed(&r.path, &r.info) {
+        "public, max-age=31536000, immutable"
+    } else {
+        // The signed metadata may change what this path is: ask again every time.
+        "no-cache"
+    };
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    h
+}
+
+/// Whether `path` names exactly this content: `packages/<b2[0:2]>/<b2[2:4]>/<b2[4:]>/NAME`
+/// with `b2` its signed blake2b-256, or a file name prefixed with one of its signed hashes
+/// (`HASH.NAME`, consistent-snapshot style).
+fn content_addressed(path: &str, info: &tufpi_core::metadata::TargetFile) -> bool {
+    let signed = |alg: &str, hex: &str| {
+        !hex.is_empty()
+            && info
+                .hashes
+                .get(alg)
+                .is_some_and(|h| h.eq_ignore_ascii_case(hex))
+    };
+    let parts: Vec<&str> = path.split('/').collect();
+    if let ["packages", a, b, c, _name] = parts.as_slice() {
+        if a.len() == 2 && b.len() == 2 && signed("blake2b-256", &format!("{a}{b}{c}")) {
+            return true;
+        }
+    }
+    let base = parts.last().copied().unwrap_or("");
+    base.split_once('.')
+        .is_some_and(|(prefix, _)| info.hashes.values().any(|h| !h.is_empty() && h == prefix))
 }
 
 async fn shutdown_signal() {
@@ -356,8 +437,11 @@ pub fn run(opts: ProxyOptions) -> Result<(), ProxyError> {
             target_base: target_base.clone(),
         },
         opts.refresh_interval,
+        opts.max_downloads,
         config,
     )?);
+    // What the logs and the banner show: no credentials.
+    let (metadata_url, target_base) = (redact_url(&metadata_url), redact_url(&target_base));
     let files = FileCache::open(&opts.cache_dir.join("files"))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -405,4 +489,101 @@ pub fn run(opts: ProxyOptions) -> Result<(), ProxyError> {
         info!("stopped");
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use tufpi_core::metadata::TargetFile;
+
+    #[test]
+    fn base_urls() {
+        assert_eq!(
+            base_url("http://h:1/a", "upstream").unwrap(),
+            "http://h:1/a/"
+        );
+        for bad in [
+            "http://h/?x=1",
+            "http://h/#f",
+            "http://u:secret@h/?tok=1",
+            "ftp://h/",
+        ] {
+            let e = base_url(bad, "upstream").unwrap_err();
+            assert!(matches!(e, ProxyError::Config(_)), "{bad}");
+            assert!(!e.to_string().contains("secret"), "{e}");
+        }
+        assert!(base_url("http://h/?x=1", "upstream")
+            .unwrap_err()
+            .to_string()
+            .contains("query or fragment"));
+    }
+
+    #[test]
+    fn only_content_addressed_paths_are_immutable() {
+        let b2 = format!("abcd{}", "e".repeat(60));
+        let mut hashes = BTreeMap::new();
+        hashes.insert("blake2b-256".to_string(), b2.clone());
+        hashes.insert("sha256".to_string(), "f".repeat(64));
+        let info = TargetFile::new(3, hashes);
+        let good = format!("packages/ab/cd/{}/x-1.0.tar.gz", "e".repeat(60));
+        assert!(content_addressed(&good, &info));
+        // A wheel's .metadata sits in the wheel's directory, but the path names the wheel.
+        let mut meta = info.clone();
+        meta.hashes.insert("blake2b-256".into(), "1".repeat(64));
+        assert!(!content_addressed(&format!("{good}.metadata"), &meta));
+        assert!(!content_addressed(
+            &format!("packages/ab/cd/{}/x-1.0.tar.gz", "0".repeat(60)),
+            &info
+        ));
+        assert!(!content_addressed(
+            "simple/x/vnd.pypi.simple.v1.json",
+            &info
+        ));
+        assert!(content_addressed(
+            &format!("simple/x/{}.page.json", "f".repeat(64)),
+            &info
+        ));
+        let r = Resolved {
+            path: "simple/x/vnd.pypi.simple.v1.json".into(),
+            info: info.clone(),
+            url: String::new(),
+        };
+        let h = file_headers(&r);
+        assert_eq!(h[header::CACHE_CONTROL], "no-cache");
+        assert_eq!(h[header::CONTENT_LENGTH], "3");
+        assert_eq!(
+            h[header::ETAG],
+            format!("\"sha256-{}\"", "f".repeat(64)).as_str()
+        );
+        let r = Resolved { path: good, ..r };
+        assert!(file_headers(&r)[header::CACHE_CONTROL]
+            .to_str()
+            .unwrap()
+            .contains("immutable"));
+    }
+
+    #[test]
+    fn pip_gets_page_reasons_in_a_200_and_file_refusals_as_403() {
+        let refused = || ProxyError::Verification("sha256 hash mismatch".into()).into_response();
+        // A failing target file, wherever its path lies (even under simple/): 403.
+        let file = pip_answer(refused());
+        assert_eq!(file.status(), StatusCode::FORBIDDEN);
+        assert!(file.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; charset"));
+        // A project page's refusal: 200, the reason in the Content-Type, no links.
+        let mut page = refused();
+        page.extensions_mut().insert(PageResponse);
+        let page = pip_answer(page);
+        assert_eq!(page.status(), StatusCode::OK);
+        assert!(page.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .contains("tufpi-refused=\"TUF verification failed: sha256 hash mismatch\""));
+        // Anything else passes untouched.
+        let nf = pip_answer(ProxyError::NotFound("x".into()).into_response());
+        assert_eq!(nf.status(), StatusCode::NOT_FOUND);
+    }
 }

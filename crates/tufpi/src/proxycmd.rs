@@ -11,7 +11,8 @@ use tufpi_proxy::ProxyOptions;
 /// Arguments of `tufpi proxy`.
 #[derive(Args)]
 pub struct ProxyArgs {
-    /// The index, e.g. http://127.0.0.1:4458 (metadata under /metadata/, targets under /).
+    /// The index, e.g. http://127.0.0.1:4458 (metadata under /metadata/, targets under /; no
+    /// query or fragment).
     #[arg(long)]
     upstream: String,
     /// The trusted root metadata, obtained out of band (e.g. the index's 1.root.json).
@@ -23,18 +24,23 @@ pub struct ProxyArgs {
     /// Cache of trusted metadata and verified files.
     #[arg(long, default_value = "./tufpi-proxy-cache")]
     cache_dir: PathBuf,
-    /// TUF metadata base URL, when not <upstream>/metadata/.
+    /// TUF metadata base URL, when not <upstream>/metadata/ (no query or fragment).
     #[arg(long)]
     metadata_url: Option<String>,
-    /// Base URL of targets (pages and files), when not <upstream>/ (file host apart).
+    /// Base URL of targets (pages and files), when not <upstream>/ (file host apart; no query
+    /// or fragment).
     #[arg(long)]
     target_base_url: Option<String>,
-    /// Refresh the TUF metadata at most this often, seconds (a project page asks for it).
+    /// Refresh the TUF metadata at most this often, seconds (the next page or file request
+    /// after it has passed does; expired metadata is refreshed at once, whatever this says).
     #[arg(long, default_value_t = 2.0)]
     refresh_interval: f64,
     /// Overall timeout of one upstream download, seconds.
     #[arg(long, default_value_t = 120)]
     fetch_timeout: u64,
+    /// Most upstream downloads of targets at once (others wait for a free slot).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    max_downloads: u16,
 }
 
 /// Run `tufpi proxy`.
@@ -50,6 +56,7 @@ pub fn run(args: ProxyArgs) -> Result<()> {
         cache_dir: args.cache_dir,
         refresh_interval: interval,
         fetch_timeout: Duration::from_secs(args.fetch_timeout.max(1)),
+        max_downloads: usize::from(args.max_downloads),
     };
     Ok(tufpi_proxy::run(opts)?)
 }
