@@ -95,6 +95,13 @@ fn main() {
 }
 
 fn run() -> Result<(), Error> {
+    // TUFPI_LOG=tufpi_repo=debug shows the engine's phase timings on stderr.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("TUFPI_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let o = parse_args()?;
     match &o.scenario {
         Some(name) => {

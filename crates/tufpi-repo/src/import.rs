@@ -309,24 +309,34 @@ impl Repository {
             if step.is_empty() {
                 break;
             }
-            let encoded: Vec<(usize, Vec<u8>)> = step
+            let count = step.len() as u64;
+            // Each task encodes a slice of the step into its own per-bucket buffers, so the
+            // sequential part is a few large copies, not one small one per record.
+            let encoded: Vec<Vec<Vec<u8>>> = step
                 .into_par_iter()
-                .map(|item| {
-                    let change = Change::Add(convert(item)?);
-                    validate(&change)?;
-                    let Change::Add(rec) = change else {
-                        return Err(RepoError::Invalid("not an addition".into()));
-                    };
-                    let bin = layout::bin_of(cfg, &rec.path);
-                    let mut buf = Vec::with_capacity(rec.path.len() + 200);
-                    encode(&mut buf, bin, &rec)?;
-                    Ok((bucket_of(bin), buf))
+                .chunks(1024)
+                .map(|items| {
+                    let mut local = vec![Vec::new(); nbuckets];
+                    for item in items {
+                        let change = Change::Add(convert(item)?);
+                        validate(&change)?;
+                        let Change::Add(rec) = change else {
+                            return Err(RepoError::Invalid("not an addition".into()));
+                        };
+                        let bin = layout::bin_of(cfg, &rec.path);
+                        encode(&mut local[bucket_of(bin)], bin, &rec)?;
+                    }
+                    Ok(local)
                 })
                 .collect::<Result<_, RepoError>>()?;
-            for (b, buf) in &encoded {
-                buckets.push(*b, buf)?;
+            for local in &encoded {
+                for (b, buf) in local.iter().enumerate() {
+                    if !buf.is_empty() {
+                        buckets.push(b, buf)?;
+                    }
+                }
             }
-            n += encoded.len() as u64;
+            n += count;
             progress(n);
         }
         progress(n);
