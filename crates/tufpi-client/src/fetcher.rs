@@ -254,3 +254,36 @@ impl Fetcher for AnyFetcher {
         }
     }
 }
+
+/// `text` with the `user:password@` of every URL in it removed, for logs.
+pub fn redact_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        out.push_str(&rest[..i + 3]);
+        rest = &rest[i + 3..];
+        let end = rest
+            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace() || c == '"')
+            .unwrap_or(rest.len());
+        if let Some(at) = rest[..end].rfind('@') {
+            rest = &rest[at + 1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::redact_userinfo;
+
+    #[test]
+    fn userinfo_is_removed() {
+        assert_eq!(
+            redact_userinfo("GET http://alice:s3cr3t@h:1/m/x.json failed; see https://h/y"),
+            "GET http://h:1/m/x.json failed; see https://h/y"
+        );
+        assert_eq!(redact_userinfo("no url"), "no url");
+        assert_eq!(redact_userinfo("x://a@b"), "x://b");
+    }
+}

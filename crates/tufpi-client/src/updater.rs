@@ -170,7 +170,10 @@ impl Updater {
             match self.refresh_once() {
                 Err(e) if attempt + 1 < RACE_RETRIES && self.is_race(&e) => {
                     attempt += 1;
-                    warn!("{e}; the repository moved on, restarting the update from timestamp");
+                    warn!(
+                        "{}; the repository moved on, restarting the update from timestamp",
+                        crate::fetcher::redact_userinfo(&e.to_string())
+                    );
                     self.restart()?;
                 }
                 other => {
@@ -434,7 +437,10 @@ impl Updater {
             match self.walk(target_path) {
                 Err(e) if attempt + 1 < RACE_RETRIES && self.is_race(&e) => {
                     attempt += 1;
-                    warn!("{e}; the repository moved on, restarting the update from timestamp");
+                    warn!(
+                        "{}; the repository moved on, restarting the update from timestamp",
+                        crate::fetcher::redact_userinfo(&e.to_string())
+                    );
                     self.restart()?;
                 }
                 other => {
