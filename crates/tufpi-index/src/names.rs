@@ -24,39 +24,7 @@ impl DistKind {
     }
 }
 
-/// PEP 503 normalised name: lowercase, each run of `-`, `_`, `.` replaced by one `-`.
-pub fn normalize(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut sep = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            sep = true;
-            continue;
-        }
-        if sep && !out.is_empty() {
-            out.push('-');
-        }
-        sep = false;
-        out.extend(c.to_lowercase());
-    }
-    if sep {
-        out.push('-');
-    }
-    out
-}
-
-/// Whether `name` is a valid project name (PEP 508: ASCII letters and digits, with `.`, `_`
-/// and `-` inside but not at either end).
-pub fn valid_project_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    let alnum = |c: &u8| c.is_ascii_alphanumeric();
-    !b.is_empty()
-        && b.len() <= 200
-        && alnum(&b[0])
-        && alnum(&b[b.len() - 1])
-        && b.iter()
-            .all(|c| alnum(c) || matches!(c, b'.' | b'_' | b'-'))
-}
+pub use tufpi_simple::{normalize, valid_project_name};
 
 /// Parse a PEP 440 version, with a message naming it on failure.
 pub fn parse_version(text: &str) -> Result<Version, String> {

@@ -4,17 +4,13 @@
 
 use std::collections::BTreeSet;
 use std::str::FromStr;
+pub use tufpi_simple::{HTML_TYPE, JSON_TYPE};
 
 use pep440_rs::Version;
 use serde_json::{json, Map, Value};
 
 /// The simple API version these pages implement (PEP 700).
 pub const API_VERSION: &str = "1.1";
-
-/// Media type of PEP 691 JSON pages.
-pub const JSON_TYPE: &str = "application/vnd.pypi.simple.v1+json";
-/// Media type of PEP 691 HTML pages.
-pub const HTML_TYPE: &str = "application/vnd.pypi.simple.v1+html";
 
 /// Size and digests of a stored file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,21 +48,7 @@ pub struct FileRow {
     pub yanked: Option<String>,
 }
 
-/// Escape text for HTML content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use tufpi_simple::escape;
 
 /// The URL of a file relative to its project page (`/simple/<project>/`): pages stay valid
 /// whatever host or port serves them.

@@ -68,32 +68,15 @@ fn not_found(what: impl Into<String>) -> IndexError {
 /// A page representation: which rendering, and the Content-Type to send.
 pub type Negotiated = (PageKind, &'static str);
 
-/// PEP 691 content negotiation over `Accept` (or a `?format=` value, which wins): the
-/// highest-q supported type, the first listed on ties; HTML when nothing is asked for.
+/// PEP 691 content negotiation (see `tufpi_simple::negotiate`), as a page kind.
 pub fn negotiate(accept: Option<&str>, format: Option<&str>) -> Option<Negotiated> {
-    let wanted = format.or(accept).map(str::trim).filter(|s| !s.is_empty());
-    let Some(wanted) = wanted else {
-        return Some((PageKind::Html, "text/html; charset=utf-8"));
-    };
-    let mut best: Option<(f32, Negotiated)> = None;
-    for item in wanted.split(',') {
-        let mut parts = item.split(';');
-        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let q = parts
-            .filter_map(|p| p.trim().strip_prefix("q="))
-            .find_map(|v| v.trim().parse::<f32>().ok())
-            .unwrap_or(1.0);
-        let rep = match media.as_str() {
-            JSON_TYPE | "application/vnd.pypi.simple.latest+json" => (PageKind::Json, JSON_TYPE),
-            HTML_TYPE | "application/vnd.pypi.simple.latest+html" => (PageKind::Html, HTML_TYPE),
-            "text/html" | "text/*" | "*/*" => (PageKind::Html, "text/html; charset=utf-8"),
-            _ => continue,
+    tufpi_simple::negotiate(accept, format).map(|(f, ct)| {
+        let kind = match f {
+            tufpi_simple::Format::Html => PageKind::Html,
+            tufpi_simple::Format::Json => PageKind::Json,
         };
-        if q > 0.0 && !matches!(best, Some((bq, _)) if q <= bq) {
-            best = Some((q, rep));
-        }
-    }
-    best.map(|(_, r)| r)
+        (kind, ct)
+    })
 }
 
 fn negotiated(

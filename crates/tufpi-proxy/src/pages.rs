@@ -4,80 +4,19 @@
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
 use serde_json::{json, Map, Value};
+use tufpi_simple::escape;
 
-/// Media type of PEP 691 JSON pages.
-pub const JSON_TYPE: &str = "application/vnd.pypi.simple.v1+json";
-/// Media type of PEP 691 HTML pages.
-pub const HTML_TYPE: &str = "application/vnd.pypi.simple.v1+html";
+pub use tufpi_simple::{negotiate, Format, HTML_TYPE, JSON_TYPE};
+
 /// The page target the proxy verifies for a project (its JSON rendering: the proxy renders
 /// HTML from the same verified data, so both formats say exactly the same).
 pub const PAGE_TARGET_BASENAME: &str = "vnd.pypi.simple.v1.json";
 
-/// A page rendering.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// PEP 503 HTML.
-    Html,
-    /// PEP 691 JSON.
-    Json,
-}
-
-/// PEP 691 content negotiation over `Accept` (or a `?format=` value, which wins): the
-/// highest-q supported type, the first listed on ties; HTML when nothing is asked for.
-pub fn negotiate(accept: Option<&str>, format: Option<&str>) -> Option<(Format, &'static str)> {
-    let wanted = format.or(accept).map(str::trim).filter(|s| !s.is_empty());
-    let Some(wanted) = wanted else {
-        return Some((Format::Html, "text/html; charset=utf-8"));
-    };
-    let mut best: Option<(f32, (Format, &'static str))> = None;
-    for item in wanted.split(',') {
-        let mut parts = item.split(';');
-        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let q = parts
-            .filter_map(|p| p.trim().strip_prefix("q="))
-            .find_map(|v| v.trim().parse::<f32>().ok())
-            .unwrap_or(1.0);
-        let rep = match media.as_str() {
-            JSON_TYPE | "application/vnd.pypi.simple.latest+json" => (Format::Json, JSON_TYPE),
-            HTML_TYPE | "application/vnd.pypi.simple.latest+html" => (Format::Html, HTML_TYPE),
-            "text/html" | "text/*" | "*/*" => (Format::Html, "text/html; charset=utf-8"),
-            _ => continue,
-        };
-        if q > 0.0 && !matches!(best, Some((bq, _)) if q <= bq) {
-            best = Some((q, rep));
-        }
-    }
-    best.map(|(_, r)| r)
-}
-
-/// PEP 503 normalised name (runs of `-`, `_`, `.` become one `-`, lowercase), or `None` if
-/// `name` is not a valid project name (PEP 508: ASCII letters, digits, `-`, `_`, `.`,
-/// starting and ending with a letter or digit). Nothing else can become a target path.
+/// PEP 503 normalised name, or `None` if `name` is not a valid project name (PEP 508:
+/// ASCII letters, digits, `-`, `_`, `.`, starting and ending with a letter or digit).
+/// Nothing else can become a target path.
 pub fn normalize(name: &str) -> Option<String> {
-    let b = name.as_bytes();
-    let ok = !b.is_empty()
-        && b.len() <= 200
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
-        && b[0].is_ascii_alphanumeric()
-        && b[b.len() - 1].is_ascii_alphanumeric();
-    if !ok {
-        return None;
-    }
-    let mut out = String::with_capacity(name.len());
-    let mut sep = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            sep = true;
-            continue;
-        }
-        if sep {
-            out.push('-');
-        }
-        sep = false;
-        out.push(c.to_ascii_lowercase());
-    }
-    Some(out)
+    tufpi_simple::valid_project_name(name).then(|| tufpi_simple::normalize(name))
 }
 
 /// The page target path of a (normalised) project.
@@ -183,22 +122,6 @@ fn target_under(url: &url::Url, base: &str) -> Option<String> {
     u.set_fragment(None);
     let rest = u.as_str().strip_prefix(base)?;
     target_of_request(&format!("/{rest}"))
-}
-
-/// Escape text for HTML content and attribute values.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// `alg=hex` for a PEP 691 hashes object: sha256 if given, else the first.

@@ -1,0 +1,130 @@
+//! The simple repository API bits that the index server and the verifying proxy share:
+//! PEP 503 project names, PEP 691 content negotiation, and HTML escaping for PEP 503 pages.
+
+/// Media type of PEP 691 JSON pages.
+pub const JSON_TYPE: &str = "application/vnd.pypi.simple.v1+json";
+/// Media type of PEP 691 HTML pages.
+pub const HTML_TYPE: &str = "application/vnd.pypi.simple.v1+html";
+/// The Content-Type of a plain `text/html` page.
+pub const TEXT_HTML: &str = "text/html; charset=utf-8";
+
+/// A page rendering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// PEP 503 HTML.
+    Html,
+    /// PEP 691 JSON.
+    Json,
+}
+
+/// PEP 691 content negotiation over `Accept` (or a `?format=` value, which wins): the
+/// highest-q supported type, the first listed on ties; HTML when nothing is asked for.
+/// Returns the rendering and the Content-Type to send, or `None` if nothing offered fits.
+pub fn negotiate(accept: Option<&str>, format: Option<&str>) -> Option<(Format, &'static str)> {
+    let wanted = format.or(accept).map(str::trim).filter(|s| !s.is_empty());
+    let Some(wanted) = wanted else {
+        return Some((Format::Html, TEXT_HTML));
+    };
+    let mut best: Option<(f32, (Format, &'static str))> = None;
+    for item in wanted.split(',') {
+        let mut parts = item.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|v| v.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        let rep = match media.as_str() {
+            JSON_TYPE | "application/vnd.pypi.simple.latest+json" => (Format::Json, JSON_TYPE),
+            HTML_TYPE | "application/vnd.pypi.simple.latest+html" => (Format::Html, HTML_TYPE),
+            "text/html" | "text/*" | "*/*" => (Format::Html, TEXT_HTML),
+            _ => continue,
+        };
+        if q > 0.0 && !matches!(best, Some((bq, _)) if q <= bq) {
+            best = Some((q, rep));
+        }
+    }
+    best.map(|(_, r)| r)
+}
+
+/// PEP 503 normalised name: lowercase, each run of `-`, `_`, `.` replaced by one `-`.
+pub fn normalize(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut sep = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            sep = true;
+            continue;
+        }
+        if sep && !out.is_empty() {
+            out.push('-');
+        }
+        sep = false;
+        out.extend(c.to_lowercase());
+    }
+    if sep {
+        out.push('-');
+    }
+    out
+}
+
+/// Whether `name` is a valid project name (PEP 508: ASCII letters and digits, with `.`, `_`
+/// and `-` inside but not at either end), at most 200 bytes.
+pub fn valid_project_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    let alnum = |c: &u8| c.is_ascii_alphanumeric();
+    !b.is_empty()
+        && b.len() <= 200
+        && alnum(&b[0])
+        && alnum(&b[b.len() - 1])
+        && b.iter()
+            .all(|c| alnum(c) || matches!(c, b'.' | b'_' | b'-'))
+}
+
+/// Escape text for HTML content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiation() {
+        let j = Some((Format::Json, JSON_TYPE));
+        let h = Some((Format::Html, HTML_TYPE));
+        assert_eq!(negotiate(None, None), Some((Format::Html, TEXT_HTML)));
+        assert_eq!(negotiate(Some(JSON_TYPE), None), j);
+        assert_eq!(
+            negotiate(Some(&format!("{HTML_TYPE};q=0.2, {JSON_TYPE};q=0.9")), None),
+            j
+        );
+        assert_eq!(negotiate(Some(JSON_TYPE), Some(HTML_TYPE)), h);
+        assert_eq!(negotiate(Some("application/xml"), None), None);
+        assert_eq!(negotiate(Some(&format!("{JSON_TYPE};q=0")), None), None);
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(normalize("Foo.Bar__baz-1"), "foo-bar-baz-1");
+        assert!(valid_project_name("a.b_c-d"));
+        assert!(!valid_project_name("-a"));
+        assert!(!valid_project_name("a b"));
+        assert!(!valid_project_name(""));
+        assert_eq!(
+            escape(r#"<a href="x">'&"#),
+            "&lt;a href=&quot;x&quot;&gt;&#x27;&amp;"
+        );
+    }
+}
