@@ -27,9 +27,6 @@ that off. Run it via scripts/bench-index (builds release, sets up .venv-bench-in
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
-import io
 import json
 import os
 import shutil
@@ -37,71 +34,19 @@ import signal
 import socket
 import subprocess
 import sys
-import tarfile
 import threading
 import time
 import urllib.request
-import zipfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-EPOCH = (2024, 1, 1, 0, 0, 0)
 
 # ---------------------------------------------------------------- distributions
 
 
-def metadata_text(name: str, version: str) -> str:
-    return (
-        "Metadata-Version: 2.1\n"
-        f"Name: {name}\n"
-        f"Version: {version}\n"
-        "Summary: A small project for tufpi's index load benchmark\n"
-        "Requires-Python: >=3.8\n"
-        "\n"
-    )
-
-
-def _record_hash(data: bytes) -> str:
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-    return f"sha256={digest}"
-
-
-def build_wheel(out: Path, name: str, version: str) -> Path:
-    dist = name.replace("-", "_")
-    info = f"{dist}-{version}.dist-info"
-    files = {
-        f"{dist}/__init__.py": f'__version__ = "{version}"\n'.encode(),
-        f"{info}/METADATA": metadata_text(name, version).encode(),
-        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: tufpi-bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = "".join(f"{p},{_record_hash(b)},{len(b)}\n" for p, b in files.items())
-    files[f"{info}/RECORD"] = (record + f"{info}/RECORD,,\n").encode()
-    path = out / f"{dist}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        for p, b in files.items():
-            z.writestr(zipfile.ZipInfo(p, EPOCH), b, compress_type=zipfile.ZIP_DEFLATED)
-    return path
-
-
-def build_sdist(out: Path, name: str, version: str) -> Path:
-    dist = name.replace("-", "_")
-    root = f"{dist}-{version}"
-    files = {
-        f"{root}/PKG-INFO": metadata_text(name, version).encode(),
-        f"{root}/pyproject.toml": (
-            '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n\n'
-            f'[project]\nname = "{name}"\nversion = "{version}"\n'
-        ).encode(),
-        f"{root}/{dist}/__init__.py": f'__version__ = "{version}"\n'.encode(),
-    }
-    path = out / f"{root}.tar.gz"
-    with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as t:
-        for p, b in files.items():
-            ti = tarfile.TarInfo(p)
-            ti.size = len(b)
-            ti.mtime = 1704067200
-            t.addfile(ti, io.BytesIO(b))
-    return path
+# The same wheel and sdist builders as the end-to-end tests.
+sys.path.insert(0, str(HERE.parent / "tests" / "index_e2e"))
+from e2e_util import build_sdist, build_wheel  # noqa: E402
 
 
 def build_set(out: Path, prefix: str, projects: int, versions: int) -> tuple[Path, list[str], list[Path]]:
@@ -535,8 +480,7 @@ def main() -> None:
     signed_ok = worst_p99 <= 1000
     print(f"signed = the first read of /metadata/timestamp.json (read every {a.poll_ms:g} ms; 'read gap max' = the longest "
           f"time between two reads) whose snapshot's bin lists the file's target path; snapshots = versions made;\n"
-          f"  each read on a new connection: on a reused one a tufpi file response waits ~40 ms for a delayed ACK "
-          f"(no TCP_NODELAY)")
+          f"  each read on a new connection, so the watch never waits on a delayed ACK")
     print(f"upload -> signed, worst p99 over the streams: {worst_p99:.0f} ms    goal <= 1000 ms: "
           f"{'met' if signed_ok else 'MISSED'}")
     print()

@@ -88,9 +88,9 @@ impl Conn {
     }
 
     /// A client that opens a new connection for every request. The metadata watch uses it:
-    /// on a reused connection, a response the server writes in two pieces (head, then a file
-    /// body) while Nagle's algorithm is on waits for this side's delayed ACK, ~40 ms, which
-    /// would swamp the latency being measured; a new connection ACKs at once.
+    /// on a reused connection, a response a server writes in two pieces (head, then a file
+    /// body) with Nagle's algorithm on waits for this side's delayed ACK, ~40 ms, which would
+    /// swamp the latency being measured (tufpi sets TCP_NODELAY; the watch does not rely on it).
     fn one_shot(addr: &str) -> Conn {
         Conn {
             one_shot: true,
