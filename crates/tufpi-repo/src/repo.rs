@@ -87,6 +87,8 @@ impl Repository {
             })?;
         let roles = store.roles()?;
         let online = keys::load(dir, "online")?;
+        let mut store = store;
+        store.fill_missing_bins(&|p| layout::bin_of(&config, p))?;
         Ok(Repository {
             dir: dir.to_path_buf(),
             config,

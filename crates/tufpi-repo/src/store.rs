@@ -171,6 +171,56 @@ fn parse_custom(text: Option<String>) -> Result<Option<Value>, RepoError> {
     .transpose()
 }
 
+/// Repositories made before the published bins became the record of targets kept a row per
+/// target: turn those rows into per-bin counts and give the queue its bin column (filled in
+/// by `fill_missing_bins`, which knows the layout). An interrupted publish of that format
+/// cannot be finished from the new one, so it is refused with a way out.
+fn migrate_row_per_target(conn: &Connection) -> Result<(), RepoError> {
+    let old: bool = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'targets'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(db_err)?
+        > 0;
+    if !old {
+        return Ok(());
+    }
+    let plan: Option<String> = conn
+        .query_row("SELECT value FROM settings WHERE key = 'plan'", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(db_err)?;
+    if plan.is_some() {
+        return Err(RepoError::State(
+            "this repository was left mid-publish by an older tufpi: finish it with that \
+             version (`tufpi repo publish`), then open it with this one"
+                .into(),
+        ));
+    }
+    let has_bin: bool = conn
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('queue') WHERE name = 'bin'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(db_err)?
+        > 0;
+    let mut sql = String::from("BEGIN IMMEDIATE;\n");
+    if !has_bin {
+        sql.push_str("ALTER TABLE queue ADD COLUMN bin INTEGER NOT NULL DEFAULT -1;\n");
+    }
+    sql.push_str(
+        "CREATE TABLE IF NOT EXISTS bin_counts (bin INTEGER PRIMARY KEY, count INTEGER NOT NULL);
+         INSERT OR REPLACE INTO bin_counts(bin, count) SELECT bin, COUNT(*) FROM targets GROUP BY bin;
+         DROP TABLE targets;
+         COMMIT;",
+    );
+    conn.execute_batch(&sql).map_err(db_err)
+}
+
 impl SqliteStore {
     /// Open (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> Result<SqliteStore, RepoError> {
@@ -182,8 +232,34 @@ impl SqliteStore {
             .map_err(db_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(db_err)?;
+        migrate_row_per_target(&conn)?;
         conn.execute_batch(SCHEMA).map_err(db_err)?;
         Ok(SqliteStore { conn })
+    }
+
+    /// Give queued changes recorded without a bin (by an older tufpi) their bin.
+    pub fn fill_missing_bins(&mut self, bin_of: &dyn Fn(&str) -> u64) -> Result<(), RepoError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let rows: Vec<(i64, String)> = {
+            let mut stmt = tx
+                .prepare("SELECT seq, path FROM queue WHERE bin < 0")
+                .map_err(db_err)?;
+            let it = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(db_err)?;
+            it.collect::<Result<_, _>>().map_err(db_err)?
+        };
+        for (seq, path) in rows {
+            tx.execute(
+                "UPDATE queue SET bin = ?1 WHERE seq = ?2",
+                params![to_i64(bin_of(&path)), seq],
+            )
+            .map_err(db_err)?;
+        }
+        tx.commit().map_err(db_err)
     }
 
     fn put_roles(
