@@ -241,6 +241,16 @@ impl Index {
         // The publisher holds the repository lock now: no other server runs here, and no
         // upload is in flight until this returns.
         sweep(&mut writer.db, &storage, db_existed);
+        let gz = crate::gzip::sweep(
+            &dir.join("cache").join("metadata-gz"),
+            &dir.join("repo").join("metadata"),
+        );
+        if gz > 0 {
+            tracing::info!(
+                removed = gz,
+                "compressed copies of collected metadata removed"
+            );
+        }
         Ok((
             Index {
                 dir: dir.to_path_buf(),

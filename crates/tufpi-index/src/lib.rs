@@ -6,6 +6,7 @@
 
 pub mod db;
 pub mod error;
+pub mod gzip;
 pub mod index;
 pub mod manage;
 pub mod names;

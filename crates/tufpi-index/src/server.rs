@@ -17,6 +17,7 @@ use tower_http::services::ServeFile;
 
 use crate::db::PageKind;
 use crate::error::IndexError;
+use crate::gzip;
 use crate::index::Index;
 use crate::manage;
 use crate::names::normalize;
@@ -330,11 +331,33 @@ async fn metadata_file(
     } else {
         "no-cache"
     };
+    if gzip::accepts_gzip(req.headers()) {
+        let gz_dir = index.dir().join("cache").join("metadata-gz");
+        let src = path.clone();
+        let gz = blocking(move || gzip::compressed(&gz_dir, &name, &src, versioned)).await?;
+        if let Some(bytes) = gz {
+            return Ok((
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    ),
+                    (header::CONTENT_ENCODING, HeaderValue::from_static("gzip")),
+                    (header::VARY, HeaderValue::from_static("Accept-Encoding")),
+                    (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
+                ],
+                bytes,
+            )
+                .into_response());
+        }
+    }
     let mut resp = serve_file(path, req, cache).await?;
-    resp.headers_mut().insert(
+    let h = resp.headers_mut();
+    h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     Ok(resp)
 }
 

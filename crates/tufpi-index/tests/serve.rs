@@ -164,6 +164,28 @@ async fn upload_then_serve_pages_files_and_targets() {
         get(&t.router, "/metadata/..%2Fstate.db", None).await.status,
         StatusCode::NOT_FOUND
     );
+
+    // Compressed on the wire when the client accepts gzip; the same bytes once decoded.
+    // (root: over the 1 KiB below which files go as they are)
+    let uri = "/metadata/1.root.json";
+    let plain = get(&t.router, uri, None).await;
+    assert!(plain.body.len() > 1024);
+    assert!(plain.headers.get(header::CONTENT_ENCODING).is_none());
+    for _ in 0..2 {
+        let req = axum::http::Request::get(uri)
+            .header(header::ACCEPT_ENCODING, "gzip, deflate")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let gz = send(&t.router, req).await;
+        assert_eq!(gz.status, StatusCode::OK);
+        assert_eq!(gz.headers[header::CONTENT_ENCODING], "gzip");
+        assert_eq!(gz.headers[header::VARY], "Accept-Encoding");
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz.body[..]), &mut out)
+            .unwrap();
+        assert_eq!(out, plain.body);
+        assert!(gz.body.len() < plain.body.len());
+    }
     t.index.shutdown();
 }
 
