@@ -286,11 +286,22 @@ impl Updater {
     /// Root is written at once; other roles on a background thread (the fsync overlaps the
     /// next download), all joined by `sync` before an update cycle reports success.
     fn persist(&mut self, role: &str, data: &[u8]) -> Result<(), ClientError> {
-        self.unsynced = true;
         if role == "root" {
+            self.unsynced = true;
             return persist(&self.dir, role, data);
         }
         let path = local_path(&self.dir, role);
+        if !matches!(role, "timestamp" | "snapshot" | "targets") {
+            // A delegated role's version and hash are pinned by the snapshot, so a copy lost
+            // or torn in a crash is only fetched again: replaced atomically, not synced (an
+            // fsync per bin would be most of the cost of resolving a target).
+            if let Some(i) = self.writes.iter().position(|(p, _)| *p == path) {
+                let (_, h) = self.writes.swap_remove(i);
+                join(h)?;
+            }
+            return write_atomic(&path, data, false, false);
+        }
+        self.unsynced = true;
         // A later write of the same file must land after the earlier one.
         if let Some(i) = self.writes.iter().position(|(p, _)| *p == path) {
             let (_, h) = self.writes.swap_remove(i);
@@ -299,7 +310,7 @@ impl Updater {
         let (p, bytes) = (path.clone(), data.to_vec());
         self.writes.push((
             path,
-            std::thread::spawn(move || write_atomic(&p, &bytes, false)),
+            std::thread::spawn(move || write_atomic(&p, &bytes, true, false)),
         ));
         Ok(())
     }
@@ -564,7 +575,7 @@ impl Updater {
         let dir = parent_dir(filepath);
         fs::create_dir_all(dir)
             .map_err(|e| ClientError::io(format!("creating {}", dir.display()), e))?;
-        write_atomic(filepath, &data, true)
+        write_atomic(filepath, &data, true, true)
     }
 }
 
@@ -603,7 +614,7 @@ fn remove_local(dir: &Path, role: &str) -> Result<(), ClientError> {
 fn persist(dir: &Path, role: &str, data: &[u8]) -> Result<(), ClientError> {
     // Each file is replaced atomically; the directory itself is synced once per update cycle
     // (`sync_dir`), except for root, whose chain progress is synced at once.
-    write_atomic(&local_path(dir, role), data, role == "root")
+    write_atomic(&local_path(dir, role), data, true, role == "root")
 }
 
 /// temp file → fsync → rename → fsync(dir).
@@ -637,8 +648,13 @@ fn sync_dir(dir: &Path) -> Result<(), ClientError> {
         .map_err(|e| ClientError::io(format!("syncing {}", dir.display()), e))
 }
 
-/// temp file → fsync → rename (→ fsync of the directory when `dir_sync`).
-fn write_atomic(path: &Path, data: &[u8], dir_sync: bool) -> Result<(), ClientError> {
+/// temp file (→ fsync when `durable`) → rename (→ fsync of the directory when `dir_sync`).
+fn write_atomic(
+    path: &Path,
+    data: &[u8],
+    durable: bool,
+    dir_sync: bool,
+) -> Result<(), ClientError> {
     let dir = parent_dir(path);
     let name = path
         .file_name()
@@ -650,7 +666,9 @@ fn write_atomic(path: &Path, data: &[u8], dir_sync: bool) -> Result<(), ClientEr
     let result = (|| -> std::io::Result<()> {
         let mut f = fs::File::create(&tmp)?;
         f.write_all(data)?;
-        f.sync_data()?;
+        if durable {
+            f.sync_data()?;
+        }
         fs::rename(&tmp, path)?;
         if dir_sync {
             fs::File::open(dir)?.sync_all()?;
