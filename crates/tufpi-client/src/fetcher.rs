@@ -68,8 +68,12 @@ fn read_capped(
     url: &str,
     max_length: u64,
     deadline: Option<(Instant, Duration)>,
+    expected: Option<u64>,
 ) -> Result<Vec<u8>, FetchError> {
-    let mut out = Vec::new();
+    // Sized up front when the length is known: growing by doubling to a large file costs
+    // more in fresh pages and copies than the download itself.
+    let size = expected.unwrap_or(0).min(max_length).min(1 << 30);
+    let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     let mut buf = [0u8; 64 * 1024];
     loop {
         let n = match r.read(&mut buf) {
@@ -195,6 +199,7 @@ impl Fetcher for HttpFetcher {
             url,
             max_length,
             Some((start, self.timeout)),
+            declared,
         )
     }
 }
@@ -227,7 +232,8 @@ impl Fetcher for FileFetcher {
                 })
             }
         };
-        read_capped(file, url, max_length, None)
+        let len = file.metadata().ok().map(|m| m.len());
+        read_capped(file, url, max_length, None, len)
     }
 }
 
