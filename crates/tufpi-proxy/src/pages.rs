@@ -72,6 +72,9 @@ pub struct Page {
     doc: Map<String, Value>,
     /// Files dropped because their URL is outside the target base (unverifiable).
     pub dropped: Vec<String>,
+    /// The target paths of the files kept, in page order, each with its `.metadata` target
+    /// when the page offers core metadata.
+    pub targets: Vec<(String, Option<String>)>,
 }
 
 /// Parse a verified PEP 691 page fetched from `page_url` and point every file at the proxy.
@@ -89,6 +92,7 @@ pub fn rewrite(bytes: &[u8], page_url: &str, target_base: &str) -> Result<Page, 
     };
     let mut kept = Vec::with_capacity(files.len());
     let mut dropped = Vec::new();
+    let mut targets = Vec::with_capacity(files.len());
     for f in files {
         let Value::Object(mut f) = f else {
             return Err("a \"files\" entry is not an object".into());
@@ -106,13 +110,21 @@ pub fn rewrite(bytes: &[u8], page_url: &str, target_base: &str) -> Result<Page, 
         match target {
             Some(t) => {
                 f.insert("url".into(), json!(proxy_link(&t)));
+                let meta = ["core-metadata", "dist-info-metadata"]
+                    .iter()
+                    .any(|k| f.get(*k).is_some_and(|v| v.as_bool() != Some(false)));
+                targets.push((t.clone(), meta.then(|| format!("{t}.metadata"))));
                 kept.push(Value::Object(f));
             }
             None => dropped.push(filename),
         }
     }
     doc.insert("files".into(), Value::Array(kept));
-    Ok(Page { doc, dropped })
+    Ok(Page {
+        doc,
+        dropped,
+        targets,
+    })
 }
 
 /// The target path of `url` if it lies under `base` (query and fragment ignored).

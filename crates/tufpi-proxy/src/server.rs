@@ -300,12 +300,39 @@ async fn verified_page(app: &Arc<App>, project: String) -> Result<Arc<Page>, Pro
         );
     }
     let page = Arc::new(page);
+    prefetch(app, &page);
     let mut cache = lock(&app.pages);
     if cache.len() >= PAGE_CACHE {
         cache.clear();
     }
     cache.insert(key, page.clone());
     Ok(page)
+}
+
+/// Files of a page resolved ahead, in the background, at most this many (the newest).
+const PREFETCH: usize = 4;
+
+/// An installer that reads a page asks next for the core metadata and the file of the newest
+/// release: resolve those targets now (fetching and verifying the bins that list them) while
+/// it parses the page, so its next requests find the metadata loaded. Only metadata is
+/// fetched, never a file; failures are left for the real request to report.
+fn prefetch(app: &Arc<App>, page: &Page) {
+    let paths: Vec<String> = page
+        .targets
+        .iter()
+        .rev()
+        .take(PREFETCH)
+        .flat_map(|(t, m)| std::iter::once(t.clone()).chain(m.clone()))
+        .collect();
+    if paths.is_empty() {
+        return;
+    }
+    let t = app.trust.clone();
+    tokio::task::spawn_blocking(move || {
+        for p in paths {
+            let _ = t.lookup(&p);
+        }
+    });
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
