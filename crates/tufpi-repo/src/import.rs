@@ -45,6 +45,9 @@ pub struct ImportReport {
     pub timestamp_version: u64,
 }
 
+/// A bucket's records: its spill file (if any) and what stayed in memory.
+type Part = (Option<PathBuf>, Vec<u8>);
+
 /// Buckets of encoded records, in memory up to `SPILL_AT`, then appended to files.
 struct Buckets {
     dir: PathBuf,
@@ -100,7 +103,7 @@ impl Buckets {
 
     /// Every bucket as (its spill file, if any, closed; the records still in memory), to
     /// be read one at a time.
-    fn into_parts(mut self) -> Result<Vec<(Option<PathBuf>, Vec<u8>)>, RepoError> {
+    fn into_parts(mut self) -> Result<Vec<Part>, RepoError> {
         let mut out = Vec::with_capacity(self.mem.len());
         for i in 0..self.mem.len() {
             let file = match self.files[i].take() {

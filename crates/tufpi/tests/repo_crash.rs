@@ -170,13 +170,14 @@ fn sigkill_publisher_at_random_points() {
         // Mostly publish; sometimes an expiry refresh of every bin, or a GC keeping nothing
         // superseded (both finish an interrupted publish first, and are killed too).
         let choice = rng.range(0, 12);
-        let import_file;
-        if choice >= 10 {
+        let import_file = if choice >= 10 {
             imports.push(make_import(rng.range(500, 8000)));
-            import_file = imports.last().map(|(f, _)| f.to_string_lossy().into_owned());
+            imports
+                .last()
+                .map(|(f, _)| f.to_string_lossy().into_owned())
         } else {
-            import_file = None;
-        }
+            None
+        };
         let args: Vec<&str> = match (choice, &import_file) {
             (_, Some(f)) => vec!["repo", "import", "--repo", r, "--from-jsonl", f.as_str()],
             (0 | 1, _) => vec!["repo", "refresh", "--repo", r, "--margin-hours", "48"],
@@ -260,7 +261,13 @@ fn sigkill_publisher_at_random_points() {
     );
     for (file, recs) in unfinished {
         let out = Command::new(BIN)
-            .args(["repo", "import", "--repo", repo.to_str().unwrap(), "--from-jsonl"])
+            .args([
+                "repo",
+                "import",
+                "--repo",
+                repo.to_str().unwrap(),
+                "--from-jsonl",
+            ])
             .arg(&file)
             .output()
             .unwrap();
