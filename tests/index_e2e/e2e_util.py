@@ -91,40 +91,43 @@ def write_targz(path: Path, members: list[tuple[str, bytes]]) -> Path:
     return path
 
 
-class Server:
-    """`tufpi serve` on 127.0.0.1 (any free port) over a data directory."""
+class TufpiProcess:
+    """A long-running `tufpi` command on 127.0.0.1 (any free port): started, its output kept,
+    its base URL read from its "listening on http://…" line, stopped with `stop_signal`."""
 
-    def __init__(self, bin_: Path, data: Path, *extra: str) -> None:
-        self.bin = bin_
-        self.data = data
-        self.extra = extra
+    stop_signal = signal.SIGTERM
+    log = "warn"
+
+    def __init__(self) -> None:
         self.output: list[str] = []
         self.proc: subprocess.Popen | None = None
         self.base = ""
 
-    def start(self, timeout: float = 60.0) -> "Server":
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self, timeout: float = 60.0):
         self.output = []
-        env = dict(os.environ, TUFPI_LOG=os.environ.get("TUFPI_LOG", "warn"))
-        self.proc = subprocess.Popen(
-            [str(self.bin), "serve", "--data-dir", str(self.data), "--listen", "127.0.0.1:0",
-             "--bins-bit-length", "8", *self.extra],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-        )
+        self.base = ""
+        env = dict(os.environ, TUFPI_LOG=os.environ.get("TUFPI_LOG", self.log))
+        args = self.command()
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, env=env)
         ready = threading.Event()
 
         def pump() -> None:
             assert self.proc and self.proc.stdout
             for line in self.proc.stdout:
                 self.output.append(line)
-                if " listening on http://" in line:
-                    self.base = line.split(" listening on ", 1)[1].strip().rstrip("/")
+                if " listening on http://" in line and not self.base:
+                    self.base = line.split(" listening on ", 1)[1].split()[0].rstrip("/")
                     ready.set()
             ready.set()
 
         threading.Thread(target=pump, daemon=True).start()
         if not ready.wait(timeout) or not self.base:
             self.stop()
-            raise RuntimeError("tufpi serve did not start:\n" + "".join(self.output))
+            raise RuntimeError(f"{' '.join(args[:2])} did not start:\n" + self.text)
         return self
 
     @property
@@ -135,7 +138,7 @@ class Server:
         if self.proc is None:
             return None
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(self.stop_signal)
             try:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
@@ -144,6 +147,36 @@ class Server:
         rc = self.proc.returncode
         self.proc = None
         return rc
+
+    def request(self, path: str, accept: str | None = None, ua: str | None = None,
+                method: str = "GET") -> tuple[int, str, dict, bytes]:
+        """`method` (GET) without following redirects: (status, reason phrase, headers with
+        lowercase names, body); `ua`: the User-Agent to send."""
+        u = urllib.parse.urlsplit(self.base)
+        c = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+        headers = {"Accept": accept} if accept else {}
+        if ua:
+            headers["User-Agent"] = ua
+        try:
+            c.request(method, path, headers=headers)
+            r = c.getresponse()
+            return r.status, r.reason, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        finally:
+            c.close()
+
+
+class Server(TufpiProcess):
+    """`tufpi serve` on 127.0.0.1 (any free port) over a data directory."""
+
+    def __init__(self, bin_: Path, data: Path, *extra: str) -> None:
+        super().__init__()
+        self.bin = bin_
+        self.data = data
+        self.extra = extra
+
+    def command(self) -> list[str]:
+        return [str(self.bin), "serve", "--data-dir", str(self.data), "--listen", "127.0.0.1:0",
+                "--bins-bit-length", "8", *self.extra]
 
     def token(self, project: str | None = None) -> str:
         args = [str(self.bin), "token", "create", "--data-dir", str(self.data)]
@@ -154,14 +187,8 @@ class Server:
 
     def get(self, path: str, accept: str | None = None) -> tuple[int, dict, bytes]:
         """GET without following redirects: (status, headers, body)."""
-        u = urllib.parse.urlsplit(self.base)
-        c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-        try:
-            c.request("GET", path, headers={"Accept": accept} if accept else {})
-            r = c.getresponse()
-            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
-        finally:
-            c.close()
+        status, _, headers, body = self.request(path, accept)
+        return status, headers, body
 
     def health(self) -> dict:
         return json.loads(self.get("/health")[2])

@@ -13,7 +13,6 @@ import io
 import json
 import os
 import signal
-import subprocess
 import tarfile
 import threading
 import urllib.parse
@@ -21,7 +20,7 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
-from e2e_util import multipart, post, upload_form
+from e2e_util import TufpiProcess, multipart, post, upload_form
 
 EPOCH = (2024, 1, 1, 0, 0, 0)
 
@@ -132,75 +131,33 @@ def upload(server, token: str, name: str, version: str, filename: str, data: byt
     assert status == 200, (status, reason, text)
 
 
-class Proxy:
+class Proxy(TufpiProcess):
     """`tufpi proxy` on 127.0.0.1 (any free port)."""
 
+    stop_signal = signal.SIGINT
+    log = "tufpi_proxy=info,warn"
+
     def __init__(self, bin_: Path, upstream: str, root: Path, cache: Path, *extra: str) -> None:
+        super().__init__()
         self.args = [str(bin_), "proxy", "--upstream", upstream, "--root", str(root),
                      "--cache-dir", str(cache), "--listen", "127.0.0.1:0", *extra]
         self.cache = cache
-        self.output: list[str] = []
-        self.proc: subprocess.Popen | None = None
-        self.base = ""
+
+    def command(self) -> list[str]:
+        return self.args
 
     def start(self, timeout: float = 30.0) -> "Proxy":
-        env = dict(os.environ, TUFPI_LOG=os.environ.get("TUFPI_LOG", "tufpi_proxy=info,warn"))
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, env=env)
-        ready = threading.Event()
-
-        def pump() -> None:
-            assert self.proc and self.proc.stdout
-            for line in self.proc.stdout:
-                self.output.append(line)
-                if " listening on http://" in line and not self.base:
-                    self.base = line.split(" listening on ", 1)[1].split()[0].rstrip("/")
-                    ready.set()
-            ready.set()
-
-        threading.Thread(target=pump, daemon=True).start()
-        if not ready.wait(timeout) or not self.base:
-            self.stop()
-            raise RuntimeError("tufpi proxy did not start:\n" + self.text)
-        return self
-
-    @property
-    def text(self) -> str:
-        return "".join(self.output)
+        return super().start(timeout)
 
     @property
     def index_url(self) -> str:
         return f"{self.base}/simple/"
 
-    def stop(self) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        rc = self.proc.returncode
-        self.proc = None
-        return rc
-
     def get(self, path: str, accept: str | None = None, ua: str | None = None,
             method: str = "GET") -> tuple[int, str, dict, bytes]:
         """GET (or `method`) without following redirects: (status, reason phrase, headers,
         body); `ua`: the User-Agent to send."""
-        u = urllib.parse.urlsplit(self.base)
-        c = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
-        headers = {"Accept": accept} if accept else {}
-        if ua:
-            headers["User-Agent"] = ua
-        try:
-            c.request(method, path, headers=headers)
-            r = c.getresponse()
-            return r.status, r.reason, {k.lower(): v for k, v in r.getheaders()}, r.read()
-        finally:
-            c.close()
+        return self.request(path, accept, ua, method)
 
 
 # (status, content type, body) a mirror rule answers with; None: forward honestly.
