@@ -55,27 +55,6 @@ Verify with TUF (target base URL = the server root):
     )
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-}
-
 /// Serve the index until interrupted.
 pub fn run(opts: ServeOptions) -> Result<(), IndexError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -114,7 +93,7 @@ pub fn run(opts: ServeOptions) -> Result<(), IndexError> {
             let _ = t.set_nodelay(true);
         });
         let served = axum::serve(listener, router(index.clone()))
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(tufpi_simple::shutdown_signal())
             .await
             .map_err(|e| IndexError::io("serving", e));
         let idx = index.clone();

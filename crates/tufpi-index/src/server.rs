@@ -133,11 +133,7 @@ async fn simple_index(
 
 /// A 301 Moved Permanently to `path` (with the request's query, if any).
 fn moved(path: String, query: Option<&str>) -> Response {
-    let location = match query {
-        Some(q) if !q.is_empty() => format!("{path}?{q}"),
-        _ => path,
-    };
-    match HeaderValue::try_from(location) {
+    match HeaderValue::try_from(tufpi_simple::location(path, query)) {
         Ok(v) => (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, v)]).into_response(),
         Err(_) => not_found("Not found").into_response(),
     }

@@ -184,11 +184,7 @@ async fn simple_root() -> Response {
 
 /// A 301 Moved Permanently to `path` (with the request's query, if any).
 fn moved(path: String, query: Option<&str>) -> Response {
-    let location = match query {
-        Some(q) if !q.is_empty() => format!("{path}?{q}"),
-        _ => path,
-    };
-    match HeaderValue::try_from(location) {
+    match HeaderValue::try_from(tufpi_simple::location(path, query)) {
         Ok(v) => (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, v)]).into_response(),
         Err(_) => ProxyError::NotFound("Not found".into()).into_response(),
     }
@@ -416,27 +412,6 @@ fn content_addressed(path: &str, info: &tufpi_core::metadata::TargetFile) -> boo
         .is_some_and(|(prefix, _)| info.hashes.values().any(|h| !h.is_empty() && h == prefix))
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-}
-
 /// Run the proxy until interrupted.
 pub fn run(opts: ProxyOptions) -> Result<(), ProxyError> {
     let upstream = base_url(&opts.upstream, "upstream")?;
@@ -510,7 +485,7 @@ pub fn run(opts: ProxyOptions) -> Result<(), ProxyError> {
             let _ = tcp.set_nodelay(true);
         });
         axum::serve(listener, router(app))
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(tufpi_simple::shutdown_signal())
             .await
             .map_err(|e| ProxyError::Internal(format!("serving: {e}")))?;
         info!("stopped");

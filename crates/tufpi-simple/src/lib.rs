@@ -1,5 +1,6 @@
 //! The simple repository API bits that the index server and the verifying proxy share:
-//! PEP 503 project names, PEP 691 content negotiation, and HTML escaping for PEP 503 pages.
+//! PEP 503 project names, PEP 691 content negotiation, HTML escaping for PEP 503 pages, and
+//! the redirect and shutdown plumbing of serving them.
 
 /// Media type of PEP 691 JSON pages.
 pub const JSON_TYPE: &str = "application/vnd.pypi.simple.v1+json";
@@ -94,6 +95,36 @@ pub fn escape(text: &str) -> String {
         }
     }
     out
+}
+
+/// The `Location` of a redirect to `path`, keeping the request's query (if any).
+pub fn location(path: String, query: Option<&str>) -> String {
+    match query {
+        Some(q) if !q.is_empty() => format!("{path}?{q}"),
+        _ => path,
+    }
+}
+
+/// Resolves on Ctrl-C or (Unix) SIGTERM: a server's cue to shut down gracefully.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
 }
 
 #[cfg(test)]
