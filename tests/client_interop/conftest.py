@@ -5,7 +5,6 @@ HTTP (a ThreadingHTTPServer on loopback, in a thread) or as file:// URLs; the tu
 from __future__ import annotations
 
 import functools
-import os
 import sys
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -18,15 +17,6 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from client_util import KeyPool, Urls  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def tufpi_bin() -> Path:
-    env = os.environ.get("TUFPI_BIN")
-    path = Path(env) if env else HERE.parent.parent / "target" / "debug" / "tufpi"
-    if not path.is_file() or not os.access(path, os.X_OK):
-        pytest.fail(f"tufpi binary not found at {path}: build it and set TUFPI_BIN", pytrace=False)
-    return path.resolve()
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -21,15 +20,6 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from e2e_util import PROJECT, VERSION, Server, build_sdist, build_wheel  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def tufpi_bin() -> Path:
-    env = os.environ.get("TUFPI_BIN")
-    path = Path(env) if env else ROOT / "target" / "debug" / "tufpi"
-    if not path.is_file() or not os.access(path, os.X_OK):
-        pytest.fail(f"tufpi binary not found at {path}: build it and set TUFPI_BIN", pytrace=False)
-    return path.resolve()
 
 
 class Clients:
@@ -76,38 +66,6 @@ def clients(tmp_path_factory) -> Clients:
         )
         stamp.write_text(want + "\n")
     return Clients(venv, tmp_path_factory.mktemp("cache"))
-
-
-def _scratch_base() -> Path:
-    env = os.environ.get("TUFPI_TEST_TMPDIR")
-    if env:
-        return Path(env)
-    shm = Path("/dev/shm")
-    if shm.is_dir() and os.access(shm, os.W_OK):
-        return shm
-    return Path(tempfile.gettempdir())
-
-
-@pytest.fixture
-def scratch(request):
-    """A fresh directory for one test, removed afterwards unless the test failed."""
-    base = _scratch_base() / "tufpi-index-e2e"
-    base.mkdir(parents=True, exist_ok=True)
-    d = Path(tempfile.mkdtemp(prefix=request.node.name[:40] + "-", dir=base))
-    yield d
-    rep = getattr(request.node, "rep_call", None)
-    if rep is not None and rep.failed:
-        print(f"kept {d}")
-    else:
-        shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item, call):
-    rep = yield
-    if rep.when == "call":
-        item.rep_call = rep
-    return rep
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ target/debug/tufpi is used if it exists.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -17,15 +16,6 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from interop_util import Tufpi, TufpiKey  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def tufpi_bin() -> Path:
-    env = os.environ.get("TUFPI_BIN")
-    path = Path(env) if env else HERE.parent.parent / "target" / "debug" / "tufpi"
-    if not path.is_file() or not os.access(path, os.X_OK):
-        pytest.fail(f"tufpi binary not found at {path}: build it and set TUFPI_BIN", pytrace=False)
-    return path.resolve()
 
 
 @pytest.fixture(scope="session")

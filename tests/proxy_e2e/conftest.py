@@ -20,12 +20,9 @@ _spec = importlib.util.spec_from_file_location("index_e2e_conftest", INDEX_E2E /
 _index = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_index)
 
-# Re-exported: the same fixtures and report hook as the index tests.
-tufpi_bin = _index.tufpi_bin
+# Re-exported: the index tests' clients and servers (tests/conftest.py has the rest).
 clients = _index.clients
-scratch = _index.scratch
 serve = _index.serve
-pytest_runtest_makereport = _index.pytest_runtest_makereport
 
 from proxy_util import Mirror, Proxy  # noqa: E402
 

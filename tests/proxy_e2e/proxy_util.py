@@ -11,7 +11,6 @@ import http.client
 import http.server
 import io
 import json
-import os
 import signal
 import tarfile
 import threading

@@ -1,0 +1,59 @@
+"""Fixtures every test directory shares: the tufpi binary under test, a scratch directory per
+test (kept when the test fails), and the report hook that tells the two apart."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def tufpi_bin() -> Path:
+    """$TUFPI_BIN (scripts/test sets it), else the workspace's target/debug/tufpi."""
+    env = os.environ.get("TUFPI_BIN")
+    path = Path(env) if env else ROOT / "target" / "debug" / "tufpi"
+    if not path.is_file() or not os.access(path, os.X_OK):
+        pytest.fail(f"tufpi binary not found at {path}: build it and set TUFPI_BIN", pytrace=False)
+    return path.resolve()
+
+
+def _scratch_base() -> Path:
+    """$TUFPI_TEST_TMPDIR, else /dev/shm when present, else the system temp dir. Repositories
+    write thousands of fsynced files; on a disk mounted with `discard` deleting them later
+    costs seconds, on tmpfs nothing."""
+    env = os.environ.get("TUFPI_TEST_TMPDIR")
+    if env:
+        return Path(env)
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        return shm
+    return Path(tempfile.gettempdir())
+
+
+@pytest.fixture
+def scratch(request):
+    """A fresh directory for one test (under tufpi-<test dir>/), removed afterwards unless the
+    test failed."""
+    base = _scratch_base() / f"tufpi-{request.node.path.parent.name.replace('_', '-')}"
+    base.mkdir(parents=True, exist_ok=True)
+    d = Path(tempfile.mkdtemp(prefix=request.node.name[:40] + "-", dir=base))
+    yield d
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        print(f"kept {d}")
+    else:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    rep = yield
+    if rep.when == "call":
+        item.rep_call = rep
+    return rep
