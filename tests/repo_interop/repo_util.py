@@ -1,16 +1,14 @@
-"""Helpers for the `tufpi repo` interop tests: a loopback HTTP server and a CLI-driven
-repository with its served target tree."""
+"""Helpers for the `tufpi repo` interop tests: a CLI-driven repository with its served target
+tree (over the shared loopback server, tests/static_server.py)."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import subprocess
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from static_server import Server
 from tuf.ngclient import Updater
 
 
@@ -19,42 +17,6 @@ def hashes_of(data: bytes) -> dict[str, str]:
         "sha256": hashlib.sha256(data).hexdigest(),
         "blake2b-256": hashlib.blake2b(data, digest_size=32).hexdigest(),
     }
-
-
-class _Handler(SimpleHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def log_message(self, format, *args):  # noqa: A002 - quiet
-        pass
-
-    def do_GET(self):  # noqa: N802
-        self.server.requests.append(self.path)  # type: ignore[attr-defined]
-        super().do_GET()
-
-
-class Server:
-    """Static files over one directory on 127.0.0.1, recording request paths."""
-
-    def __init__(self, root: Path) -> None:
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(root)))
-        self.httpd.daemon_threads = True
-        self.httpd.requests = []  # type: ignore[attr-defined]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    @property
-    def base(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    @property
-    def requests(self) -> list[str]:
-        return self.httpd.requests  # type: ignore[attr-defined]
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 class Repo:

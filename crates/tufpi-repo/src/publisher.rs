@@ -72,15 +72,6 @@ impl Plan {
     pub fn parse(text: &str) -> Result<Plan, RepoError> {
         let bad = |what: &str| RepoError::Store(format!("stored plan: {what}"));
         let v = json::parse(text.as_bytes()).map_err(|e| bad(&e.to_string()))?;
-        if let Value::Array(items) = &v {
-            // An older tufpi's plan: just the roles.
-            return Ok(Plan::of(
-                items
-                    .iter()
-                    .map(|i| i.as_str().map(str::to_string).ok_or_else(|| bad("role")))
-                    .collect::<Result<_, _>>()?,
-            ));
-        }
         let o = v.as_object().ok_or_else(|| bad("not an object"))?;
         let roles = match o.get("roles") {
             Some(Value::Array(items)) => items
