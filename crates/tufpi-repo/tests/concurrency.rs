@@ -36,7 +36,10 @@ fn writers_and_a_looping_publisher() {
         let meta = dir.join("metadata");
         std::thread::spawn(move || {
             let mut samples: Vec<(u64, String, u64)> = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
+            loop {
+                // Read once more after `stop`: the publisher has finished by then, so the
+                // last sample is the final timestamp.
+                let last_round = stop.load(Ordering::SeqCst);
                 let bytes =
                     std::fs::read(meta.join("timestamp.json")).expect("timestamp.json vanished");
                 let md = Metadata::from_bytes(&bytes).expect("timestamp.json unparsable");
@@ -64,6 +67,9 @@ fn writers_and_a_looping_publisher() {
                 let s = (md.signed.version, common::sha256_hex(&bytes), sv);
                 if samples.last() != Some(&s) {
                     samples.push(s);
+                }
+                if last_round {
+                    break;
                 }
                 std::thread::sleep(Duration::from_millis(2));
             }
@@ -132,7 +138,7 @@ fn writers_and_a_looping_publisher() {
         w.join().unwrap();
     }
     let (rounds, changes) = publisher.join().unwrap();
-    stop.store(true, Ordering::Relaxed);
+    stop.store(true, Ordering::SeqCst);
     let samples = sampler.join().unwrap();
     eprintln!(
         "{} writers × {PER_WRITER} in {:?}; publisher: {rounds} rounds, {changes} changes; {} distinct timestamps seen",
