@@ -22,7 +22,7 @@ pub enum TimestampUpdate {
 }
 
 /// Metadata trusted so far in one update.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TrustedSet {
     now: DateTime<Utc>,
     root: Signed,
@@ -163,15 +163,7 @@ impl TrustedSet {
     }
 
     fn expired(&self, role: &str, s: &Signed) -> Result<(), ClientError> {
-        if s.is_expired(self.now) {
-            return Err(ClientError::Expired {
-                role: role.to_string(),
-                version: s.version,
-                expires: s.expires,
-                now: self.now,
-            });
-        }
-        Ok(())
+        expired_at(role, s, self.now)
     }
 
     /// Accept root version N+1: signed by a threshold of the trusted root's root keys and by a
@@ -314,11 +306,15 @@ impl TrustedSet {
     }
 
     fn check_final_snapshot(&self) -> Result<(), ClientError> {
+        self.check_final_snapshot_at(self.now)
+    }
+
+    fn check_final_snapshot_at(&self, now: DateTime<Utc>) -> Result<(), ClientError> {
         let snap = self
             .snapshot
             .as_ref()
             .ok_or(ClientError::Order("no snapshot loaded"))?;
-        self.expired("snapshot", snap)?;
+        expired_at("snapshot", snap, now)?;
         let expected = self.snapshot_meta()?.version;
         if snap.version != expected {
             return Err(ClientError::BadVersion {
@@ -370,6 +366,30 @@ impl TrustedSet {
                 "cannot load targets before its delegator",
             ))?
         };
+        let signed = self.verify_delegated_targets_at(data, role, delegator_signed, self.now)?;
+        self.targets.insert(role.to_string(), signed);
+        self.delegations
+            .insert((delegator.to_string(), role.to_string()));
+        self.targets.get(role).ok_or(ClientError::Order("targets"))
+    }
+
+    /// The checks of `update_delegated_targets` without adding anything to the set, for a
+    /// caller that keeps delegated roles itself (a proxy resolving targets concurrently):
+    /// `data` as targets metadata for `role`, its length/hashes and version as the trusted
+    /// snapshot lists them, signed by a threshold of the keys `delegator` (the trusted root or
+    /// a targets role verified against this set) assigns to `role`; neither it nor the
+    /// snapshot expired at `now`. Returns the verified `signed`.
+    pub fn verify_delegated_targets_at(
+        &self,
+        data: &[u8],
+        role: &str,
+        delegator: &Signed,
+        now: DateTime<Utc>,
+    ) -> Result<Signed, ClientError> {
+        if self.snapshot.is_none() {
+            return Err(ClientError::Order("cannot load targets before snapshot"));
+        }
+        self.check_final_snapshot_at(now)?;
         let meta = self.snapshot_entry(role)?;
         hashes::verify_length_and_hashes(data, meta.length, meta.hashes.as_ref()).map_err(
             |source| ClientError::Hash {
@@ -378,7 +398,7 @@ impl TrustedSet {
             },
         )?;
         let (md, canonical) = parse(role, data, "targets")?;
-        verify(&md, &canonical, role, delegator_signed)?;
+        verify(&md, &canonical, role, delegator)?;
         if md.signed.version != meta.version {
             return Err(ClientError::BadVersion {
                 role: role.to_string(),
@@ -386,10 +406,19 @@ impl TrustedSet {
                 got: md.signed.version,
             });
         }
-        self.expired(role, &md.signed)?;
-        self.targets.insert(role.to_string(), md.signed);
-        self.delegations
-            .insert((delegator.to_string(), role.to_string()));
-        self.targets.get(role).ok_or(ClientError::Order("targets"))
+        expired_at(role, &md.signed, now)?;
+        Ok(md.signed)
     }
+}
+
+fn expired_at(role: &str, s: &Signed, now: DateTime<Utc>) -> Result<(), ClientError> {
+    if s.is_expired(now) {
+        return Err(ClientError::Expired {
+            role: role.to_string(),
+            version: s.version,
+            expires: s.expires,
+            now,
+        });
+    }
+    Ok(())
 }

@@ -544,21 +544,12 @@ impl Updater {
             .as_deref()
             .ok_or_else(|| ClientError::Config("no target base URL given".into()))?;
         let consistent = self.trusted.root()?.consistent_snapshot();
-        let path = match info.hashes.values().next() {
-            Some(hash) if consistent && self.config.prefix_targets_with_hash => {
-                match target_path.rsplit_once('/') {
-                    Some((dir, base)) => format!("{dir}/{hash}.{base}"),
-                    None => format!("{hash}.{target_path}"),
-                }
-            }
-            _ => target_path.to_string(),
-        };
-        let quoted = quote_path(&path).ok_or_else(|| {
-            ClientError::Config(format!(
-                "target path {target_path:?} has no URL form under the target base"
-            ))
-        })?;
-        Ok(format!("{base}{quoted}"))
+        target_url_for(
+            base,
+            target_path,
+            info,
+            consistent && self.config.prefix_targets_with_hash,
+        )
     }
 
     /// Download `target_path` (described by `info`) into `filepath`: at most `info.length`
@@ -577,6 +568,30 @@ impl Updater {
             .map_err(|e| ClientError::io(format!("creating {}", dir.display()), e))?;
         write_atomic(filepath, &data, true, true)
     }
+}
+
+/// The URL of target `target_path` under `base` (which ends with `/`): each path segment
+/// quoted, and with `hash_prefix` (consistent snapshots, when targets are fetched by hash)
+/// the file name prefixed with its first signed hash, `dir/HASH.name`.
+pub fn target_url_for(
+    base: &str,
+    target_path: &str,
+    info: &TargetFile,
+    hash_prefix: bool,
+) -> Result<String, ClientError> {
+    let path = match info.hashes.values().next() {
+        Some(hash) if hash_prefix => match target_path.rsplit_once('/') {
+            Some((dir, base)) => format!("{dir}/{hash}.{base}"),
+            None => format!("{hash}.{target_path}"),
+        },
+        _ => target_path.to_string(),
+    };
+    let quoted = quote_path(&path).ok_or_else(|| {
+        ClientError::Config(format!(
+            "target path {target_path:?} has no URL form under the target base"
+        ))
+    })?;
+    Ok(format!("{base}{quoted}"))
 }
 
 fn keys_changed(a: &Root, b: &Root, role: &str) -> bool {
