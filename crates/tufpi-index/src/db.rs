@@ -277,16 +277,50 @@ impl IndexDb {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Revoke the token whose id (hash prefix, at least 8 characters) is `id`.
+    /// Revoke the token whose id (hash prefix, at least 8 characters) is `id`; `false` if no
+    /// token has it. A prefix matching several tokens revokes none: the refusal lists their
+    /// ids, each long enough to tell them apart.
     pub fn revoke_token(&mut self, id: &str) -> Result<bool, IndexError> {
-        if id.len() < 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(IndexError::bad("give a token id of at least 8 hex digits"));
+        if id.len() < 8 || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(IndexError::bad(
+                "give a token id (from `token list`) of at least 8 hex digits",
+            ));
         }
-        let n = self.conn.execute(
-            "DELETE FROM tokens WHERE substr(hash, 1, ?1) = ?2",
-            params![id.len() as i64, id.to_ascii_lowercase()],
-        )?;
-        Ok(n > 0)
+        let id = id.to_ascii_lowercase();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let matches: Vec<String> = {
+            let mut stmt =
+                tx.prepare("SELECT hash FROM tokens WHERE substr(hash, 1, ?1) = ?2 ORDER BY hash")?;
+            let rows = stmt.query_map(params![id.len() as i64, id], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        match matches.as_slice() {
+            [] => Ok(false),
+            [hash] => {
+                tx.execute("DELETE FROM tokens WHERE hash = ?1", params![hash])?;
+                tx.commit()?;
+                Ok(true)
+            }
+            many => {
+                // The shortest prefix (at least the 12 digits `token list` shows) that
+                // still tells every match apart.
+                let len = (12..64)
+                    .find(|&l| {
+                        let ids: std::collections::BTreeSet<&str> =
+                            many.iter().map(|h| &h[..l]).collect();
+                        ids.len() == many.len()
+                    })
+                    .unwrap_or(64);
+                let ids: Vec<&str> = many.iter().map(|h| &h[..len]).collect();
+                Err(IndexError::bad(format!(
+                    "token id {id} is ambiguous: it matches {} tokens ({}); give more of the id, nothing was revoked",
+                    many.len(),
+                    ids.join(", ")
+                )))
+            }
+        }
     }
 
     /// Whether `filename` was ever used in this index (case-insensitively), even if deleted.
@@ -706,5 +740,40 @@ mod tests {
         assert!(db.revoke_token(&id).unwrap());
         assert_eq!(db.token_scope(&t).unwrap(), None);
         assert!(db.create_token(Some("bad name"), None).is_err());
+    }
+
+    #[test]
+    fn an_ambiguous_token_id_revokes_nothing() {
+        let (_d, mut db) = db();
+        // Two tokens whose hashes share their first 12 hex digits, a third sharing 8.
+        let a = format!("deadbeef0123{}", "a".repeat(52));
+        let b = format!("deadbeef0123{}", "b".repeat(52));
+        let c = format!("deadbeef9999{}", "c".repeat(52));
+        for h in [&a, &b, &c] {
+            db.conn
+                .execute(
+                    "INSERT INTO tokens(hash, project, description, created) VALUES (?1, NULL, NULL, '')",
+                    params![h],
+                )
+                .unwrap();
+        }
+        let err = db.revoke_token("DEADBEEF").unwrap_err().to_string();
+        assert!(err.contains("matches 3 tokens"), "{err}");
+        // The ids listed are long enough to tell the matches apart.
+        for id in ["deadbeef0123a", "deadbeef0123b", "deadbeef9999"] {
+            assert!(err.contains(id), "{err}");
+        }
+        assert_eq!(db.tokens().unwrap().len(), 3);
+        let err = db.revoke_token("deadbeef0123").unwrap_err().to_string();
+        assert!(err.contains("matches 2 tokens"), "{err}");
+        assert_eq!(db.tokens().unwrap().len(), 3);
+        // An unambiguous prefix revokes exactly that token.
+        assert!(db.revoke_token("deadbeef9").unwrap());
+        assert!(db.revoke_token("deadbeef0123a").unwrap());
+        let left: Vec<String> = db.tokens().unwrap().into_iter().map(|t| t.0).collect();
+        assert_eq!(left, ["deadbeef0123"]);
+        assert!(!db.revoke_token("deadbeef0123a").unwrap());
+        assert!(db.revoke_token("deadbeef").unwrap());
+        assert!(db.tokens().unwrap().is_empty());
     }
 }

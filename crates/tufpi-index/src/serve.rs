@@ -18,6 +18,8 @@ pub struct ServeOptions {
     pub listen: String,
     /// Index options.
     pub index: IndexOptions,
+    /// Connection limits and timeouts.
+    pub conn: tufpi_simple::conn::Limits,
 }
 
 /// The loud notice printed when a data directory is created: development keys, the trusted
@@ -87,15 +89,14 @@ pub fn run(opts: ServeOptions) -> Result<(), IndexError> {
         );
         let _ = out.flush();
         drop(out);
-        // Without TCP_NODELAY a response written in two parts (headers, then a file body)
-        // waits ~40 ms on the peer's delayed ACK.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |t| {
-            let _ = t.set_nodelay(true);
-        });
-        let served = axum::serve(listener, router(index.clone()))
-            .with_graceful_shutdown(tufpi_simple::shutdown_signal())
-            .await
-            .map_err(|e| IndexError::io("serving", e));
+        let served = tufpi_simple::conn::serve(
+            listener,
+            router(index.clone()),
+            opts.conn.clone(),
+            tufpi_simple::shutdown_signal(),
+        )
+        .await
+        .map_err(|e| IndexError::io("serving", e));
         let idx = index.clone();
         let _ = tokio::task::spawn_blocking(move || idx.shutdown()).await;
         served

@@ -1,6 +1,9 @@
 //! The simple repository API bits that the index server and the verifying proxy share:
 //! PEP 503 project names, PEP 691 content negotiation, HTML escaping for PEP 503 pages, and
-//! the redirect and shutdown plumbing of serving them.
+//! the redirect and shutdown plumbing of serving them, and the hardened connection loop both
+//! serve with ([`conn`]).
+
+pub mod conn;
 
 /// Media type of PEP 691 JSON pages.
 pub const JSON_TYPE: &str = "application/vnd.pypi.simple.v1+json";

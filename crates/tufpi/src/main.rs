@@ -7,6 +7,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod ceremonycmd;
 mod clientcmd;
+mod connargs;
 mod fsutil;
 mod keycmd;
 mod metacmd;

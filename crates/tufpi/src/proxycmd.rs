@@ -41,6 +41,8 @@ pub struct ProxyArgs {
     /// Most upstream downloads of targets at once (others wait for a free slot).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     max_downloads: u16,
+    #[command(flatten)]
+    conn: crate::connargs::ConnArgs,
 }
 
 /// Run `tufpi proxy`.
@@ -57,6 +59,7 @@ pub fn run(args: ProxyArgs) -> Result<()> {
         refresh_interval: interval,
         fetch_timeout: Duration::from_secs(args.fetch_timeout.max(1)),
         max_downloads: usize::from(args.max_downloads),
+        conn: args.conn.limits(),
     };
     Ok(tufpi_proxy::run(opts)?)
 }

@@ -39,6 +39,8 @@ pub struct ServeArgs {
     /// Longest wait between publishes while changes are pending, milliseconds.
     #[arg(long, default_value_t = 200, hide = true)]
     publish_interval_ms: u64,
+    #[command(flatten)]
+    conn: crate::connargs::ConnArgs,
 }
 
 /// Run `tufpi serve`.
@@ -46,6 +48,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let opts = ServeOptions {
         data_dir: args.data_dir,
         listen: args.listen,
+        conn: args.conn.limits(),
         index: IndexOptions {
             bins_bit_length: args.bins_bit_length,
             max_upload: args.max_upload_size,
