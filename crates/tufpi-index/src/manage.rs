@@ -287,7 +287,47 @@ fn parse_urlencoded(body: &[u8]) -> Result<Vec<(String, String)>, IndexError> {
         .collect()
 }
 
+/// The members of a JSON object of strings, in order and with repeated keys kept: a
+/// `serde_json` map keeps only the last of a repeated key, which would accept
+/// `{"version": "1.0", "version": "2.0"}` where a form repeating a field is refused.
+fn json_string_members(body: &[u8]) -> Result<Vec<(String, String)>, IndexError> {
+    let v: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| IndexError::bad(format!("Malformed JSON body: {e}")))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| IndexError::bad("The JSON body must be an object"))?;
+    if let Some((k, _)) = obj.iter().find(|(_, v)| !v.is_string()) {
+        return Err(IndexError::bad(format!("Field {k:?} must be a string")));
+    }
+    // Valid JSON, one object whose members are all strings: outside its string tokens there
+    // are only `{`, `}`, `:`, `,` and whitespace, and the tokens alternate key, value. Each
+    // token is decoded by serde_json (escapes: `"vers\u0069on"` is the key `version`).
+    let mut tokens = Vec::with_capacity(2 * obj.len());
+    let mut i = 0;
+    while i < body.len() {
+        if body[i] == b'"' {
+            let start = i;
+            i += 1;
+            while i < body.len() && body[i] != b'"' {
+                i += if body[i] == b'\\' { 2 } else { 1 };
+            }
+            let token = body
+                .get(start..=i)
+                .and_then(|t| serde_json::from_slice::<String>(t).ok())
+                .ok_or_else(|| IndexError::bad("Malformed JSON body"))?;
+            tokens.push(token);
+        }
+        i += 1;
+    }
+    if tokens.len() % 2 != 0 {
+        return Err(IndexError::bad("Malformed JSON body"));
+    }
+    let mut tokens = tokens.into_iter();
+    Ok(std::iter::from_fn(|| Some((tokens.next()?, tokens.next()?))).collect())
+}
+
 /// The request's fields: a JSON object of strings or a urlencoded form (by Content-Type).
+/// A field given twice is refused in either.
 pub fn request_fields(
     content_type: Option<&str>,
     body: &[u8],
@@ -300,19 +340,7 @@ pub fn request_fields(
         .trim()
         .to_ascii_lowercase();
     let pairs = match ct.as_str() {
-        "application/json" => {
-            let v: serde_json::Value = serde_json::from_slice(body)
-                .map_err(|e| IndexError::bad(format!("Malformed JSON body: {e}")))?;
-            let obj = v
-                .as_object()
-                .ok_or_else(|| IndexError::bad("The JSON body must be an object"))?;
-            obj.iter()
-                .map(|(k, v)| match v {
-                    serde_json::Value::String(s) => Ok((k.clone(), s.clone())),
-                    _ => Err(IndexError::bad(format!("Field {k:?} must be a string"))),
-                })
-                .collect::<Result<Vec<_>, _>>()?
-        }
+        "application/json" => json_string_members(body)?,
         "application/x-www-form-urlencoded" | "" => parse_urlencoded(body)?,
         other => {
             return Err(IndexError::refused(

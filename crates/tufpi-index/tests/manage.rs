@@ -500,3 +500,59 @@ async fn the_publisher_signs_outbox_changes_committed_elsewhere() {
     assert_eq!(t.settled().await["pending_changes"], 0);
     t.index.shutdown();
 }
+
+/// A repeated field is refused, in a form and in JSON alike (serde_json's maps would keep
+/// only the last of a repeated key), and so is a key spelled with escapes that repeats one.
+#[test]
+fn repeated_fields_are_refused_in_forms_and_json() {
+    use tufpi_index::manage::request_fields;
+    const FORM: &str = "application/x-www-form-urlencoded";
+    const JSON: &str = "application/json";
+    for (ct, body, want) in [
+        (
+            FORM,
+            "version=1.0&version=2.0",
+            "Field \"version\" given twice",
+        ),
+        (
+            JSON,
+            r#"{"version": "1.0", "version": "2.0"}"#,
+            "Field \"version\" given twice",
+        ),
+        (
+            JSON,
+            r#"{"version": "1.0", "reason": "a", "reason": "b"}"#,
+            "Field \"reason\" given twice",
+        ),
+        (
+            JSON,
+            r#"{"version": "1.0", "vers\u0069on": "2.0"}"#,
+            "Field \"version\" given twice",
+        ),
+        (
+            JSON,
+            r#"{"version": 1}"#,
+            "Field \"version\" must be a string",
+        ),
+        (JSON, "[1]", "must be an object"),
+        (JSON, r#"{"version": "1.0""#, "Malformed JSON body"),
+    ] {
+        let err = request_fields(Some(ct), body.as_bytes()).expect_err(body);
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST, "{body}");
+        assert!(err.to_string().contains(want), "{body}: {err}");
+    }
+    // Escapes, whitespace and key order are fine once each key appears once.
+    let f = request_fields(
+        Some(JSON),
+        br#" { "reason" : "say \"no\" \\ \u00e9" ,"version":"1.0" } "#,
+    )
+    .unwrap();
+    assert_eq!(f.len(), 2);
+    assert_eq!(f["version"], "1.0");
+    assert_eq!(f["reason"], "say \"no\" \\ \u{e9}");
+    let f = request_fields(Some(FORM), b"version=1.0&reason=a+b").unwrap();
+    assert_eq!(
+        (f["version"].as_str(), f["reason"].as_str()),
+        ("1.0", "a b")
+    );
+}

@@ -28,12 +28,13 @@ pub enum TokenCmd {
         #[arg(long, default_value = "./tufpi-data")]
         data_dir: PathBuf,
     },
-    /// Revoke a token by its id (from `token list`).
+    /// Revoke a token by its id (from `token list`). An id prefix (at least 8 hex digits)
+    /// must match exactly one token: one matching several revokes nothing and lists them.
     Revoke {
         /// The index's data directory.
         #[arg(long, default_value = "./tufpi-data")]
         data_dir: PathBuf,
-        /// Token id.
+        /// Token id, or an unambiguous prefix of it (at least 8 hex digits).
         id: String,
     },
 }
