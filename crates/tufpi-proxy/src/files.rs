@@ -105,9 +105,7 @@ impl FileCache {
     /// Where the signed metadata says target `path` is (refreshed as `Trust::lookup` does).
     /// `NotFound` if no signed role lists it.
     pub async fn resolve(trust: &Arc<Trust>, path: String) -> Result<Resolved, ProxyError> {
-        let t = trust.clone();
-        let p = path.clone();
-        blocking(move || t.lookup(&p)).await?.ok_or_else(|| {
+        trust.lookup(&path).await?.ok_or_else(|| {
             ProxyError::NotFound(format!(
                 "{path}: not in the signed TUF metadata, so not served"
             ))
@@ -119,10 +117,7 @@ impl FileCache {
     pub async fn get(&self, trust: &Arc<Trust>, resolved: Resolved) -> Result<Served, ProxyError> {
         let Some(name) = cache_name(&resolved.info) else {
             // Verified all the same; only not cached.
-            return trust
-                .download(resolved)
-                .await
-                .map(|d| Served::Bytes(d.into()));
+            return trust.download(resolved).await.map(Served::Bytes);
         };
         let file = self.dir.join(&name);
         if let Some(hit) = cached(file.clone(), resolved.clone()).await? {
@@ -165,7 +160,7 @@ async fn download(trust: Arc<Trust>, dir: PathBuf, file: PathBuf, resolved: Reso
         return Ok(data);
     }
     let path = resolved.path.clone();
-    let data = Bytes::from(trust.download(resolved).await?);
+    let data = trust.download(resolved).await?;
     info!(target = %path, bytes = data.len(), "verified");
     let d = data.clone();
     // Only verified bytes are ever written; a failed write costs a re-download later.

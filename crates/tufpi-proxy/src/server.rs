@@ -261,16 +261,11 @@ async fn project_page_of(
 /// from memory when the signed hash is the one verified before), links rewritten.
 async fn verified_page(app: &Arc<App>, project: String) -> Result<Arc<Page>, ProxyError> {
     let target = pages::page_target(&project);
-    let t = app.trust.clone();
-    let path = target.clone();
-    let resolved = tokio::task::spawn_blocking(move || t.lookup(&path))
-        .await
-        .map_err(|e| ProxyError::Internal(e.to_string()))??
-        .ok_or_else(|| {
-            ProxyError::NotFound(format!(
-                "project {project:?} is not in the signed TUF metadata ({target} is not a target)"
-            ))
-        })?;
+    let resolved = app.trust.lookup(&target).await?.ok_or_else(|| {
+        ProxyError::NotFound(format!(
+            "project {project:?} is not in the signed TUF metadata ({target} is not a target)"
+        ))
+    })?;
     let digest = resolved
         .info
         .hashes
@@ -324,9 +319,9 @@ fn prefetch(app: &Arc<App>, page: &Page) {
         return;
     }
     let t = app.trust.clone();
-    tokio::task::spawn_blocking(move || {
+    tokio::spawn(async move {
         for p in paths {
-            let _ = t.lookup(&p);
+            t.warm(&p).await;
         }
     });
 }
