@@ -1,5 +1,6 @@
-//! The index database (`DIR/index.db`, SQLite): projects, files, every filename ever used,
-//! rendered pages, upload tokens (only their SHA-256 is stored) and an outbox of TUF target
+//! The index database (`DIR/index.db`, SQLite): projects, files, every filename and every
+//! distribution identity ([`DistIdentity`]: project, release, wheel tags) ever used, rendered
+//! pages, upload tokens (only their SHA-256 is stored) and an outbox of TUF target
 //! changes not yet handed to the repository queue.
 
 use std::collections::{BTreeMap, HashSet};
@@ -12,7 +13,7 @@ use sha2::{Digest, Sha256};
 use tufpi_repo::{Change, TargetRecord};
 
 use crate::error::IndexError;
-use crate::names::{normalize, valid_project_name};
+use crate::names::{normalize, valid_project_name, DistIdentity, DistKind};
 use crate::pages::{Digests, FileRow};
 
 const SCHEMA: &str = "
@@ -41,6 +42,7 @@ CREATE TABLE IF NOT EXISTS files (
 );
 CREATE INDEX IF NOT EXISTS files_project ON files(project);
 CREATE TABLE IF NOT EXISTS used_filenames (filename TEXT PRIMARY KEY COLLATE NOCASE);
+CREATE TABLE IF NOT EXISTS used_dists (key TEXT PRIMARY KEY, filename TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pages (
     sha256 TEXT PRIMARY KEY,
     blake2b TEXT NOT NULL,
@@ -323,9 +325,12 @@ impl IndexDb {
         }
     }
 
-    /// Whether `filename` was ever used in this index (case-insensitively), even if deleted.
+    /// Whether `filename` was ever used in this index (case-insensitively), even if deleted,
+    /// or names a distribution identity used before (read from the name alone:
+    /// [`DistIdentity::candidates`]; `alpha-4.0.0-py3-none-any.whl` after
+    /// `alpha-4-py3-none-any.whl`).
     pub fn filename_used(&self, filename: &str) -> Result<bool, IndexError> {
-        Ok(self
+        let exact = self
             .conn
             .query_row(
                 "SELECT 1 FROM used_filenames WHERE filename = ?1",
@@ -333,7 +338,21 @@ impl IndexDb {
                 |_| Ok(()),
             )
             .optional()?
-            .is_some())
+            .is_some();
+        if exact {
+            return Ok(true);
+        }
+        for id in DistIdentity::candidates(filename) {
+            if dist_used(&self.conn, &id)?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The file that holds, or once held, distribution identity `id` in this index.
+    pub fn dist_used(&self, id: &DistIdentity) -> Result<Option<String>, IndexError> {
+        dist_used(&self.conn, id)
     }
 
     /// A project by normalised name.
@@ -426,11 +445,23 @@ impl IndexDb {
             params![file.filename],
         )?;
         if fresh == 0 {
-            return Err(IndexError::bad(format!(
-                "File already exists: {:?} has been used before in this index; upload a new version instead",
-                file.filename
-            )));
+            return Err(already_exists(&file.filename, &file.filename, None));
         }
+        // One file per distribution identity, ever (also after a removal), and one release
+        // per PEP 440 version: a file of 4.0.0 joins release 4.0 if it exists.
+        let id = identity_of(file)?;
+        if let Some(previous) = dist_used(&tx, &id)? {
+            return Err(already_exists(&file.filename, &previous, Some(&id)));
+        }
+        tx.execute(
+            "INSERT INTO used_dists(key, filename) VALUES (?1, ?2)",
+            params![id.key(), file.filename],
+        )?;
+        let mut file = file.clone();
+        if let Some(v) = release_version(&tx, &file.project, &file.version)? {
+            file.version = v;
+        }
+        let file = &file;
         tx.execute(
             "INSERT OR IGNORE INTO projects(name, display_name, created) VALUES (?1, ?2, ?3)",
             params![file.project, display_name, now_text()],
@@ -556,15 +587,128 @@ fn migrate(conn: &mut Connection) -> Result<(), IndexError> {
         )
         .map(|n| n > 0)
     };
-    if has_op(conn)? {
+    if !has_op(conn)? {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if !has_op(&tx)? {
+            tx.execute_batch("ALTER TABLE outbox ADD COLUMN op TEXT NOT NULL DEFAULT 'add'")?;
+        }
+        tx.commit()?;
+    }
+    backfill_used_dists(conn)
+}
+
+/// Record the distribution identities of the files used before `used_dists` existed: those of
+/// current files exactly, and every identity each filename ever used may stand for.
+fn backfill_used_dists(conn: &mut Connection) -> Result<(), IndexError> {
+    let needed = |c: &Connection| -> rusqlite::Result<bool> {
+        c.query_row(
+            "SELECT NOT EXISTS (SELECT 1 FROM used_dists) AND EXISTS (SELECT 1 FROM used_filenames)",
+            [],
+            |r| r.get(0),
+        )
+    };
+    if !needed(conn)? {
         return Ok(());
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    if !has_op(&tx)? {
-        tx.execute_batch("ALTER TABLE outbox ADD COLUMN op TEXT NOT NULL DEFAULT 'add'")?;
+    if needed(&tx)? {
+        let mut ids: Vec<(String, String)> = Vec::new();
+        {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {FILE_COLUMNS} FROM files ORDER BY upload_time"
+            ))?;
+            for f in stmt.query_map([], file_row)? {
+                let f = f?;
+                if let Ok(id) = identity_of(&f) {
+                    ids.push((id.key(), f.filename));
+                }
+            }
+            let mut stmt = tx.prepare("SELECT filename FROM used_filenames")?;
+            for name in stmt.query_map([], |r| r.get::<_, String>(0))? {
+                let name = name?;
+                for id in DistIdentity::candidates(&name) {
+                    ids.push((id.key(), name.clone()));
+                }
+            }
+        }
+        let mut insert =
+            tx.prepare("INSERT OR IGNORE INTO used_dists(key, filename) VALUES (?1, ?2)")?;
+        for (key, name) in &ids {
+            insert.execute(params![key, name])?;
+        }
+        drop(insert);
+        tracing::info!(
+            identities = ids.len(),
+            "recorded the distribution identities of earlier uploads"
+        );
     }
     tx.commit()?;
     Ok(())
+}
+
+/// The distribution identity of a stored file.
+fn identity_of(file: &FileRow) -> Result<DistIdentity, IndexError> {
+    let kind = if file.packagetype == DistKind::Wheel.packagetype() {
+        DistKind::Wheel
+    } else {
+        DistKind::Sdist
+    };
+    let version = crate::names::parse_version(&file.version).map_err(IndexError::Internal)?;
+    DistIdentity::new(&file.filename, &file.project, &version, kind).map_err(IndexError::Internal)
+}
+
+fn dist_used(conn: &Connection, id: &DistIdentity) -> Result<Option<String>, IndexError> {
+    Ok(conn
+        .query_row(
+            "SELECT filename FROM used_dists WHERE key = ?1",
+            params![id.key()],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// The version string of `project`'s release that is PEP 440-equal to `version`, if it has
+/// one (`4.0` for `4.0.0`).
+fn release_version(
+    conn: &Connection,
+    project: &str,
+    version: &str,
+) -> Result<Option<String>, IndexError> {
+    let Ok(want) = crate::names::parse_version(version) else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare_cached("SELECT DISTINCT version FROM files WHERE project = ?1")?;
+    let versions = stmt.query_map(params![project], |r| r.get::<_, String>(0))?;
+    for v in versions {
+        let v = v?;
+        if crate::names::parse_version(&v).is_ok_and(|p| p == want) {
+            return Ok(Some(v));
+        }
+    }
+    Ok(None)
+}
+
+/// The refusal of `filename` because `previous` holds (or held) the same distribution
+/// identity `id` (or the same name, when `id` is `None`).
+pub fn already_exists(filename: &str, previous: &str, id: Option<&DistIdentity>) -> IndexError {
+    let msg = match id {
+        None => format!(
+            "File already exists: {filename:?} has been used before in this index; upload a new version instead"
+        ),
+        Some(id) if previous.eq_ignore_ascii_case(filename) => format!(
+            "File already exists: {filename:?} has been used before in this index ({}); upload a new version instead",
+            id.describe()
+        ),
+        Some(id) if id.kind == DistKind::Sdist => format!(
+            "File already exists: {filename:?} would be a second sdist of {} {}: {previous:?} was uploaded before (one sdist per release, even once removed; versions compare as PEP 440); upload a new version instead",
+            id.project, id.version
+        ),
+        Some(id) => format!(
+            "File already exists: {filename:?} is the same file as {previous:?}, uploaded before in this index: {} (versions compare as PEP 440, tags once expanded); upload a new version instead",
+            id.describe()
+        ),
+    };
+    IndexError::bad(msg)
 }
 
 /// Record `project`'s newly rendered pages (HTML, JSON) as its current ones; returns their

@@ -68,10 +68,285 @@ pub fn kind_of(filename: &str) -> Option<DistKind> {
     }
 }
 
-fn is_tag(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.'))
+/// Refuse a PEP 440 local version (`1.0+local`): an index serves public versions only, as
+/// PyPI does (a local label is for builds that never leave their origin).
+pub fn check_public_version(text: &str, version: &Version) -> Result<(), String> {
+    if version.is_local() {
+        return Err(format!(
+            "Invalid version {text:?}: local versions ('+' and a label) are not allowed on an index; upload a public version"
+        ));
+    }
+    Ok(())
+}
+
+/// The canonical form of `version` as PyPI groups releases (`packaging`'s
+/// `canonicalize_version`): normalised, trailing `.0`s of the release dropped, so `4`, `4.0`
+/// and `4.0.0` are one release.
+pub fn canonical_version(version: &Version) -> String {
+    let release = version.release();
+    let keep = release.iter().rposition(|&n| n != 0).map_or(1, |i| i + 1);
+    version
+        .clone()
+        .with_release(release[..keep].to_vec())
+        .to_string()
+}
+
+/// A wheel filename's parts (PEP 427 / binary distribution format), split but not
+/// normalised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WheelName {
+    /// Distribution name as spelled.
+    pub name: String,
+    /// Version as spelled.
+    pub version: String,
+    /// Optional build tag (starts with a digit).
+    pub build: Option<String>,
+    /// Python tag(s), `.`-separated.
+    pub python: String,
+    /// ABI tag(s).
+    pub abi: String,
+    /// Platform tag(s).
+    pub platform: String,
+}
+
+impl WheelName {
+    /// Every `python-abi-platform` tag the compressed tag sets expand to, lowercased, sorted,
+    /// without duplicates.
+    pub fn tags(&self) -> Vec<String> {
+        let split =
+            |s: &str| -> Vec<String> { s.split('.').map(str::to_ascii_lowercase).collect() };
+        let mut out = Vec::new();
+        for p in split(&self.python) {
+            for a in split(&self.abi) {
+                for pl in split(&self.platform) {
+                    out.push(format!("{p}-{a}-{pl}"));
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// Whether `s` is a non-empty run of ASCII letters, digits and `_`.
+fn is_word(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
+/// The operating-system families a wheel platform tag may name (besides `any` and
+/// `win32`), each followed by `_` and the rest of the tag: the `sysconfig` platforms of
+/// CPython and the manylinux / musllinux / macOS / iOS / Android tag schemes.
+const PLATFORM_FAMILIES: &[&str] = &[
+    "win",
+    "linux",
+    "manylinux1",
+    "manylinux2010",
+    "manylinux2014",
+    "manylinux",
+    "musllinux",
+    "macosx",
+    "ios",
+    "android",
+    "emscripten",
+    "pyodide",
+    "wasi",
+    "freebsd",
+    "netbsd",
+    "openbsd",
+    "dragonfly",
+    "solaris",
+    "sunos",
+    "aix",
+    "cygwin",
+    "mingw",
+    "haiku",
+];
+
+/// Whether `tag` is one platform tag (one part of a compressed tag set): `any`, `win32` or
+/// a known platform family followed by `_` and letters, digits and `_`. Refuses what is
+/// not a platform, such as the `whl` of `…-any.whl.whl`.
+pub fn valid_platform_tag(tag: &str) -> bool {
+    let t = tag.to_ascii_lowercase();
+    if t == "any" || t == "win32" {
+        return true;
+    }
+    is_word(&t)
+        && PLATFORM_FAMILIES.iter().any(|f| {
+            t.strip_prefix(f)
+                .and_then(|rest| rest.strip_prefix('_'))
+                .is_some_and(|rest| !rest.is_empty())
+        })
+}
+
+/// Split a wheel filename (`NAME-VERSION(-BUILD)-PYTHON-ABI-PLATFORM.whl`) and check each
+/// part's syntax: name of letters, digits, `_` and `.`; a build tag starting with a digit;
+/// each python, ABI and platform tag of a compressed set a word, platform tags of a known
+/// platform family.
+pub fn parse_wheel_filename(filename: &str) -> Result<WheelName, String> {
+    let bad = |why: String| format!("Invalid wheel filename {filename:?}: {why}");
+    let stem = filename
+        .strip_suffix(".whl")
+        .ok_or_else(|| bad("it must end with .whl".into()))?;
+    let parts: Vec<&str> = stem.split('-').collect();
+    let (name, version, build, tags) = match parts[..] {
+        [n, v, p, a, pl] => (n, v, None, [p, a, pl]),
+        [n, v, b, p, a, pl] => (n, v, Some(b), [p, a, pl]),
+        _ => {
+            return Err(bad(
+                "expected NAME-VERSION(-BUILD)-PYTHON-ABI-PLATFORM.whl".into()
+            ))
+        }
+    };
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.')
+    {
+        return Err(bad(format!(
+            "the name {name:?} must be letters, digits, '_' and '.'"
+        )));
+    }
+    if version.is_empty() {
+        return Err(bad("no version".into()));
+    }
+    if let Some(b) = build {
+        if !b.starts_with(|c: char| c.is_ascii_digit()) || !is_word(b) {
+            return Err(bad(format!(
+                "the build tag {b:?} must start with a digit and hold only letters, digits and '_'"
+            )));
+        }
+    }
+    for (what, set) in ["python", "ABI", "platform"].into_iter().zip(tags) {
+        for t in set.split('.') {
+            if !is_word(t) {
+                return Err(bad(format!("invalid {what} tag {t:?} in {set:?}")));
+            }
+            if what == "platform" && !valid_platform_tag(t) {
+                return Err(bad(format!("unknown platform tag {t:?}")));
+            }
+        }
+    }
+    Ok(WheelName {
+        name: name.to_string(),
+        version: version.to_string(),
+        build: build.map(str::to_string),
+        python: tags[0].to_string(),
+        abi: tags[1].to_string(),
+        platform: tags[2].to_string(),
+    })
+}
+
+/// What makes two distribution files the same file whatever their spelling: the project,
+/// the release (canonical version) and, for a wheel, its build tag and expanded tags. An
+/// index holds at most one file per identity, ever (PyPI: "File already exists"); a release
+/// has at most one sdist, whatever its format (PyPI: "Only one sdist may be uploaded per
+/// release").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DistIdentity {
+    /// Normalised project name.
+    pub project: String,
+    /// [`canonical_version`].
+    pub version: String,
+    /// Wheel or sdist.
+    pub kind: DistKind,
+    /// A wheel's build tag, lowercased.
+    pub build: Option<String>,
+    /// A wheel's expanded tags ([`WheelName::tags`]); empty for an sdist.
+    pub tags: Vec<String>,
+}
+
+impl DistIdentity {
+    /// The identity of a file of `project` at `version` (a checked upload).
+    pub fn new(
+        filename: &str,
+        project: &str,
+        version: &Version,
+        kind: DistKind,
+    ) -> Result<DistIdentity, String> {
+        let (build, tags) = match kind {
+            DistKind::Wheel => {
+                let w = parse_wheel_filename(filename)?;
+                let tags = w.tags();
+                (w.build.map(|b| b.to_ascii_lowercase()), tags)
+            }
+            DistKind::Sdist => (None, Vec::new()),
+        };
+        Ok(DistIdentity {
+            project: normalize(project),
+            version: canonical_version(version),
+            kind,
+            build,
+            tags,
+        })
+    }
+
+    /// Every identity `filename` may stand for, read from the name alone: one for a
+    /// well-formed wheel; for an sdist, one per way of splitting `NAME-VERSION` (a legacy
+    /// name may hold `-`). Empty if the name is not a distribution's.
+    pub fn candidates(filename: &str) -> Vec<DistIdentity> {
+        match kind_of(filename) {
+            Some(DistKind::Wheel) => parse_wheel_filename(filename)
+                .ok()
+                .and_then(|w| {
+                    let v = Version::from_str(&w.version).ok()?;
+                    DistIdentity::new(filename, &w.name, &v, DistKind::Wheel).ok()
+                })
+                .into_iter()
+                .collect(),
+            Some(DistKind::Sdist) => {
+                let stem = filename
+                    .strip_suffix(".tar.gz")
+                    .or_else(|| filename.strip_suffix(".zip"))
+                    .unwrap_or(filename);
+                stem.match_indices('-')
+                    .filter_map(|(i, _)| {
+                        let (name, ver) = (&stem[..i], &stem[i + 1..]);
+                        let v = Version::from_str(ver).ok()?;
+                        (!name.is_empty()).then(|| DistIdentity {
+                            project: normalize(name),
+                            version: canonical_version(&v),
+                            kind: DistKind::Sdist,
+                            build: None,
+                            tags: Vec::new(),
+                        })
+                    })
+                    .collect()
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// The key under which the identity is recorded.
+    pub fn key(&self) -> String {
+        match self.kind {
+            DistKind::Wheel => format!(
+                "wheel {} {} {} {}",
+                self.project,
+                self.version,
+                self.build.as_deref().unwrap_or("-"),
+                self.tags.join(",")
+            ),
+            DistKind::Sdist => format!("sdist {} {}", self.project, self.version),
+        }
+    }
+
+    /// In words, for refusals.
+    pub fn describe(&self) -> String {
+        match self.kind {
+            DistKind::Wheel => format!(
+                "a wheel of {} {}{} for {}",
+                self.project,
+                self.version,
+                self.build
+                    .as_ref()
+                    .map(|b| format!(" (build {b})"))
+                    .unwrap_or_default(),
+                self.tags.join(", ")
+            ),
+            DistKind::Sdist => format!("the sdist of {} {}", self.project, self.version),
+        }
+    }
 }
 
 /// Check that `filename` is a wheel or sdist of `project` at `version` (names compared
@@ -90,32 +365,18 @@ pub fn check_filename(
     let want = normalize(project);
     match kind {
         DistKind::Wheel => {
-            let stem = &filename[..filename.len() - 4];
-            let parts: Vec<&str> = stem.split('-').collect();
-            let well_formed = match parts.len() {
-                5 => parts[2..].iter().all(|t| is_tag(t)),
-                6 => {
-                    parts[2].starts_with(|c: char| c.is_ascii_digit())
-                        && parts[2..].iter().all(|t| is_tag(t))
-                }
-                _ => false,
-            };
-            if !well_formed || !is_tag(parts[0]) {
-                return Err(format!(
-                    "Invalid wheel filename {filename:?}: expected NAME-VERSION(-BUILD)-PYTHON-ABI-PLATFORM.whl"
-                ));
-            }
-            if normalize(parts[0]) != want {
+            let w = parse_wheel_filename(filename)?;
+            if normalize(&w.name) != want {
                 return Err(format!(
                     "Wheel filename {filename:?} is for project {:?}, not {project:?}",
-                    parts[0]
+                    w.name
                 ));
             }
-            match Version::from_str(parts[1]) {
+            match Version::from_str(&w.version) {
                 Ok(v) if &v == version => Ok(kind),
                 _ => Err(format!(
                     "Wheel filename {filename:?} has version {:?}, but the upload is for version {version}",
-                    parts[1]
+                    w.version
                 )),
             }
         }

@@ -4,13 +4,14 @@
 //! `METADATA` ([`crate::wheel`]).
 
 use std::cell::Cell;
+use std::collections::HashSet;
 use std::io::Read;
 use std::path::Path;
 use std::rc::Rc;
 
 use pep440_rs::Version;
 
-use crate::wheel::{self, CoreMetadata, MAX_METADATA};
+use crate::wheel::{self, CoreMetadata, MAX_ARCHIVE_ENTRIES, MAX_METADATA};
 
 /// The decompressed bytes a `.tar.gz` sdist may hold when read for its `PKG-INFO`: 50 times
 /// its compressed size, at least 64 MiB, at most 1 GiB (a decompression bomb stops there).
@@ -59,8 +60,135 @@ fn components(name: &str) -> Result<Vec<&str>, String> {
         .collect())
 }
 
+/// Largest GNU long-name / long-link or pax extended header read (they carry a member's path
+/// or link target, and a few attributes).
+pub const MAX_EXTENSION_HEADER: u64 = 64 << 10;
+
+/// Largest symlink target read from a zip sdist.
+const MAX_LINK_TARGET: u64 = 4096;
+
+/// A link member: a symlink (target relative to its directory) or a hard link (target
+/// relative to the archive's root).
+struct Link {
+    symlink: bool,
+    target: String,
+}
+
+/// The members of an sdist, as far as links go: every symlink, and every member's path
+/// (components) and link, checked once the whole archive was read.
+#[derive(Default)]
+struct Links {
+    symlinks: HashSet<Vec<String>>,
+    members: Vec<(Vec<String>, Option<Link>)>,
+}
+
+impl Links {
+    fn add(&mut self, path: &[&str], link: Option<Link>) {
+        let path: Vec<String> = path.iter().map(|c| c.to_string()).collect();
+        if link.as_ref().is_some_and(|l| l.symlink) {
+            self.symlinks.insert(path.clone());
+        }
+        self.members.push((path, link));
+    }
+
+    /// Refuse links that point outside the archive (absolute targets, or `..` climbing out of
+    /// it) or through another symlink, and members stored under a symlink: when unpacked,
+    /// such an sdist writes or exposes files outside the directory it is unpacked in (what
+    /// Python's `tarfile` "data" filter refuses).
+    fn check(&self) -> Result<(), String> {
+        for (path, link) in &self.members {
+            let shown = path.join("/");
+            for n in 1..path.len() {
+                if self.symlinks.contains(&path[..n]) {
+                    return Err(format!(
+                        "Invalid sdist: {shown:?} is stored under the symlink {:?}",
+                        path[..n].join("/")
+                    ));
+                }
+            }
+            let Some(Link { symlink, target }) = link else {
+                continue;
+            };
+            let kind = if *symlink { "symlink" } else { "hard link" };
+            let escape = || {
+                format!(
+                    "Invalid sdist: the {kind} {shown:?} points outside the archive ({target:?})"
+                )
+            };
+            let b = target.as_bytes();
+            let absolute = target.starts_with(['/', '\\'])
+                || (b.len() >= 2 && b[1] == b':' && b[0].is_ascii_alphabetic());
+            if target.is_empty() || absolute {
+                return Err(escape());
+            }
+            // A symlink's target is relative to its directory, a hard link's to the root.
+            let mut at: Vec<String> = if *symlink {
+                path[..path.len() - 1].to_vec()
+            } else {
+                Vec::new()
+            };
+            let parts: Vec<&str> = target
+                .split(['/', '\\'])
+                .filter(|c| !c.is_empty() && *c != ".")
+                .collect();
+            for (i, c) in parts.iter().enumerate() {
+                if *c == ".." {
+                    if at.pop().is_none() {
+                        return Err(escape());
+                    }
+                    continue;
+                }
+                at.push(c.to_string());
+                if i + 1 < parts.len() && self.symlinks.contains(&at) {
+                    return Err(format!(
+                        "Invalid sdist: the {kind} {shown:?} points through the symlink {:?} ({target:?})",
+                        at.join("/")
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The value of each `key=value` record of a pax extended header.
+fn pax_records(data: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let bad = || "Invalid sdist: malformed pax extended header".to_string();
+    let mut out = Vec::new();
+    let mut rest = data;
+    while !rest.is_empty() && rest.iter().any(|&b| b != 0) {
+        let sp = rest.iter().position(|&b| b == b' ').ok_or_else(bad)?;
+        let len: usize = std::str::from_utf8(&rest[..sp])
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(bad)?;
+        if len <= sp + 1 || len > rest.len() || rest[len - 1] != b'\n' {
+            return Err(bad());
+        }
+        let rec = &rest[sp + 1..len - 1];
+        let eq = rec.iter().position(|&b| b == b'=').ok_or_else(bad)?;
+        out.push((
+            String::from_utf8_lossy(&rec[..eq]).into_owned(),
+            rec[eq + 1..].to_vec(),
+        ));
+        rest = &rest[len..];
+    }
+    Ok(out)
+}
+
+/// A name from a GNU long-name or long-link header (NUL-terminated).
+fn trim_nul(mut b: Vec<u8>) -> Vec<u8> {
+    while b.last() == Some(&0) {
+        b.pop();
+    }
+    b
+}
+
 /// The name and bytes of the one top-level `*/PKG-INFO` in a gzip-compressed tar stream,
-/// reading it whole but at most `limit` decompressed bytes.
+/// reading it whole but at most `limit` decompressed bytes and at most
+/// [`MAX_ARCHIVE_ENTRIES`] members. Every member's name is checked; links must stay inside
+/// the archive; device files and pipes are refused. GNU long names and pax headers are read
+/// here (each at most [`MAX_EXTENSION_HEADER`] bytes) as Python's `tarfile` reads them.
 pub fn targz_pkg_info(reader: impl Read, limit: u64) -> Result<(String, Vec<u8>), String> {
     let hit = Rc::new(Cell::new(false));
     let capped = Capped {
@@ -77,28 +205,113 @@ pub fn targz_pkg_info(reader: impl Read, limit: u64) -> Result<(String, Vec<u8>)
     };
     let mut archive = tar::Archive::new(capped);
     let mut found: Option<(String, Vec<u8>)> = None;
-    for entry in archive.entries().map_err(corrupt)? {
-        let entry = entry.map_err(corrupt)?;
-        let raw = entry.path_bytes();
+    let mut links = Links::default();
+    let (mut long_name, mut long_link, mut pax_size) = (None, None, None);
+    let mut members = 0usize;
+    for entry in archive.entries().map_err(corrupt)?.raw(true) {
+        let mut entry = entry.map_err(corrupt)?;
+        let et = entry.header().entry_type();
+        let size = entry.header().entry_size().map_err(corrupt)?;
+        if et.is_gnu_longname()
+            || et.is_gnu_longlink()
+            || et.is_pax_local_extensions()
+            || et.is_pax_global_extensions()
+        {
+            if size > MAX_EXTENSION_HEADER {
+                return Err(format!(
+                    "Invalid sdist: an extended header of {size} bytes (at most {MAX_EXTENSION_HEADER})"
+                ));
+            }
+            let mut data = Vec::with_capacity(size as usize);
+            (&mut entry)
+                .take(size)
+                .read_to_end(&mut data)
+                .map_err(corrupt)?;
+            if et.is_gnu_longname() {
+                long_name = Some(trim_nul(data));
+            } else if et.is_gnu_longlink() {
+                long_link = Some(trim_nul(data));
+            } else {
+                let global = et.is_pax_global_extensions();
+                for (k, v) in pax_records(&data)? {
+                    let known = matches!(k.as_str(), "path" | "linkpath" | "size");
+                    if k.starts_with("GNU.sparse") || (global && known) {
+                        return Err(format!(
+                            "Invalid sdist: unsupported pax header field {k:?}{}",
+                            if global { " in a global header" } else { "" }
+                        ));
+                    }
+                    match k.as_str() {
+                        "path" => long_name = Some(v),
+                        "linkpath" => long_link = Some(v),
+                        "size" => pax_size = Some(v),
+                        _ => {}
+                    }
+                }
+            }
+            continue;
+        }
+        members += 1;
+        if members > MAX_ARCHIVE_ENTRIES {
+            return Err(format!(
+                "Invalid sdist: the archive holds more than {MAX_ARCHIVE_ENTRIES} members; this index accepts at most {MAX_ARCHIVE_ENTRIES}"
+            ));
+        }
+        let raw = long_name
+            .take()
+            .unwrap_or_else(|| entry.path_bytes().into_owned());
         let name = String::from_utf8_lossy(&raw).into_owned();
+        if let Some(s) = pax_size.take() {
+            if std::str::from_utf8(&s)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                != Some(size)
+            {
+                return Err(format!(
+                    "Invalid sdist: {name:?} has a pax size that differs from its header's"
+                ));
+            }
+        }
+        let target = long_link
+            .take()
+            .or_else(|| entry.link_name_bytes().map(|l| l.into_owned()));
         let parts = components(&name)?;
+        use tar::EntryType as T;
+        let link = match et {
+            T::Regular | T::Continuous | T::Directory => None,
+            T::Symlink | T::Link => Some(Link {
+                symlink: et == T::Symlink,
+                target: String::from_utf8_lossy(&target.unwrap_or_default()).into_owned(),
+            }),
+            T::Char | T::Block | T::Fifo => {
+                return Err(format!(
+                    "Invalid sdist: {name:?} is a device file or a pipe"
+                ))
+            }
+            other => {
+                return Err(format!(
+                    "Invalid sdist: {name:?} has unsupported member type {:?}",
+                    other.as_byte() as char
+                ))
+            }
+        };
+        links.add(&parts, link);
         if parts.len() != 2 || parts[1] != "PKG-INFO" {
             continue;
         }
         if let Some((first, _)) = &found {
             return Err(duplicate(first, &name));
         }
-        if !entry.header().entry_type().is_file() {
+        if !et.is_file() {
             return Err(format!("Invalid sdist: {name} is not a regular file"));
         }
-        let size = entry.header().size().map_err(corrupt)?;
         if size > MAX_METADATA {
             return Err(format!(
                 "Invalid sdist: {name} is larger than {MAX_METADATA} bytes"
             ));
         }
         let mut bytes = Vec::with_capacity(size as usize);
-        entry
+        (&mut entry)
             .take(MAX_METADATA + 1)
             .read_to_end(&mut bytes)
             .map_err(corrupt)?;
@@ -110,6 +323,7 @@ pub fn targz_pkg_info(reader: impl Read, limit: u64) -> Result<(String, Vec<u8>)
     if hit.get() {
         return Err(corrupt(std::io::Error::other("limit")));
     }
+    links.check()?;
     found.ok_or_else(|| {
         "Invalid sdist: no top-level PKG-INFO (expected NAME-VERSION/PKG-INFO)".to_string()
     })
@@ -121,15 +335,44 @@ fn duplicate(first: &str, second: &str) -> String {
     format!("Invalid sdist: more than one top-level PKG-INFO ({first:?} and {second:?})")
 }
 
-/// The top-level `*/PKG-INFO` of the zip sdist at `path`.
+/// Unix file type bits.
+const S_IFMT: u32 = 0o170000;
+const S_IFREG: u32 = 0o100000;
+const S_IFDIR: u32 = 0o040000;
+const S_IFLNK: u32 = 0o120000;
+
+/// The top-level `*/PKG-INFO` of the zip sdist at `path`; links and special files checked as
+/// in a `.tar.gz`.
 fn zip_pkg_info(path: &Path) -> Result<(String, Vec<u8>), String> {
     let mut zip = wheel::open_zip(path, "sdist")?;
-    let found: Vec<String> = zip
-        .file_names()
-        .filter(|n| {
-            components(n).is_ok_and(|p| p.len() == 2 && p[1] == "PKG-INFO" && !n.ends_with('/'))
+    let mut links = Links::default();
+    let entries = zip.entries.clone();
+    for e in &entries {
+        let parts = components(&e.name)?;
+        let link = match e.unix_mode.map(|m| m & S_IFMT) {
+            None | Some(0) | Some(S_IFREG) | Some(S_IFDIR) => None,
+            Some(S_IFLNK) => {
+                let target = zip.read(e, MAX_LINK_TARGET)?;
+                Some(Link {
+                    symlink: true,
+                    target: String::from_utf8_lossy(&target).into_owned(),
+                })
+            }
+            Some(_) => {
+                return Err(format!(
+                    "Invalid sdist: {:?} is a device file, a pipe or a socket",
+                    e.name
+                ))
+            }
+        };
+        links.add(&parts, link);
+    }
+    links.check()?;
+    let found: Vec<&wheel::ZipEntry> = entries
+        .iter()
+        .filter(|e| {
+            !e.is_dir() && components(&e.name).is_ok_and(|p| p.len() == 2 && p[1] == "PKG-INFO")
         })
-        .map(str::to_string)
         .collect();
     let chosen = match &found[..] {
         [] => {
@@ -137,11 +380,17 @@ fn zip_pkg_info(path: &Path) -> Result<(String, Vec<u8>), String> {
                 "Invalid sdist: no top-level PKG-INFO (expected NAME-VERSION/PKG-INFO)".into(),
             )
         }
-        [one] => one.clone(),
-        [a, b, ..] => return Err(duplicate(a, b)),
+        [one] => *one,
+        [a, b, ..] => return Err(duplicate(&a.name, &b.name)),
     };
-    let bytes = wheel::read_zip_entry(&mut zip, &chosen, "sdist")?;
-    Ok((chosen, bytes))
+    if chosen.unix_mode.is_some_and(|m| m & S_IFMT == S_IFLNK) {
+        return Err(format!(
+            "Invalid sdist: {} is not a regular file",
+            chosen.name
+        ));
+    }
+    let bytes = zip.read(chosen, MAX_METADATA)?;
+    Ok((chosen.name.clone(), bytes))
 }
 
 /// Read and check the core metadata of the sdist at `path` (named `filename`: `.tar.gz` or

@@ -116,51 +116,394 @@ pub fn parse_core_metadata(
     })
 }
 
-/// Read entry `name` of `zip` (at most [`MAX_METADATA`] bytes decompressed).
-pub(crate) fn read_zip_entry<R: std::io::Read + std::io::Seek>(
-    zip: &mut zip::ZipArchive<R>,
-    name: &str,
-    what: &str,
-) -> Result<Vec<u8>, String> {
-    let entry = zip
-        .by_name(name)
-        .map_err(|e| format!("Invalid {what}: reading {name}: {e}"))?;
-    if entry.is_dir() {
-        return Err(format!("Invalid {what}: {name} is a directory"));
-    }
-    if entry.size() > MAX_METADATA {
-        return Err(format!(
-            "Invalid {what}: {name} is larger than {MAX_METADATA} bytes"
-        ));
-    }
-    let mut bytes = Vec::with_capacity(entry.size() as usize);
-    entry
-        .take(MAX_METADATA + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("Invalid {what}: reading {name}: {e}"))?;
-    if bytes.len() as u64 > MAX_METADATA {
-        return Err(format!(
-            "Invalid {what}: {name} is larger than {MAX_METADATA} bytes"
-        ));
-    }
-    Ok(bytes)
+/// Most entries (files, directories, links) an uploaded archive, wheel or sdist, may hold.
+/// PyPI sets no number; the largest wheels and sdists on it hold a few tens of thousands of
+/// files, and past this a hostile archive only costs memory and time to list.
+pub const MAX_ARCHIVE_ENTRIES: usize = 50_000;
+
+/// Largest zip central directory read (it is read whole, after its entry count was checked).
+pub const MAX_CENTRAL_DIRECTORY: u64 = 16 << 20;
+
+/// Declared uncompressed sizes past this many bytes and [`BOMB_RATIO`] times the archive's
+/// size make a zip a decompression bomb (PyPI's rule).
+pub const BOMB_MIN_SIZE: u64 = 64 << 20;
+
+/// See [`BOMB_MIN_SIZE`].
+pub const BOMB_RATIO: u64 = 50;
+
+/// One entry of a zip archive's central directory.
+#[derive(Debug, Clone)]
+pub(crate) struct ZipEntry {
+    /// Name (UTF-8, or lossily decoded).
+    pub name: String,
+    /// Name as stored.
+    raw_name: Vec<u8>,
+    /// General purpose flags.
+    flags: u16,
+    /// Compression method: 0 stored, 8 deflate.
+    method: u16,
+    crc: u32,
+    compressed: u64,
+    /// Uncompressed size.
+    pub size: u64,
+    local_offset: u64,
+    /// Unix mode (type and permission bits) when made on Unix.
+    pub unix_mode: Option<u32>,
 }
 
-/// Open the zip archive at `path`, refusing unsafe entry names.
-pub(crate) fn open_zip(path: &Path, what: &str) -> Result<zip::ZipArchive<std::fs::File>, String> {
-    let f = std::fs::File::open(path).map_err(|e| format!("reading the upload: {e}"))?;
-    let zip = zip::ZipArchive::new(f)
-        .map_err(|e| format!("Invalid {what}: not a readable zip archive ({e})"))?;
-    if let Some(bad) = zip.file_names().find(|n| unsafe_entry_name(n)) {
+impl ZipEntry {
+    /// Whether the entry is a directory (name ending in `/`).
+    pub fn is_dir(&self) -> bool {
+        self.name.ends_with('/')
+    }
+}
+
+/// A zip archive whose central directory was read and checked: strict end records (no
+/// data before the archive or after its comment), at most [`MAX_ARCHIVE_ENTRIES`] entries,
+/// counted before anything is listed, names safe and unique, stored or deflate entries only,
+/// no encryption, not a decompression bomb.
+pub(crate) struct ZipIndex {
+    file: std::fs::File,
+    cd_offset: u64,
+    /// The entries, in central directory order.
+    pub entries: Vec<ZipEntry>,
+    what: &'static str,
+}
+
+fn le16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn le32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn le64(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+fn read_at(f: &mut std::fs::File, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::{Seek, SeekFrom};
+    f.seek(SeekFrom::Start(offset))?;
+    let mut buf = vec![0u8; len];
+    f.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
+const EOCD_SIG: &[u8] = b"PK\x05\x06";
+const EOCD64_LOCATOR_SIG: &[u8] = b"PK\x06\x07";
+const EOCD64_SIG: &[u8] = b"PK\x06\x06";
+const CDFH_SIG: &[u8] = b"PK\x01\x02";
+const LFH_SIG: &[u8] = b"PK\x03\x04";
+
+impl ZipIndex {
+    /// Open the zip archive at `path` (a `what`: "wheel" or "sdist") and check its central
+    /// directory.
+    pub fn open(path: &Path, what: &'static str) -> Result<ZipIndex, String> {
+        let mut file = std::fs::File::open(path).map_err(|e| format!("reading the upload: {e}"))?;
+        let len = file
+            .metadata()
+            .map_err(|e| format!("reading the upload: {e}"))?
+            .len();
+        let bad = |why: &str| format!("Invalid {what}: not a readable zip archive ({why})");
+        let io = |e: std::io::Error| bad(&e.to_string());
+        if len < 22 {
+            return Err(bad("too short"));
+        }
+        // The end of central directory record: the last one in the final 64 KiB, its comment
+        // running exactly to the end of the file.
+        let tail_len = len.min(22 + 0xFFFF);
+        let tail = read_at(&mut file, len - tail_len, tail_len as usize).map_err(io)?;
+        let pos = (0..=tail.len() - 22)
+            .rev()
+            .find(|&i| &tail[i..i + 4] == EOCD_SIG)
+            .ok_or_else(|| bad("no end of central directory record"))?;
+        let eocd = &tail[pos..];
+        if pos + 22 + le16(eocd, 20) as usize != tail.len() {
+            return Err(bad("data after the end of central directory record"));
+        }
+        let eocd_offset = len - tail_len + pos as u64;
+        if le16(eocd, 4) != 0 || le16(eocd, 6) != 0 || le16(eocd, 8) != le16(eocd, 10) {
+            return Err(bad("multi-disk archive"));
+        }
+        let (mut count, mut cd_size, mut cd_offset) = (
+            le16(eocd, 10) as u64,
+            le32(eocd, 12) as u64,
+            le32(eocd, 16) as u64,
+        );
+        let mut cd_end = eocd_offset;
+        if count == 0xFFFF || cd_size == 0xFFFF_FFFF || cd_offset == 0xFFFF_FFFF {
+            // Zip64: the locator right before the record, pointing at the zip64 record
+            // that ends where the locator starts.
+            let loc_offset = eocd_offset
+                .checked_sub(20)
+                .ok_or_else(|| bad("no zip64 end of central directory locator"))?;
+            let loc = read_at(&mut file, loc_offset, 20).map_err(io)?;
+            if &loc[..4] != EOCD64_LOCATOR_SIG || le32(&loc, 4) != 0 || le32(&loc, 16) != 1 {
+                return Err(bad("no zip64 end of central directory locator"));
+            }
+            let rec_offset = le64(&loc, 8);
+            if rec_offset.checked_add(56).is_none_or(|e| e > loc_offset) {
+                return Err(bad("invalid zip64 end of central directory record"));
+            }
+            let rec = read_at(&mut file, rec_offset, 56).map_err(io)?;
+            if &rec[..4] != EOCD64_SIG
+                || le64(&rec, 4).checked_add(12 + rec_offset) != Some(loc_offset)
+                || le32(&rec, 16) != 0
+                || le32(&rec, 20) != 0
+                || le64(&rec, 24) != le64(&rec, 32)
+            {
+                return Err(bad("invalid zip64 end of central directory record"));
+            }
+            (count, cd_size, cd_offset) = (le64(&rec, 32), le64(&rec, 40), le64(&rec, 48));
+            cd_end = rec_offset;
+        }
+        if count > MAX_ARCHIVE_ENTRIES as u64 {
+            return Err(format!(
+                "Invalid {what}: the archive holds {count} entries; this index accepts at most {MAX_ARCHIVE_ENTRIES}"
+            ));
+        }
+        if cd_size > MAX_CENTRAL_DIRECTORY {
+            return Err(format!(
+                "Invalid {what}: its central directory is {cd_size} bytes; this index accepts at most {MAX_CENTRAL_DIRECTORY}"
+            ));
+        }
+        if cd_offset.checked_add(cd_size) != Some(cd_end) {
+            return Err(bad(
+                "the central directory does not end at the end record (data before the archive?)",
+            ));
+        }
+        let cd = read_at(&mut file, cd_offset, cd_size as usize).map_err(io)?;
+        let entries =
+            parse_central_directory(&cd, count as usize, cd_offset).map_err(|why| bad(&why))?;
+        let index = ZipIndex {
+            file,
+            cd_offset,
+            entries,
+            what,
+        };
+        index.check(len)?;
+        Ok(index)
+    }
+
+    /// The checks on the listed entries.
+    fn check(&self, archive_size: u64) -> Result<(), String> {
+        let what = self.what;
+        let mut seen = std::collections::HashSet::with_capacity(self.entries.len());
+        let mut declared = 0u64;
+        for e in &self.entries {
+            if unsafe_entry_name(&e.name) {
+                return Err(format!(
+                    "Invalid {what}: unsafe path {:?} in the archive (absolute or with '..')",
+                    e.name
+                ));
+            }
+            if !seen.insert(e.name.as_str()) {
+                return Err(format!(
+                    "Invalid {what}: {:?} appears twice in the archive",
+                    e.name
+                ));
+            }
+            if e.flags & 1 != 0 {
+                return Err(format!("Invalid {what}: {:?} is encrypted", e.name));
+            }
+            if e.method != 0 && e.method != 8 {
+                return Err(format!(
+                    "Invalid {what}: {:?} uses compression method {}; only stored (0) and deflate (8) are accepted",
+                    e.name, e.method
+                ));
+            }
+            declared = declared.saturating_add(e.size);
+        }
+        if declared > BOMB_MIN_SIZE && declared / BOMB_RATIO > archive_size {
+            return Err(format!(
+                "Invalid {what}: its entries declare {declared} bytes uncompressed, more than {BOMB_RATIO} times the archive's {archive_size} (decompression bomb?)"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every entry name.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|e| e.name.as_str())
+    }
+
+    /// The entry named `name`.
+    pub fn find(&self, name: &str) -> Option<&ZipEntry> {
+        self.entries.iter().find(|e| e.name == name)
+    }
+
+    /// The contents of `entry` (one of [`ZipIndex::entries`]), at most `limit` bytes
+    /// decompressed, checked against its size and CRC-32.
+    pub fn read(&mut self, entry: &ZipEntry, limit: u64) -> Result<Vec<u8>, String> {
+        let (what, name) = (self.what, &entry.name);
+        if entry.is_dir() {
+            return Err(format!("Invalid {what}: {name} is a directory"));
+        }
+        if entry.size > limit {
+            return Err(format!(
+                "Invalid {what}: {name} is larger than {limit} bytes"
+            ));
+        }
+        let corrupt = |why: String| format!("Invalid {what}: reading {name}: {why}");
+        let header =
+            read_at(&mut self.file, entry.local_offset, 30).map_err(|e| corrupt(e.to_string()))?;
+        if &header[..4] != LFH_SIG {
+            return Err(corrupt("no local file header".into()));
+        }
+        let (nlen, xlen) = (le16(&header, 26) as u64, le16(&header, 28) as u64);
+        let stored_name = read_at(&mut self.file, entry.local_offset + 30, nlen as usize)
+            .map_err(|e| corrupt(e.to_string()))?;
+        if stored_name != entry.raw_name || le16(&header, 8) != entry.method {
+            return Err(corrupt(
+                "its local header does not match the central directory".into(),
+            ));
+        }
+        let start = entry.local_offset + 30 + nlen + xlen;
+        if start
+            .checked_add(entry.compressed)
+            .is_none_or(|end| end > self.cd_offset)
+        {
+            return Err(corrupt("its data runs into the central directory".into()));
+        }
+        use std::io::{Seek, SeekFrom};
+        self.file
+            .seek(SeekFrom::Start(start))
+            .map_err(|e| corrupt(e.to_string()))?;
+        let raw = (&mut self.file).take(entry.compressed);
+        let mut bytes = Vec::with_capacity(entry.size as usize);
+        let read = match entry.method {
+            0 => raw.take(limit + 1).read_to_end(&mut bytes),
+            _ => flate2::read::DeflateDecoder::new(raw)
+                .take(limit + 1)
+                .read_to_end(&mut bytes),
+        };
+        read.map_err(|e| corrupt(e.to_string()))?;
+        if bytes.len() as u64 > limit {
+            return Err(format!(
+                "Invalid {what}: {name} is larger than {limit} bytes"
+            ));
+        }
+        let mut crc = flate2::Crc::new();
+        crc.update(&bytes);
+        if bytes.len() as u64 != entry.size || crc.sum() != entry.crc {
+            return Err(corrupt("size or CRC-32 does not match".into()));
+        }
+        Ok(bytes)
+    }
+}
+
+/// Parse `count` central directory headers filling `cd` exactly.
+fn parse_central_directory(
+    cd: &[u8],
+    count: usize,
+    cd_offset: u64,
+) -> Result<Vec<ZipEntry>, String> {
+    let mut entries = Vec::with_capacity(count);
+    let mut at = 0usize;
+    for _ in 0..count {
+        let h = cd
+            .get(at..at + 46)
+            .ok_or("the central directory is truncated")?;
+        if &h[..4] != CDFH_SIG {
+            return Err("bad central directory header".into());
+        }
+        let (nlen, xlen, clen) = (
+            le16(h, 28) as usize,
+            le16(h, 30) as usize,
+            le16(h, 32) as usize,
+        );
+        let var = cd
+            .get(at + 46..at + 46 + nlen + xlen + clen)
+            .ok_or("the central directory is truncated")?;
+        let (raw_name, extra) = (&var[..nlen], &var[nlen..nlen + xlen]);
+        let flags = le16(h, 8);
+        let name = if flags & 0x800 != 0 {
+            String::from_utf8(raw_name.to_vec()).map_err(|_| "an entry name is not UTF-8")?
+        } else {
+            String::from_utf8_lossy(raw_name).into_owned()
+        };
+        let (mut compressed, mut size, mut local_offset) =
+            (le32(h, 20) as u64, le32(h, 24) as u64, le32(h, 42) as u64);
+        if size == 0xFFFF_FFFF || compressed == 0xFFFF_FFFF || local_offset == 0xFFFF_FFFF {
+            // The zip64 extra field holds, in order, the values that overflowed.
+            let mut x = 0usize;
+            let mut z64: Option<&[u8]> = None;
+            while x + 4 <= extra.len() {
+                let (id, n) = (le16(extra, x), le16(extra, x + 2) as usize);
+                let data = extra.get(x + 4..x + 4 + n).ok_or("bad extra field")?;
+                if id == 1 {
+                    z64 = Some(data);
+                }
+                x += 4 + n;
+            }
+            let z = z64.ok_or("missing zip64 extra field")?;
+            let mut k = 0usize;
+            for v in [&mut size, &mut compressed, &mut local_offset] {
+                if *v == 0xFFFF_FFFF {
+                    *v = z
+                        .get(k..k + 8)
+                        .map(|b| le64(b, 0))
+                        .ok_or("short zip64 extra field")?;
+                    k += 8;
+                }
+            }
+        }
+        if local_offset >= cd_offset {
+            return Err("an entry starts inside the central directory".into());
+        }
+        let unix_mode = (h[5] == 3).then(|| le32(h, 38) >> 16);
+        entries.push(ZipEntry {
+            name,
+            raw_name: raw_name.to_vec(),
+            flags,
+            method: le16(h, 10),
+            crc: le32(h, 16),
+            compressed,
+            size,
+            local_offset,
+            unix_mode,
+        });
+        at += 46 + nlen + xlen + clen;
+    }
+    if at != cd.len() {
+        return Err("the central directory holds more than its declared entries".into());
+    }
+    Ok(entries)
+}
+
+/// Open the zip archive at `path` and check its central directory ([`ZipIndex`]).
+pub(crate) fn open_zip(path: &Path, what: &'static str) -> Result<ZipIndex, String> {
+    ZipIndex::open(path, what)
+}
+
+/// Check that the `.dist-info` directory `dir` (`NAME-VERSION.dist-info`) is for `project`
+/// and `version`, as installers require.
+fn check_dist_info_name(dir: &str, project: &str, version: &Version) -> Result<(), String> {
+    let stem = dir.strip_suffix(".dist-info").unwrap_or(dir);
+    let Some((name, ver)) = stem.split_once('-') else {
         return Err(format!(
-            "Invalid {what}: unsafe path {bad:?} in the archive (absolute or with '..')"
+            "Invalid wheel: its .dist-info directory {dir:?} names no version (expected NAME-VERSION.dist-info)"
+        ));
+    };
+    if normalize(name) != normalize(project) {
+        return Err(format!(
+            "Invalid wheel: its .dist-info directory {dir:?} is for project {name:?}, not {project:?}"
         ));
     }
-    Ok(zip)
+    if Version::from_str(ver).ok().as_ref() != Some(version) {
+        return Err(format!(
+            "Invalid wheel: its .dist-info directory {dir:?} is for version {ver:?}, not {version}"
+        ));
+    }
+    Ok(())
 }
 
 /// Read and check the core metadata of the wheel at `path`: it must be a zip archive with one
-/// top-level `*.dist-info` directory whose `METADATA` names `project` and `version`.
+/// top-level `NAME-VERSION.dist-info` directory, for `project` and `version`, whose
+/// `METADATA` names `project` and `version`.
 pub fn wheel_metadata(
     path: &Path,
     project: &str,
@@ -170,26 +513,29 @@ pub fn wheel_metadata(
     // One .dist-info directory, as installers (pip) require: with several, tools could each
     // read another one.
     let mut dirs: Vec<&str> = zip
-        .file_names()
+        .names()
         .filter_map(|n| n.split_once('/').map(|(top, _)| top))
         .filter(|top| top.ends_with(".dist-info"))
         .collect();
     dirs.sort_unstable();
     dirs.dedup();
-    let chosen = match &dirs[..] {
+    let (dir, chosen) = match &dirs[..] {
         [] => return Err("Invalid wheel: no .dist-info/METADATA file".into()),
-        [one] => format!("{one}/METADATA"),
+        [one] => (one.to_string(), format!("{one}/METADATA")),
         [a, b, ..] => {
             return Err(format!(
                 "Invalid wheel: more than one .dist-info directory ({a:?} and {b:?})"
             ))
         }
     };
-    if zip.index_for_name(&chosen).is_none() {
-        return Err(format!("Invalid wheel: no {chosen} file"));
-    }
-    let bytes = read_zip_entry(&mut zip, &chosen, "wheel")?;
-    parse_core_metadata(bytes, "wheel", &chosen, project, version)
+    let entry = zip
+        .find(&chosen)
+        .cloned()
+        .ok_or_else(|| format!("Invalid wheel: no {chosen} file"))?;
+    let bytes = zip.read(&entry, MAX_METADATA)?;
+    let meta = parse_core_metadata(bytes, "wheel", &chosen, project, version)?;
+    check_dist_info_name(&dir, project, version)?;
+    Ok(meta)
 }
 
 #[cfg(test)]

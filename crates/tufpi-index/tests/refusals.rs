@@ -477,17 +477,30 @@ async fn core_metadata_must_match_the_upload() {
     .await;
     assert_eq!(t.settled().await["files"], 0);
     // Consistent ones pass, names and versions compared normalised.
-    for (filename, bytes) in [
-        (tgz, sdist("Demo", "1.0.0")),
+    for (version, filename, bytes) in [
+        ("1.0", tgz, sdist("Demo", "1.0.0")),
         (
+            "2.0",
+            "demo-2.0.zip",
+            zip_of(&[("demo-2.0/PKG-INFO", &pkg_info("DEMO", "2"))]),
+        ),
+        ("1.0", whl, wheel("demo", "1.0")),
+    ] {
+        let r = send(&t.router, try_upload(version, filename, bytes)).await;
+        assert_eq!(r.status, StatusCode::OK, "{filename}: {}", r.text());
+    }
+    // One sdist per release, whatever its format (as PyPI).
+    refused(
+        &t,
+        try_upload(
+            "1.0",
             "demo-1.0.zip",
             zip_of(&[("demo-1.0/PKG-INFO", &pkg_info("DEMO", "1.0"))]),
         ),
-        (whl, wheel("demo", "1.0")),
-    ] {
-        let r = send(&t.router, try_upload("1.0", filename, bytes)).await;
-        assert_eq!(r.status, StatusCode::OK, "{filename}: {}", r.text());
-    }
+        StatusCode::BAD_REQUEST,
+        "would be a second sdist of demo 1",
+    )
+    .await;
     assert_eq!(t.settled().await["files"], 3);
     t.index.shutdown();
 }
