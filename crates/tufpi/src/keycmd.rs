@@ -1,8 +1,10 @@
-//! `tufpi key …`: key generation.
+//! `tufpi key …`: key generation. Existing files are never replaced unless asked
+//! (`--force`): a private key overwritten by mistake is a key lost.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Subcommand, ValueEnum};
 use tufpi_core::crypto::{PrivateKey, Scheme};
 use tufpi_core::json::{self, Map, Value};
@@ -24,6 +26,9 @@ pub enum KeyCmd {
         /// Where to write the public key JSON (`keyid`, `keytype`, `scheme`, `keyval`).
         #[arg(long)]
         public_out: PathBuf,
+        /// Replace `--out` and `--public-out` if they exist (otherwise refused).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -67,20 +72,94 @@ pub fn run(cmd: KeyCmd) -> Result<()> {
             scheme,
             out,
             public_out,
+            force,
         } => {
+            if same_file(&out, &public_out) {
+                bail!(
+                    "--out and --public-out are both {}: give two files",
+                    out.display()
+                );
+            }
+            if !force {
+                // Checked before the private key is made; creating each file exclusively
+                // below closes the race with another writer.
+                for p in [&out, &public_out] {
+                    if p.symlink_metadata().is_ok() {
+                        bail!("{}", exists_message(p));
+                    }
+                }
+            }
             let key = PrivateKey::generate(scheme.into())?;
             let pem = key.to_pkcs8_pem()?;
-            write_private(&out, pem.as_bytes())?;
             let public = Key::from_private(&key);
             let keyid = public.compute_keyid();
-            write_atomic(&public_out, &public_key_json(&public, &keyid))?;
+            let public_json = public_key_json(&public, &keyid);
+            if force {
+                crate::fsutil::write_atomic_mode(&out, pem.as_bytes(), 0o600)
+                    .with_context(|| format!("writing private key {}", out.display()))?;
+                write_atomic(&public_out, &public_json)?;
+            } else {
+                create_new(&out, pem.as_bytes(), 0o600)?;
+                if let Err(e) = create_new(&public_out, &public_json, 0o644) {
+                    // The private key just made is of no use without its public half, and
+                    // would make the retry refuse: remove it.
+                    let _ = std::fs::remove_file(&out);
+                    return Err(e);
+                }
+            }
             println!("{keyid}");
             Ok(())
         }
     }
 }
 
-fn write_private(path: &std::path::Path, pem: &[u8]) -> Result<()> {
-    crate::fsutil::write_atomic_mode(path, pem, 0o600)
-        .with_context(|| format!("writing private key {}", path.display()))
+fn exists_message(path: &Path) -> String {
+    format!(
+        "{} already exists: refusing to replace it (--force to replace)",
+        path.display()
+    )
+}
+
+/// Whether `a` and `b` name the same file (as written, or once resolved).
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b
+        || match (a.canonicalize(), b.canonicalize()) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => false,
+        }
+}
+
+/// Create `path` (it must not exist: `O_CREAT | O_EXCL`, so a concurrent writer cannot be
+/// overwritten either) with `mode` (Unix), write `bytes` and make it durable. A partly
+/// written file is removed.
+fn create_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut f = match opts.open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            bail!("{}", exists_message(path))
+        }
+        Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+    };
+    let written = f
+        .write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .and_then(|()| {
+            let dir = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            std::fs::File::open(dir)?.sync_all()
+        });
+    if let Err(e) = written {
+        drop(f);
+        let _ = std::fs::remove_file(path);
+        return Err(e).with_context(|| format!("writing {}", path.display()));
+    }
+    Ok(())
 }
