@@ -689,9 +689,13 @@ impl Trust {
             .trusted
             .verify_delegated_targets_at(&data, role, delegator, Utc::now())
             .map_err(refused)?;
-        // Only verified bytes are kept; a lost or torn copy is only fetched again.
-        if let Err(e) = write_atomic(&file, &data) {
-            warn!("caching {role}: {e}");
+        // Only verified bytes are kept (a lost or torn copy is only fetched again), and only
+        // for the current generation: a lookup still on an older one does not put back the
+        // version a newer snapshot has replaced.
+        if self.generation().is_some_and(|c| c.id == gen.id) {
+            if let Err(e) = write_atomic(&file, &data) {
+                warn!("caching {role}: {e}");
+            }
         }
         Ok(s)
     }
