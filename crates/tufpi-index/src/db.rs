@@ -418,6 +418,62 @@ impl IndexDb {
             .optional()?)
     }
 
+    /// Stored pages no project shows any more: (sha256, project, kind).
+    pub fn superseded_pages(&self) -> Result<Vec<crate::collect::Superseded>, IndexError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT sha256, project, kind FROM pages WHERE sha256 NOT IN \
+             (SELECT html_sha256 FROM projects WHERE html_sha256 IS NOT NULL \
+              UNION SELECT json_sha256 FROM projects WHERE json_sha256 IS NOT NULL)",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (sha, project, kind) = row?;
+            let kind = match kind.as_str() {
+                "html" => PageKind::Html,
+                "json" => PageKind::Json,
+                _ => continue,
+            };
+            out.push((sha, project, kind));
+        }
+        Ok(out)
+    }
+
+    /// Forget each of `pages` that is still superseded and delete its file with `remove`,
+    /// in one write transaction: a commit that makes such a page current again (same bytes)
+    /// either comes first (the page is kept) or after (it finds the file gone and writes it
+    /// again). Returns how many were deleted.
+    pub fn delete_superseded_pages(
+        &mut self,
+        pages: &[String],
+        remove: &dyn Fn(&str) -> Result<(), IndexError>,
+    ) -> Result<usize, IndexError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut deleted = 0;
+        for sha in pages {
+            let current: bool = tx.query_row(
+                "SELECT EXISTS(SELECT 1 FROM projects WHERE html_sha256 = ?1 OR json_sha256 = ?1)",
+                params![sha],
+                |r| r.get(0),
+            )?;
+            if current {
+                continue;
+            }
+            remove(sha)?;
+            deleted += tx.execute("DELETE FROM pages WHERE sha256 = ?1", params![sha])?;
+        }
+        tx.commit()?;
+        Ok(deleted)
+    }
+
     /// Numbers of projects and files.
     pub fn counts(&self) -> Result<(u64, u64), IndexError> {
         Ok(self.conn.query_row(

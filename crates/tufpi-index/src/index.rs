@@ -1,12 +1,14 @@
 //! The index as a whole: the data directory (`repo/`, `index.db`, `packages/`, `pages/`,
 //! `tmp/`), the commit of an accepted upload, and the publisher.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use serde_json::{json, Value};
 use tufpi_repo::{RepoConfig, RepoError, Repository, RoleState};
 
+use crate::collect::Collected;
 use crate::db::IndexDb;
 use crate::error::IndexError;
 use crate::manage::{self, Operation, Outcome};
@@ -68,10 +70,46 @@ struct Writer {
     repo: Repository,
 }
 
+/// Per-project locks: a project's uploads are serialised among themselves, so its pages (which
+/// grow with the project) are rendered and stored outside the index-wide writer lock.
+#[derive(Default)]
+struct ProjectLocks {
+    held: Mutex<HashSet<String>>,
+    freed: Condvar,
+}
+
+/// A held project lock; released on drop.
+struct ProjectGuard<'a> {
+    locks: &'a ProjectLocks,
+    project: String,
+}
+
+impl ProjectLocks {
+    fn lock(&self, project: &str) -> ProjectGuard<'_> {
+        let mut held = lock(&self.held);
+        while held.contains(project) {
+            held = self.freed.wait(held).unwrap_or_else(|p| p.into_inner());
+        }
+        held.insert(project.to_string());
+        ProjectGuard {
+            locks: self,
+            project: project.to_string(),
+        }
+    }
+}
+
+impl Drop for ProjectGuard<'_> {
+    fn drop(&mut self) {
+        lock(&self.locks.held).remove(&self.project);
+        self.locks.freed.notify_all();
+    }
+}
+
 /// An open index.
 pub struct Index {
     dir: PathBuf,
     storage: Storage,
+    projects: ProjectLocks,
     writer: Mutex<Writer>,
     reader: Mutex<IndexDb>,
     publisher: Publisher,
@@ -255,6 +293,7 @@ impl Index {
             Index {
                 dir: dir.to_path_buf(),
                 storage,
+                projects: ProjectLocks::default(),
                 writer: Mutex::new(writer),
                 reader: Mutex::new(reader),
                 publisher,
@@ -296,8 +335,8 @@ impl Index {
     /// render and store its project's pages, and queue the TUF target changes. Returns only
     /// once all of it is durable; the publisher then signs it.
     pub fn commit(&self, up: Accepted) -> Result<FileRow, IndexError> {
-        let mut w = lock(&self.writer);
-        if w.db.filename_used(&up.filename)? {
+        let _project = self.projects.lock(&up.project);
+        if self.read(|db| db.filename_used(&up.filename))? {
             return Err(IndexError::bad(format!(
                 "File already exists: {:?} has been used before in this index; upload a new version instead",
                 up.filename
@@ -327,13 +366,25 @@ impl Index {
                 .to_string(),
             yanked: None,
         };
-        let storage = &self.storage;
-        let project = up.project.clone();
+        // Render and store the pages before taking the writer lock. The transaction checks
+        // that they were rendered from the files it sees (another process, such as `tufpi
+        // project yank`, may have changed the project meanwhile) and renders again if not.
+        let mut expected = self.read(|db| db.files_of(&row.project))?;
+        expected.push(row.clone());
+        expected.sort_by(|a, b| a.filename.cmp(&b.filename));
+        let rendered = self.store_pages(&row.project, &expected)?;
+        let mut w = lock(&self.writer);
         w.db.commit_upload(&row, &up.display_name, &mut |files| {
-            Ok([
-                storage.put_page(&pages::project_html(&project, files))?,
-                storage.put_page(&pages::project_json(&project, files))?,
-            ])
+            // A page with these bytes may have been collected since it was stored (it was an
+            // old page of the project's): then it is written again, under this transaction.
+            let stored = rendered
+                .iter()
+                .all(|d| self.storage.page_path(&d.sha256).is_file());
+            if files == expected.as_slice() && stored {
+                return Ok(rendered.clone());
+            }
+            tracing::info!(project = %row.project, "the project changed while its pages were rendered: rendering again");
+            self.store_pages(&row.project, files)
         })?;
         // Durable from here on (the outbox is in the same transaction): a failed hand-over
         // is retried by the publisher, so it must not turn the upload into an error.
@@ -345,6 +396,14 @@ impl Index {
         self.publisher.kick();
         tracing::info!(file = %row.filename, project = %row.project, "upload accepted");
         Ok(row)
+    }
+
+    /// Render `project`'s pages (HTML, JSON) from `files` and store them durably.
+    fn store_pages(&self, project: &str, files: &[FileRow]) -> Result<[Digests; 2], IndexError> {
+        Ok([
+            self.storage.put_page(&pages::project_html(project, files))?,
+            self.storage.put_page(&pages::project_json(project, files))?,
+        ])
     }
 
     /// Yank, unyank or remove files or a project: commit the change with its re-rendered
@@ -393,6 +452,38 @@ impl Index {
                 "files": files,
             }),
         ))
+    }
+
+    /// Collect garbage: superseded metadata older than `retention` (as `tufpi repo gc`), then
+    /// superseded pages that no bin version left on disk lists. Pages are only looked at when
+    /// nothing waits to be signed (see [`crate::collect::unlisted`]).
+    pub fn collect(&self, retention: std::time::Duration) -> Result<Collected, IndexError> {
+        let metadata_dir = self.metadata_dir();
+        let mut out = Collected {
+            metadata: tufpi_repo::gc::gc(&metadata_dir, retention)?,
+            ..Collected::default()
+        };
+        crate::gzip::sweep(&self.dir.join("cache").join("metadata-gz"), &metadata_dir);
+        let candidates = self.read(|db| db.superseded_pages())?;
+        let (cfg, quiet) = {
+            let w = lock(&self.writer);
+            let quiet = w.repo.pending()? == 0 && w.db.outbox_len()? == 0;
+            (w.repo.config().clone(), quiet)
+        };
+        if !quiet {
+            return Ok(out);
+        }
+        out.pages_checked = true;
+        if candidates.is_empty() {
+            return Ok(out);
+        }
+        let (gone, kept) = crate::collect::unlisted(&metadata_dir, &cfg, &candidates)?;
+        out.pages_retained = kept;
+        let storage = &self.storage;
+        out.pages_deleted = lock(&self.writer)
+            .db
+            .delete_superseded_pages(&gone, &|sha| storage.remove_page(sha))?;
+        Ok(out)
     }
 
     /// Stop the publisher after it has published what is pending.

@@ -4,6 +4,7 @@
 //! [`manage_data_dir`], HTTP through `POST /manage/project/…`) re-render the pages and
 //! update the targets the same way.
 
+pub mod collect;
 pub mod db;
 pub mod error;
 pub mod gzip;
@@ -19,6 +20,7 @@ pub mod storage;
 pub mod upload;
 pub mod wheel;
 
+pub use collect::{CollectConfig, Collected};
 pub use error::IndexError;
 pub use index::{
     is_index_dir, manage_data_dir, wait_signed, Index, IndexOptions, Publication,

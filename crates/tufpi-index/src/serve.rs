@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::collect::CollectConfig;
 use crate::error::IndexError;
 use crate::index::{Index, IndexOptions};
 use crate::server::router;
@@ -20,6 +21,31 @@ pub struct ServeOptions {
     pub index: IndexOptions,
     /// Connection limits and timeouts.
     pub conn: tufpi_simple::conn::Limits,
+    /// Garbage collection of superseded metadata and pages.
+    pub collect: CollectConfig,
+}
+
+/// Collect garbage every `cfg.every`, for as long as the server runs.
+async fn collector(index: Arc<Index>, cfg: CollectConfig) {
+    let mut tick = tokio::time::interval(cfg.every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let idx = index.clone();
+        let retention = cfg.retention;
+        match tokio::task::spawn_blocking(move || idx.collect(retention)).await {
+            Ok(Ok(c)) => tracing::info!(
+                metadata_deleted = c.metadata.deleted,
+                pages_deleted = c.pages_deleted,
+                pages_retained = c.pages_retained,
+                pages_checked = c.pages_checked,
+                "collected garbage"
+            ),
+            Ok(Err(e)) => tracing::warn!("collecting garbage: {e}"),
+            Err(e) => tracing::warn!("collecting garbage: {e}"),
+        }
+    }
 }
 
 /// The loud notice printed when a data directory is created: development keys, the trusted
@@ -89,6 +115,7 @@ pub fn run(opts: ServeOptions) -> Result<(), IndexError> {
         );
         let _ = out.flush();
         drop(out);
+        let gc = tokio::spawn(collector(index.clone(), opts.collect.clone()));
         let served = tufpi_simple::conn::serve(
             listener,
             router(index.clone()),
@@ -97,6 +124,7 @@ pub fn run(opts: ServeOptions) -> Result<(), IndexError> {
         )
         .await
         .map_err(|e| IndexError::io("serving", e));
+        gc.abort();
         let idx = index.clone();
         let _ = tokio::task::spawn_blocking(move || idx.shutdown()).await;
         served

@@ -146,12 +146,12 @@ async fn project_redirect(Path(project): Path<String>, req: Request) -> Response
     )
 }
 
-/// The stored bytes of `project`'s current page of `kind`, or why not.
+/// The stored file of `project`'s current page of `kind`, or why not.
 async fn current_page(
     index: Arc<Index>,
     project: String,
     kind: PageKind,
-) -> Result<Vec<u8>, IndexError> {
+) -> Result<std::path::PathBuf, IndexError> {
     blocking(move || {
         let p = index
             .read(|db| db.project(&project))?
@@ -161,10 +161,23 @@ async fn current_page(
             PageKind::Json => p.json_sha256,
         }
         .ok_or_else(|| not_found(format!("No such project: {project}")))?;
-        let path = index.storage().page_path(&sha);
-        std::fs::read(&path).map_err(|e| IndexError::io(format!("reading {}", path.display()), e))
+        Ok(index.storage().page_path(&sha))
     })
     .await
+}
+
+/// A stored page, streamed from its file (a page can be large: never read whole).
+async fn page_file(
+    path: std::path::PathBuf,
+    content_type: &'static str,
+    req: Request,
+    cache: &'static str,
+) -> Result<Response, IndexError> {
+    let mut resp = serve_file(path, req, cache).await?;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::VARY, HeaderValue::from_static("Accept"));
+    Ok(resp)
 }
 
 async fn project_page(
@@ -179,7 +192,7 @@ async fn project_page(
         return Ok(moved(format!("/simple/{norm}/"), req.uri().query()));
     }
     let (kind, ct) = negotiated(&headers, &query)?;
-    Ok(page_response(current_page(index, norm, kind).await?, ct))
+    page_file(current_page(index, norm, kind).await?, ct, req, "no-cache").await
 }
 
 fn kind_content_type(kind: PageKind) -> &'static str {
@@ -195,12 +208,13 @@ fn kind_content_type(kind: PageKind) -> &'static str {
 async fn project_target(
     State(index): State<Arc<Index>>,
     Path((project, name)): Path<(String, String)>,
+    req: Request,
 ) -> Result<Response, IndexError> {
     for kind in PageKind::ALL {
         let base = kind.target_basename();
         if name == base {
-            let bytes = current_page(index, project, kind).await?;
-            return Ok(page_response(bytes, kind_content_type(kind)));
+            let path = current_page(index, project, kind).await?;
+            return page_file(path, kind_content_type(kind), req, "no-cache").await;
         }
         let Some(digest) = name.strip_suffix(base).and_then(|p| p.strip_suffix('.')) else {
             continue;
@@ -209,16 +223,15 @@ async fn project_target(
             break;
         }
         let digest = digest.to_string();
-        let bytes = blocking(move || {
+        let path = blocking(move || {
             let sha = index
                 .read(|db| db.page(&project, kind, &digest))?
                 .ok_or_else(|| not_found("No such page"))?;
-            let path = index.storage().page_path(&sha);
-            std::fs::read(&path)
-                .map_err(|e| IndexError::io(format!("reading {}", path.display()), e))
+            Ok(index.storage().page_path(&sha))
         })
         .await?;
-        return Ok(page_response(bytes, kind_content_type(kind)));
+        let immutable = "public, max-age=31536000, immutable";
+        return page_file(path, kind_content_type(kind), req, immutable).await;
     }
     Err(not_found("Not found"))
 }

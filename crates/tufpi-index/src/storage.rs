@@ -193,6 +193,16 @@ impl Storage {
         Ok(d)
     }
 
+    /// Delete the stored page with SHA-256 `sha256` (gone already is fine).
+    pub fn remove_page(&self, sha256: &str) -> Result<(), IndexError> {
+        let path = self.page_path(sha256);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(IndexError::io(format!("removing {}", path.display()), e)),
+        }
+    }
+
     /// Durably write `bytes` at target path `target`.
     pub fn put_file(&self, target: &str, bytes: &[u8]) -> Result<(), IndexError> {
         let path = self.file_path(target);

@@ -43,6 +43,8 @@ pub struct ProxyOptions {
     pub fetch_timeout: Duration,
     /// Most upstream target downloads at once.
     pub max_downloads: usize,
+    /// Connection limits and timeouts.
+    pub conn: tufpi_simple::conn::Limits,
 }
 
 /// Most verified pages kept in memory (each a few kB); the lot is dropped when full.
@@ -474,15 +476,14 @@ pub fn run(opts: ProxyOptions) -> Result<(), ProxyError> {
             );
             let _ = out.flush();
         }
-        // Small responses go out at once, not after the client's delayed ACK (Nagle).
-        use axum::serve::ListenerExt;
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(listener, router(app))
-            .with_graceful_shutdown(tufpi_simple::shutdown_signal())
-            .await
-            .map_err(|e| ProxyError::Internal(format!("serving: {e}")))?;
+        tufpi_simple::conn::serve(
+            listener,
+            router(app),
+            opts.conn.clone(),
+            tufpi_simple::shutdown_signal(),
+        )
+        .await
+        .map_err(|e| ProxyError::Internal(format!("serving: {e}")))?;
         info!("stopped");
         Ok(())
     })

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
-use tufpi_index::{IndexOptions, PublisherConfig, ServeOptions, DEFAULT_MAX_UPLOAD};
+use tufpi_index::{CollectConfig, IndexOptions, PublisherConfig, ServeOptions, DEFAULT_MAX_UPLOAD};
 
 /// The management API, for `tufpi serve --help`.
 const MANAGE_HELP: &str = "\
@@ -39,6 +39,13 @@ pub struct ServeArgs {
     /// Longest wait between publishes while changes are pending, milliseconds.
     #[arg(long, default_value_t = 200, hide = true)]
     publish_interval_ms: u64,
+    /// Superseded metadata and pages are kept this long, seconds (clients mid-update still
+    /// find them), then collected.
+    #[arg(long, default_value_t = CollectConfig::default().retention.as_secs())]
+    retention_secs: u64,
+    /// Seconds between garbage collections.
+    #[arg(long, default_value_t = CollectConfig::default().every.as_secs())]
+    gc_interval_secs: u64,
     #[command(flatten)]
     conn: crate::connargs::ConnArgs,
 }
@@ -49,6 +56,10 @@ pub fn run(args: ServeArgs) -> Result<()> {
         data_dir: args.data_dir,
         listen: args.listen,
         conn: args.conn.limits(),
+        collect: CollectConfig {
+            every: Duration::from_secs(args.gc_interval_secs.max(1)),
+            retention: Duration::from_secs(args.retention_secs),
+        },
         index: IndexOptions {
             bins_bit_length: args.bins_bit_length,
             max_upload: args.max_upload_size,
