@@ -486,20 +486,24 @@ type Form = (FormFields, Option<(Received, TempUpload)>);
 /// Receive the multipart form: text fields into a map, each read with its cap
 /// ([`field_limit`], [`MAX_FORM_TEXT`] in all, [`MAX_FORM_PARTS`] parts), the `content` file
 /// streamed to the temp area with its digests. Once a limit is passed nothing more is kept:
-/// the rest of the body is read and dropped (so the client gets the answer) and the upload
-/// refused.
+/// the rest of the body is read and dropped (so the client gets the answer; the body limit
+/// still ends it) and the upload refused for that limit.
 async fn receive(index: &Index, mut mp: Multipart) -> Result<Form, IndexError> {
     let max = index.max_upload();
     let mut fields = FormFields::new();
     let mut content: Option<(Received, TempUpload)> = None;
     let mut refusal: Option<IndexError> = None;
     let (mut parts, mut text_bytes) = (0usize, 0usize);
-    while let Some(mut f) = mp.next_field().await.map_err(|e| multipart_error(e, max))? {
+    while let Some(mut f) = mp
+        .next_field()
+        .await
+        .map_err(|e| refusal.take().unwrap_or_else(|| multipart_error(e, max)))?
+    {
         if refusal.is_some() {
             while f
                 .chunk()
                 .await
-                .map_err(|e| multipart_error(e, max))?
+                .map_err(|e| refusal.take().unwrap_or_else(|| multipart_error(e, max)))?
                 .is_some()
             {}
             continue;
@@ -539,7 +543,11 @@ async fn receive(index: &Index, mut mp: Multipart) -> Result<Form, IndexError> {
             )));
         }
         let mut buf: Vec<u8> = Vec::new();
-        while let Some(chunk) = f.chunk().await.map_err(|e| multipart_error(e, max))? {
+        while let Some(chunk) = f
+            .chunk()
+            .await
+            .map_err(|e| refusal.take().unwrap_or_else(|| multipart_error(e, max)))?
+        {
             if refusal.is_some() {
                 continue;
             }
