@@ -403,51 +403,45 @@ fn tar_of(members: &[Member]) -> Vec<u8> {
 async fn sdist_links_must_stay_inside_the_archive() {
     let t = index();
     let info = pkg_info("demo", "1.0");
-    let with = |extra: Member<'static>| {
-        let info = info.clone();
-        move || tar_of(&[Member::File("demo-1.0/PKG-INFO", info.as_bytes()), extra])
-    };
-    let cases: Vec<(Box<dyn Fn() -> Vec<u8>>, &str)> = vec![
+    let info = info.as_bytes();
+    let with = |extra: Member| tar_of(&[Member::File("demo-1.0/PKG-INFO", info), extra]);
+    let cases: Vec<(Vec<u8>, &str)> = vec![
         (
-            Box::new(with(Member::Symlink("demo-1.0/evil", "../../etc/passwd"))),
+            with(Member::Symlink("demo-1.0/evil", "../../etc/passwd")),
             "the symlink \"demo-1.0/evil\" points outside the archive (\"../../etc/passwd\")",
         ),
         (
-            Box::new(with(Member::Symlink("demo-1.0/evil", "/etc/passwd"))),
+            with(Member::Symlink("demo-1.0/evil", "/etc/passwd")),
             "the symlink \"demo-1.0/evil\" points outside the archive",
         ),
         (
-            Box::new(with(Member::Hardlink("demo-1.0/evil", "../outside"))),
+            with(Member::Hardlink("demo-1.0/evil", "../outside")),
             "the hard link \"demo-1.0/evil\" points outside the archive",
         ),
         (
-            Box::new(with(Member::Device("demo-1.0/tty"))),
+            with(Member::Device("demo-1.0/tty")),
             "\"demo-1.0/tty\" is a device file or a pipe",
         ),
         (
-            Box::new(move || {
-                tar_of(&[
-                    Member::File("demo-1.0/PKG-INFO", pkg_info("demo", "1.0").as_bytes()),
-                    Member::Symlink("demo-1.0/up", ".."),
-                    Member::File("demo-1.0/up/x", b"written next to the sdist"),
-                ])
-            }),
+            tar_of(&[
+                Member::File("demo-1.0/PKG-INFO", info),
+                Member::Symlink("demo-1.0/up", ".."),
+                Member::File("demo-1.0/up/x", b"written next to the sdist"),
+            ]),
             "\"demo-1.0/up/x\" is stored under the symlink \"demo-1.0/up\"",
         ),
         (
-            Box::new(move || {
-                tar_of(&[
-                    Member::File("demo-1.0/PKG-INFO", pkg_info("demo", "1.0").as_bytes()),
-                    Member::Symlink("demo-1.0/up", ".."),
-                    Member::Symlink("demo-1.0/evil", "up/../x"),
-                ])
-            }),
+            tar_of(&[
+                Member::File("demo-1.0/PKG-INFO", info),
+                Member::Symlink("demo-1.0/up", ".."),
+                Member::Symlink("demo-1.0/evil", "up/../x"),
+            ]),
             "points through the symlink \"demo-1.0/up\"",
         ),
     ];
     for (sd, needle) in cases {
         refused(
-            &t.upload("demo", "1.0", "demo-1.0.tar.gz", &sd()).await,
+            &t.upload("demo", "1.0", "demo-1.0.tar.gz", &sd).await,
             needle,
         );
     }
@@ -457,7 +451,7 @@ async fn sdist_links_must_stay_inside_the_archive() {
         let mut z = zip::ZipWriter::new(&mut buf);
         let o = zip::write::SimpleFileOptions::default();
         z.start_file("demo-1.0/PKG-INFO", o).unwrap();
-        z.write_all(info.as_bytes()).unwrap();
+        z.write_all(info).unwrap();
         z.add_symlink("demo-1.0/evil", "../../../etc/passwd", o)
             .unwrap();
         z.finish().unwrap();
@@ -469,7 +463,7 @@ async fn sdist_links_must_stay_inside_the_archive() {
     );
     // Links that stay inside are fine (a README shared with the docs).
     let sd = tar_of(&[
-        Member::File("demo-1.0/PKG-INFO", info.as_bytes()),
+        Member::File("demo-1.0/PKG-INFO", info),
         Member::File("demo-1.0/README.md", b"# demo"),
         Member::Symlink("demo-1.0/docs/README.md", "../README.md"),
         Member::Hardlink("demo-1.0/README.txt", "demo-1.0/README.md"),
