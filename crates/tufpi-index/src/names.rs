@@ -497,6 +497,131 @@ mod tests {
     }
 
     #[test]
+    fn releases_group_canonical_versions() {
+        for (a, b) in [
+            ("4", "4"),
+            ("4.0", "4"),
+            ("4.0.0", "4"),
+            ("0.0", "0"),
+            ("1.10.0", "1.10"),
+            ("1.0.post1", "1.post1"),
+            ("1.0.0a1", "1a1"),
+            ("1!2.0", "1!2"),
+            ("2.0.1.0", "2.0.1"),
+            ("1.0.dev0", "1.dev0"),
+        ] {
+            assert_eq!(canonical_version(&v(a)), b, "{a}");
+        }
+    }
+
+    #[test]
+    fn local_versions_are_refused() {
+        let e = check_public_version("5+evil", &v("5+evil")).unwrap_err();
+        assert!(e.contains("local versions"), "{e}");
+        assert!(check_public_version("5.0.post1", &v("5.0.post1")).is_ok());
+    }
+
+    #[test]
+    fn platform_tags() {
+        for ok in [
+            "any",
+            "win32",
+            "win_amd64",
+            "win_arm64",
+            "linux_x86_64",
+            "manylinux1_x86_64",
+            "manylinux2014_aarch64",
+            "manylinux_2_17_x86_64",
+            "musllinux_1_2_x86_64",
+            "macosx_10_9_universal2",
+            "macosx_11_0_arm64",
+            "ios_13_0_arm64_iphoneos",
+            "android_21_arm64_v8a",
+            "emscripten_3_1_58_wasm32",
+            "pyodide_2024_0_wasm32",
+            "freebsd_13_2_release_amd64",
+            "MANYLINUX_2_17_X86_64",
+        ] {
+            assert!(valid_platform_tag(ok), "{ok}");
+        }
+        for bad in [
+            "whl",
+            "",
+            "linux",
+            "win",
+            "tar",
+            "any_",
+            "linux_",
+            "linux-x86_64",
+            "x86_64",
+        ] {
+            assert!(!valid_platform_tag(bad), "{bad}");
+        }
+        let e = parse_wheel_filename("alpha-3.0-py3-none-any.whl.whl").unwrap_err();
+        assert_eq!(
+            e,
+            "Invalid wheel filename \"alpha-3.0-py3-none-any.whl.whl\": unknown platform tag \"whl\""
+        );
+    }
+
+    #[test]
+    fn wheel_names_split_and_tags_expand() {
+        let w =
+            parse_wheel_filename("Foo_Bar-1.0-2b-py2.py3-none-any.macosx_11_0_arm64.whl").unwrap();
+        assert_eq!(
+            (w.name.as_str(), w.version.as_str(), w.build.as_deref()),
+            ("Foo_Bar", "1.0", Some("2b"))
+        );
+        assert_eq!(
+            w.tags(),
+            [
+                "py2-none-any",
+                "py2-none-macosx_11_0_arm64",
+                "py3-none-any",
+                "py3-none-macosx_11_0_arm64"
+            ]
+        );
+        let a = parse_wheel_filename("x-1-py3.py2-NONE-any.whl").unwrap();
+        let b = parse_wheel_filename("x-1-py2.py3.py2-none-any.whl").unwrap();
+        assert_eq!(a.tags(), b.tags());
+    }
+
+    #[test]
+    fn identities_ignore_spelling() {
+        let id = |f: &str, p: &str, ver: &str| {
+            let k = kind_of(f).unwrap();
+            DistIdentity::new(f, p, &v(ver), k).unwrap().key()
+        };
+        let a = id("alpha-4.0-py3-none-any.whl", "alpha", "4.0");
+        assert_eq!(a, "wheel alpha 4 - py3-none-any");
+        assert_eq!(a, id("Alpha-4.0.0-py3-none-any.whl", "ALPHA", "4.0.0"));
+        assert_eq!(a, id("alpha-4-PY3-none-any.whl", "alpha", "4"));
+        assert_ne!(a, id("alpha-4-1-py3-none-any.whl", "alpha", "4"));
+        assert_ne!(a, id("alpha-4-py2.py3-none-any.whl", "alpha", "4"));
+        let s = id("beta-2.0.tar.gz", "beta", "2.0");
+        assert_eq!(s, "sdist beta 2");
+        assert_eq!(s, id("Beta-2.zip", "beta", "2"));
+        assert_eq!(s, id("beta-2.0.0.tar.gz", "beta", "2.0.0"));
+        // From the name alone: every split of an sdist's NAME-VERSION.
+        let keys: Vec<String> = DistIdentity::candidates("foo-bar-1.0.tar.gz")
+            .iter()
+            .map(DistIdentity::key)
+            .collect();
+        assert_eq!(keys, ["sdist foo-bar 1"]);
+        let keys: Vec<String> = DistIdentity::candidates("foo-1-2.tar.gz")
+            .iter()
+            .map(DistIdentity::key)
+            .collect();
+        assert_eq!(keys, ["sdist foo 1.post2", "sdist foo-1 2"]);
+        assert_eq!(
+            DistIdentity::candidates("Alpha-4.0.0-py3-none-any.whl")[0].key(),
+            a
+        );
+        assert!(DistIdentity::candidates("notes.txt").is_empty());
+        assert!(DistIdentity::candidates("x-1-py3-none-any.whl.whl").is_empty());
+    }
+
+    #[test]
     fn sdist_filenames() {
         let ver = v("0.1.0");
         for ok in [

@@ -556,4 +556,170 @@ mod tests {
         let e = sdist_metadata(f.path(), "foo_bar-1.0.tar.gz", "foo-bar", &v("1.0")).unwrap_err();
         assert!(e.contains("not a readable gzip"), "{e}");
     }
+    /// A raw tar header of `kind` for `name` with `data` (name written as given).
+    fn raw(t: &mut tar::Builder<Vec<u8>>, kind: tar::EntryType, name: &str, data: &[u8]) {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_cksum();
+        t.append(&h, data).unwrap();
+    }
+
+    /// A pax extended header's data: `LEN key=value\n` records.
+    fn pax(records: &[(&str, &str)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (k, v) in records {
+            let body = format!(" {k}={v}\n");
+            let mut n = body.len() + 1;
+            while body.len() + n.to_string().len() != n {
+                n = body.len() + n.to_string().len();
+            }
+            out.extend_from_slice(format!("{n}{body}").as_bytes());
+        }
+        out
+    }
+
+    #[test]
+    fn long_names_and_pax_headers_are_read_like_pythons_tarfile() {
+        let info = PKG_INFO.as_bytes();
+        // A pax path renames the next member: here to the top-level PKG-INFO.
+        let mut t = tar::Builder::new(Vec::new());
+        raw(
+            &mut t,
+            tar::EntryType::XHeader,
+            "pax",
+            &pax(&[("path", "foo_bar-1.0/PKG-INFO"), ("mtime", "1")]),
+        );
+        raw(&mut t, tar::EntryType::Regular, "renamed", info);
+        let (name, bytes) = targz_pkg_info(&*gzip(&t.into_inner().unwrap()), 1 << 20).unwrap();
+        assert_eq!(
+            (name.as_str(), bytes.as_slice()),
+            ("foo_bar-1.0/PKG-INFO", info)
+        );
+        // A GNU long name likewise.
+        let long = format!("{}/PKG-INFO", "d".repeat(300));
+        let mut t = tar::Builder::new(Vec::new());
+        raw(
+            &mut t,
+            tar::EntryType::GNULongName,
+            "././@LongLink",
+            format!("{long}\0").as_bytes(),
+        );
+        raw(&mut t, tar::EntryType::Regular, "short", info);
+        let (name, _) = targz_pkg_info(&*gzip(&t.into_inner().unwrap()), 1 << 20).unwrap();
+        assert_eq!(name, long);
+        // A pax path with '..' is checked like any name.
+        let mut t = tar::Builder::new(Vec::new());
+        raw(
+            &mut t,
+            tar::EntryType::XHeader,
+            "pax",
+            &pax(&[("path", "../x")]),
+        );
+        raw(&mut t, tar::EntryType::Regular, "x", b"");
+        let e = targz_pkg_info(&*gzip(&t.into_inner().unwrap()), 1 << 20).unwrap_err();
+        assert!(e.contains("unsafe path \"../x\""), "{e}");
+        // Refused: a huge extension header, a global path, a pax size other than the
+        // header's, sparse files.
+        for (kind, data, needle) in [
+            (
+                tar::EntryType::GNULongName,
+                vec![b'a'; (MAX_EXTENSION_HEADER + 1) as usize],
+                "an extended header of 65537 bytes",
+            ),
+            (
+                tar::EntryType::XGlobalHeader,
+                pax(&[("path", "foo_bar-1.0/PKG-INFO")]),
+                "unsupported pax header field \"path\" in a global header",
+            ),
+            (
+                tar::EntryType::XHeader,
+                pax(&[("size", "5")]),
+                "has a pax size that differs from its header's",
+            ),
+            (
+                tar::EntryType::XHeader,
+                pax(&[("GNU.sparse.name", "x")]),
+                "unsupported pax header field \"GNU.sparse.name\"",
+            ),
+        ] {
+            let mut t = tar::Builder::new(Vec::new());
+            raw(&mut t, kind, "ext", &data);
+            raw(
+                &mut t,
+                tar::EntryType::Regular,
+                "foo_bar-1.0/PKG-INFO",
+                info,
+            );
+            let e = targz_pkg_info(&*gzip(&t.into_inner().unwrap()), 1 << 20).unwrap_err();
+            assert!(e.contains(needle), "{needle:?} not in {e:?}");
+        }
+        // A global header without names (git archive's comment) is fine.
+        let mut t = tar::Builder::new(Vec::new());
+        raw(
+            &mut t,
+            tar::EntryType::XGlobalHeader,
+            "g",
+            &pax(&[("comment", "abc")]),
+        );
+        raw(
+            &mut t,
+            tar::EntryType::Regular,
+            "foo_bar-1.0/PKG-INFO",
+            info,
+        );
+        assert!(targz_pkg_info(&*gzip(&t.into_inner().unwrap()), 1 << 20).is_ok());
+    }
+
+    #[test]
+    fn links_stay_inside_the_archive() {
+        let check = |members: &[(&str, Option<(bool, &str)>)]| {
+            let mut l = Links::default();
+            for (path, link) in members {
+                let parts: Vec<&str> = path.split('/').collect();
+                l.add(
+                    &parts,
+                    link.map(|(symlink, t)| Link {
+                        symlink,
+                        target: t.to_string(),
+                    }),
+                );
+            }
+            l.check()
+        };
+        for ok in [
+            vec![("p/a/l", Some((true, "../b")))],
+            vec![("p/l", Some((true, "..")))],
+            vec![("p/l", Some((true, "./x/./y")))],
+            vec![("p/h", Some((false, "p/x")))],
+            vec![("p/l", Some((true, "q"))), ("p/q", Some((true, "l")))],
+        ] {
+            assert!(check(&ok).is_ok(), "{ok:?}");
+        }
+        for (bad, needle) in [
+            (vec![("p/l", Some((true, "../..")))], "points outside"),
+            (vec![("p/l", Some((true, "/etc")))], "points outside"),
+            (vec![("p/l", Some((true, "\\\\srv\\x")))], "points outside"),
+            (vec![("p/l", Some((true, "C:x")))], "points outside"),
+            (vec![("p/l", Some((true, "")))], "points outside"),
+            (vec![("p/h", Some((false, "../p")))], "points outside"),
+            (
+                vec![("p/l", Some((true, "a/../../../x")))],
+                "points outside",
+            ),
+            (
+                vec![("p/l", Some((true, ".."))), ("p/m", Some((true, "l/x")))],
+                "points through the symlink",
+            ),
+            (
+                vec![("p/l", Some((true, "."))), ("p/l/x", None)],
+                "is stored under the symlink",
+            ),
+        ] {
+            let e = check(&bad).unwrap_err();
+            assert!(e.contains(needle), "{bad:?}: {e}");
+        }
+    }
 }

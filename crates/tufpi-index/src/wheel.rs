@@ -658,4 +658,117 @@ mod tests {
         let e = wheel_metadata(w.path(), "foo", &v("1.0")).unwrap_err();
         assert!(e.contains("larger than"), "{e}");
     }
+    /// A wheel's bytes: `METADATA` for foo 1.0 and `foo/AAAA`, `foo/BBBB`.
+    fn wheel_bytes(opts: zip::write::SimpleFileOptions) -> Vec<u8> {
+        let mut buf = std::io::Cursor::new(Vec::new());
+        {
+            let mut z = zip::ZipWriter::new(&mut buf);
+            z.start_file("foo-1.0.dist-info/METADATA", opts).unwrap();
+            z.write_all(b"Metadata-Version: 2.1\nName: foo\nVersion: 1.0\n\n")
+                .unwrap();
+            z.start_file("foo/AAAA", opts).unwrap();
+            z.write_all(b"a").unwrap();
+            z.start_file("foo/BBBB", opts).unwrap();
+            z.write_all(b"b").unwrap();
+            z.finish().unwrap();
+        }
+        buf.into_inner()
+    }
+
+    fn check(bytes: &[u8]) -> Result<CoreMetadata, String> {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(bytes).unwrap();
+        wheel_metadata(f.path(), "foo", &v("1.0"))
+    }
+
+    /// Offset of the central directory header of the `n`th entry.
+    fn cdfh(bytes: &[u8], n: usize) -> usize {
+        let eocd = bytes.len() - 22;
+        let mut at = le32(bytes, eocd + 16) as usize;
+        for _ in 0..n {
+            at += 46
+                + le16(bytes, at + 28) as usize
+                + le16(bytes, at + 30) as usize
+                + le16(bytes, at + 32) as usize;
+        }
+        at
+    }
+
+    fn replace(bytes: &mut [u8], from: &[u8], to: &[u8]) {
+        for i in 0..bytes.len() - from.len() {
+            if &bytes[i..i + from.len()] == from {
+                bytes[i..i + from.len()].copy_from_slice(to);
+            }
+        }
+    }
+
+    #[test]
+    fn the_zip_reader_is_strict() {
+        let opts = zip::write::SimpleFileOptions::default();
+        let good = wheel_bytes(opts);
+        assert!(check(&good).is_ok());
+        // Zip64 records (as some writers always emit) are read.
+        let z64 = wheel_bytes(opts.large_file(true));
+        assert!(check(&z64).is_ok(), "{:?}", check(&z64));
+
+        let fails = |bytes: &[u8], needle: &str| {
+            let e = check(bytes).unwrap_err();
+            assert!(e.contains(needle), "{needle:?} not in {e:?}");
+        };
+        let mut b = good.clone();
+        b.extend_from_slice(b"trailing");
+        fails(&b, "data after the end of central directory record");
+        let mut b = b"prepended".to_vec();
+        b.extend_from_slice(&good);
+        fails(&b, "does not end at the end record");
+        fails(&good[..good.len() / 2], "not a readable zip archive");
+        fails(b"PK\x05\x06", "too short");
+        // An end record that counts fewer entries than there are.
+        let mut b = good.clone();
+        let n = b.len();
+        b[n - 12] = 2;
+        b[n - 14] = 2;
+        fails(&b, "holds more than its declared entries");
+        // A count past the limit is refused before the directory is read.
+        let mut b = good.clone();
+        b[n - 12..n - 10].copy_from_slice(&0xFFFFu16.to_le_bytes());
+        b[n - 14..n - 12].copy_from_slice(&0xFFFFu16.to_le_bytes());
+        fails(&b, "no zip64 end of central directory locator");
+        // Two entries of one name.
+        let mut b = good.clone();
+        replace(&mut b, b"foo/BBBB", b"foo/AAAA");
+        fails(&b, "\"foo/AAAA\" appears twice");
+        // Compression methods other than stored and deflate, and encryption.
+        let mut b = good.clone();
+        let at = cdfh(&b, 1);
+        b[at + 10] = 12;
+        fails(&b, "\"foo/AAAA\" uses compression method 12");
+        let mut b = good.clone();
+        b[at + 8] |= 1;
+        fails(&b, "\"foo/AAAA\" is encrypted");
+        // Declared sizes of a bomb.
+        let mut b = good.clone();
+        b[at + 24..at + 28].copy_from_slice(&0xF000_0000u32.to_le_bytes());
+        fails(&b, "(decompression bomb?)");
+        // The METADATA entry: its CRC, and its local header, must agree.
+        let mut b = good.clone();
+        let at = cdfh(&b, 0);
+        b[at + 16] ^= 0xFF;
+        fails(&b, "size or CRC-32 does not match");
+        let mut b = good.clone();
+        b[30] = b'g';
+        fails(&b, "its local header does not match the central directory");
+    }
+
+    #[test]
+    fn the_dist_info_directory_names_the_project() {
+        let w = wheel(&[("bar-1.0.dist-info/METADATA", META)]);
+        let e = wheel_metadata(w.path(), "foo-bar", &v("1.0")).unwrap_err();
+        assert_eq!(
+            e,
+            "Invalid wheel: its .dist-info directory \"bar-1.0.dist-info\" is for project \"bar\", not \"foo-bar\""
+        );
+        let w = wheel(&[("Foo.Bar-1.0.0.dist-info/METADATA", META)]);
+        assert!(wheel_metadata(w.path(), "foo-bar", &v("1")).is_ok());
+    }
 }
