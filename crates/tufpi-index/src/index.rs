@@ -245,8 +245,10 @@ fn role_json(st: Option<RoleState>) -> Value {
 impl Index {
     /// Open the index in `dir`, creating it (a development-key repository in `dir/repo`) if
     /// `dir` holds none yet; returns it and whether it was created. Starts the publisher,
-    /// which first finishes any interrupted publish.
+    /// which first finishes any interrupted publish. Refused at once, naming its PID, if
+    /// another server runs on `dir`.
     pub fn open(dir: &Path, opts: &IndexOptions) -> Result<(Index, bool), IndexError> {
+        crate::publisher::ensure_not_served(dir)?;
         std::fs::create_dir_all(dir)
             .map_err(|e| IndexError::io(format!("creating {}", dir.display()), e))?;
         let repo_dir = dir.join("repo");
@@ -275,7 +277,15 @@ impl Index {
         let reader = IndexDb::open(&db_path)?;
         let mut feed_db = IndexDb::open(&db_path)?;
         let feed: Feed = Box::new(move |repo| flush_outbox(&mut feed_db, repo));
-        let publisher = Publisher::start(publishing, opts.publisher.clone(), feed)?;
+        let publisher =
+            Publisher::start(publishing, opts.publisher.clone(), feed).map_err(|e| match e {
+                // Another server (or, after a wait, anything) holds the lock.
+                IndexError::Repo(RepoError::Locked(_)) => crate::publisher::data_dir_in_use(
+                    dir,
+                    tufpi_repo::repo::lock_holder(&repo_dir).as_ref(),
+                ),
+                e => e,
+            })?;
         // The publisher holds the repository lock now: no other server runs here, and no
         // upload is in flight until this returns.
         sweep(&mut writer.db, &storage, db_existed);

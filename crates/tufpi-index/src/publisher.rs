@@ -5,6 +5,7 @@
 //! by anyone (an upload whose own hand-over failed, `tufpi project` run next to the server)
 //! is signed within a round.
 
+use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -77,15 +78,51 @@ impl Shared {
 pub type Feed = Box<dyn FnMut(&mut Repository) -> Result<usize, IndexError> + Send>;
 
 /// How long a starting publisher waits for another holder of the repository lock (a
-/// `tufpi project` command publishing while no server ran) to finish.
+/// `tufpi project` command publishing while no server ran) to finish. Another server is not
+/// waited for.
 const LOCK_WAIT: Duration = Duration::from_secs(15);
 
-/// Take the repository lock, waiting a little for a short-lived holder.
+/// The holder a server's publisher records in the repository lock file.
+pub const SERVER_LOCK_HOLDER: &str = "tufpi serve";
+
+/// Whether `holder` is a running server (which will not let go of the lock).
+fn is_server(holder: &tufpi_repo::repo::LockHolder) -> bool {
+    holder.pid.is_some() && holder.what == SERVER_LOCK_HOLDER
+}
+
+/// The refusal to serve the data directory `dir` that `holder` has.
+pub(crate) fn data_dir_in_use(
+    dir: &Path,
+    holder: Option<&tufpi_repo::repo::LockHolder>,
+) -> IndexError {
+    let holder = holder.map_or_else(|| "another process".to_string(), |h| h.to_string());
+    IndexError::Internal(format!(
+        "data dir {} in use by {holder}: one server per data directory (`tufpi project` and `tufpi token` work next to it)",
+        dir.display()
+    ))
+}
+
+/// Fail if a server already runs on the data directory `dir` (its publisher holds the
+/// repository lock). Cheap: call it before binding the port. [`Publisher::start`] (through
+/// `Index::open`) refuses the same, for good, when it takes the lock.
+pub fn ensure_not_served(dir: &Path) -> Result<(), IndexError> {
+    match tufpi_repo::repo::lock_holder(&dir.join("repo")) {
+        Some(h) if is_server(&h) => Err(data_dir_in_use(dir, Some(&h))),
+        _ => Ok(()),
+    }
+}
+
+/// Take the repository lock as a server, waiting a little for a short-lived holder (not for
+/// another server: that one fails at once).
 fn lock_patiently(repo: &mut Repository) -> Result<(), IndexError> {
     let t0 = Instant::now();
     loop {
-        match repo.lock() {
-            Err(RepoError::Locked(_)) if t0.elapsed() < LOCK_WAIT => {
+        match repo.lock_as(SERVER_LOCK_HOLDER) {
+            Err(RepoError::Locked(m)) => {
+                let server = repo.lock_holder().is_some_and(|h| is_server(&h));
+                if server || t0.elapsed() >= LOCK_WAIT {
+                    return Err(RepoError::Locked(m).into());
+                }
                 std::thread::sleep(Duration::from_millis(100))
             }
             other => return Ok(other?),
@@ -110,7 +147,8 @@ fn record(status: &mut PublisherStatus, repo: &Repository) {
 }
 
 impl Publisher {
-    /// Take the repository lock, finish any interrupted publish, move in what `feed` has,
+    /// Take the repository lock (another server holding it: refused at once with
+    /// `RepoError::Locked`; a short-lived holder: waited for), finish any interrupted publish, move in what `feed` has,
     /// publish what is queued and refresh expiring roles, then keep doing so on a thread.
     pub fn start(
         mut repo: Repository,
