@@ -71,9 +71,7 @@ pub fn unlisted(
                     })?,
                     // Collected meanwhile: it lists nothing any more.
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-                    Err(e) => {
-                        return Err(IndexError::io(format!("reading {}", file.display()), e))
-                    }
+                    Err(e) => return Err(IndexError::io(format!("reading {}", file.display()), e)),
                 };
                 listed.insert(key.clone(), targets);
             }

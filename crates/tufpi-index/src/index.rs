@@ -411,8 +411,10 @@ impl Index {
     /// Render `project`'s pages (HTML, JSON) from `files` and store them durably.
     fn store_pages(&self, project: &str, files: &[FileRow]) -> Result<[Digests; 2], IndexError> {
         Ok([
-            self.storage.put_page(&pages::project_html(project, files))?,
-            self.storage.put_page(&pages::project_json(project, files))?,
+            self.storage
+                .put_page(&pages::project_html(project, files))?,
+            self.storage
+                .put_page(&pages::project_json(project, files))?,
         ])
     }
 

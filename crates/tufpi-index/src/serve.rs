@@ -90,6 +90,8 @@ pub fn run(opts: ServeOptions) -> Result<(), IndexError> {
         .thread_name("tufpi-serve")
         .build()
         .map_err(|e| IndexError::io("starting the runtime", e))?;
+    // A second server on this data directory is refused before it takes a port.
+    crate::publisher::ensure_not_served(&opts.data_dir)?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&opts.listen)
             .await

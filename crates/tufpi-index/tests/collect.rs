@@ -104,7 +104,11 @@ async fn interleaved_uploads_to_one_project_all_reach_its_page() {
                 &form(project, &v, &f, &wheel(project, &v)),
                 Some((&f, &wheel(project, &v))),
             );
-            let r = send(&router, upload_request(Some(basic("__token__", &token)), body)).await;
+            let r = send(
+                &router,
+                upload_request(Some(basic("__token__", &token)), body),
+            )
+            .await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         }));
     }
@@ -112,9 +116,13 @@ async fn interleaved_uploads_to_one_project_all_reach_its_page() {
         task.await.unwrap();
     }
     t.settled().await;
-    let page = get(&t.router, "/simple/demo/", Some(JSON_TYPE)).await.json();
+    let page = get(&t.router, "/simple/demo/", Some(JSON_TYPE))
+        .await
+        .json();
     assert_eq!(page["files"].as_array().unwrap().len(), 8);
-    let page = get(&t.router, "/simple/other/", Some(JSON_TYPE)).await.json();
+    let page = get(&t.router, "/simple/other/", Some(JSON_TYPE))
+        .await
+        .json();
     assert_eq!(page["files"].as_array().unwrap().len(), 4);
     let signed = signed_targets(&t.router).await;
     let r = get(&t.router, "/simple/demo/", Some(JSON_TYPE)).await;

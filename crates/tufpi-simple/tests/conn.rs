@@ -72,7 +72,9 @@ fn quick() -> Limits {
 async fn unfinished_heads_and_idle_connections_are_closed() {
     let (addr, _stop) = start(quick()).await;
     let mut slow = TcpStream::connect(addr).await.unwrap();
-    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
     let t = closed_within(&mut slow, Duration::from_secs(5)).await;
     assert!(t.is_some(), "a head never finished keeps its connection");
 
@@ -83,11 +85,15 @@ async fn unfinished_heads_and_idle_connections_are_closed() {
 
     // Keep-alive: after a response, the next head must come within the timeout too.
     let mut ka = TcpStream::connect(addr).await.unwrap();
-    ka.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    ka.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     let mut buf = [0u8; 1024];
     let n = ka.read(&mut buf).await.unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
-    assert!(closed_within(&mut ka, Duration::from_secs(5)).await.is_some());
+    assert!(closed_within(&mut ka, Duration::from_secs(5))
+        .await
+        .is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,7 +34,10 @@ fn start(args: &[&str]) -> (Proc, SocketAddr) {
     let mut line = String::new();
     let addr = loop {
         line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "exited before listening");
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "exited before listening"
+        );
         if let Some(rest) = line.split("listening on http://").nth(1) {
             let addr = rest.split('/').next().unwrap();
             break addr.parse().unwrap();
@@ -53,7 +56,8 @@ fn hog(addr: SocketAddr) -> TcpStream {
 
 /// Whether the server closed `s` within `limit`.
 fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
-    s.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     let t0 = Instant::now();
     let mut buf = [0u8; 1024];
     while t0.elapsed() < limit {
@@ -72,7 +76,11 @@ fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
 fn status_of(addr: SocketAddr, path: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     out.lines().next().unwrap_or("").to_string()
