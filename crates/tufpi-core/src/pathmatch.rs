@@ -64,32 +64,81 @@ fn compile(pat: &str) -> Vec<Tok> {
                     toks.push(Tok::Lit('['));
                     continue;
                 }
-                let mut body = &chars[i..j];
+                toks.push(set(&chars[i..j]));
                 i = j + 1;
-                let negate = body.first() == Some(&'!');
-                if negate {
-                    body = &body[1..];
-                }
-                let mut ranges = Vec::new();
-                let mut k = 0;
-                while k < body.len() {
-                    if k + 2 < body.len() && body[k + 1] == '-' {
-                        // Python drops reversed ranges such as z-a.
-                        if body[k] <= body[k + 2] {
-                            ranges.push((body[k], body[k + 2]));
-                        }
-                        k += 3;
-                    } else {
-                        ranges.push((body[k], body[k]));
-                        k += 1;
-                    }
-                }
-                toks.push(Tok::Set { negate, ranges });
             }
             c => toks.push(Tok::Lit(c)),
         }
     }
     toks
+}
+
+/// A `[...]` set (`body` between the brackets) exactly as `fnmatch.translate` turns it into a
+/// regex class: split at the hyphens that can make ranges, drop reversed ranges by merging
+/// their neighbours (which can leave a `!` in front that was not one before: `[z-a!]` matches
+/// anything), escape the other hyphens; then read the class as `re` does.
+fn set(body: &[char]) -> Tok {
+    // The class text as (char, escaped) pairs: an escaped char is always a literal.
+    let mut stuff: Vec<(char, bool)> = Vec::new();
+    if !body.contains(&'-') {
+        stuff.extend(body.iter().map(|&c| (c, false)));
+    } else {
+        let mut chunks: Vec<Vec<char>> = Vec::new();
+        let (mut i, j) = (0, body.len());
+        let mut k = if body[0] == '!' { 2 } else { 1 };
+        while let Some(off) = body
+            .get(k..j)
+            .and_then(|s| s.iter().position(|&c| c == '-'))
+        {
+            k += off;
+            chunks.push(body[i..k].to_vec());
+            i = k + 1;
+            k += 3;
+        }
+        if i < j {
+            chunks.push(body[i..j].to_vec());
+        } else if let Some(last) = chunks.last_mut() {
+            last.push('-');
+        }
+        for k in (1..chunks.len()).rev() {
+            if chunks[k - 1].last() > chunks[k].first() {
+                let mut merged = chunks[k - 1][..chunks[k - 1].len() - 1].to_vec();
+                merged.extend_from_slice(&chunks[k][1..]);
+                chunks[k - 1] = merged;
+                chunks.remove(k);
+            }
+        }
+        for (n, chunk) in chunks.iter().enumerate() {
+            if n > 0 {
+                stuff.push(('-', false));
+            }
+            stuff.extend(chunk.iter().map(|&c| (c, c == '-')));
+        }
+    }
+    if stuff.is_empty() {
+        // An empty class never matches.
+        return Tok::Set {
+            negate: false,
+            ranges: Vec::new(),
+        };
+    }
+    if stuff == [('!', false)] {
+        return Tok::One;
+    }
+    let negate = stuff[0] == ('!', false);
+    let items = if negate { &stuff[1..] } else { &stuff[..] };
+    let mut ranges = Vec::new();
+    let mut k = 0;
+    while k < items.len() {
+        if k + 2 < items.len() && items[k + 1] == ('-', false) {
+            ranges.push((items[k].0, items[k + 2].0));
+            k += 3;
+        } else {
+            ranges.push((items[k].0, items[k].0));
+            k += 1;
+        }
+    }
+    Tok::Set { negate, ranges }
 }
 
 /// Python's `fnmatch.fnmatchcase` (no case folding, `*` matches anything incl. empty).
@@ -148,6 +197,26 @@ mod tests {
         assert!(fnmatch("aXbYc", "a*b*c"));
         assert!(!fnmatch("aXbYd", "a*b*c"));
         assert!(fnmatch("*", "[*]"));
+    }
+
+    /// Found by the `pathmatch` fuzz target: removing a reversed range can leave a `!` at the
+    /// front of the set, which Python then reads as a negation (checked with Python 3.11).
+    #[test]
+    fn reversed_ranges_as_python_removes_them() {
+        assert!(fnmatch("q", "[z-a!]"));
+        assert!(fnmatch("z", "[z-a![]"));
+        assert!(!fnmatch("[", "[z-a![]"));
+        assert!(fnmatch("-", "[a-!!z]"));
+        assert!(!fnmatch("z", "[a-!!z]"));
+        assert!(fnmatch("-", "[a-[!aa]"));
+        assert!(fnmatch("b", "[z-ab]"));
+        assert!(!fnmatch("z", "[z-ab]"));
+        assert!(fnmatch("-", "[a-]"));
+        assert!(fnmatch("-", "[--0]"));
+        assert!(fnmatch("c", "[b-a-c]"));
+        assert!(fnmatch("-", "[b-a-c]"));
+        assert!(!fnmatch("b", "[b-a-c]"));
+        assert!(fnmatch("x", "[!z-a]"));
     }
 
     #[test]
