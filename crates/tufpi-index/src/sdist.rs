@@ -110,6 +110,11 @@ impl Links {
                 continue;
             };
             let kind = if *symlink { "symlink" } else { "hard link" };
+            if path.is_empty() {
+                return Err(format!(
+                    "Invalid sdist: a {kind} is named as the archive's root"
+                ));
+            }
             let escape = || {
                 format!(
                     "Invalid sdist: the {kind} {shown:?} points outside the archive ({target:?})"
@@ -415,7 +420,7 @@ pub fn sdist_metadata(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::io::Write;
     use std::str::FromStr;
@@ -678,7 +683,7 @@ mod tests {
         let check = |members: &[(&str, Option<(bool, &str)>)]| {
             let mut l = Links::default();
             for (path, link) in members {
-                let parts: Vec<&str> = path.split('/').collect();
+                let parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
                 l.add(
                     &parts,
                     link.map(|(symlink, t)| Link {
@@ -717,9 +722,77 @@ mod tests {
                 vec![("p/l", Some((true, "."))), ("p/l/x", None)],
                 "is stored under the symlink",
             ),
+            (vec![("", Some((true, "x")))], "named as the archive's root"),
         ] {
             let e = check(&bad).unwrap_err();
             assert!(e.contains(needle), "{bad:?}: {e}");
+        }
+    }
+
+    /// Bytes of `seed` with a few bytes changed, cut or repeated (xorshift, deterministic).
+    pub(crate) fn mutations(seed: &[u8], n: usize) -> Vec<Vec<u8>> {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        (0..n)
+            .map(|_| {
+                let mut b = seed.to_vec();
+                for _ in 0..1 + next() % 4 {
+                    let i = (next() as usize) % b.len();
+                    match next() % 4 {
+                        0 => b[i] = next() as u8,
+                        1 => b[i] = [0, 0xFF, b'.', b'/'][(next() % 4) as usize],
+                        2 => b.truncate(i.max(1)),
+                        _ => b.insert(i, next() as u8),
+                    }
+                }
+                b
+            })
+            .collect()
+    }
+
+    #[test]
+    fn mutated_sdists_never_panic() {
+        let tar = {
+            let mut t = tar::Builder::new(Vec::new());
+            raw(
+                &mut t,
+                tar::EntryType::XHeader,
+                "pax",
+                &pax(&[("path", "foo_bar-1.0/x")]),
+            );
+            raw(&mut t, tar::EntryType::Regular, "y", b"data");
+            raw(&mut t, tar::EntryType::Symlink, "foo_bar-1.0/l", b"");
+            raw(
+                &mut t,
+                tar::EntryType::Regular,
+                "foo_bar-1.0/PKG-INFO",
+                PKG_INFO.as_bytes(),
+            );
+            t.into_inner().unwrap()
+        };
+        // Mutate the tar before and after compression.
+        for m in mutations(&tar, 3000) {
+            let _ = targz_pkg_info(&*gzip(&m), 1 << 20);
+        }
+        for m in mutations(&gzip(&tar), 3000) {
+            let _ = targz_pkg_info(&*m, 1 << 20);
+        }
+        let f = tempfile::NamedTempFile::new().unwrap();
+        let mut z = zip::ZipWriter::new(f.reopen().unwrap());
+        let o = zip::write::SimpleFileOptions::default();
+        z.start_file("foo_bar-1.0/PKG-INFO", o).unwrap();
+        z.write_all(PKG_INFO.as_bytes()).unwrap();
+        z.add_symlink("foo_bar-1.0/l", "../x", o).unwrap();
+        z.finish().unwrap();
+        let zip = std::fs::read(f.path()).unwrap();
+        for m in mutations(&zip, 3000) {
+            let f = file(&m);
+            let _ = sdist_metadata(f.path(), "foo_bar-1.0.zip", "foo-bar", &v("1.0"));
         }
     }
 }

@@ -771,4 +771,14 @@ mod tests {
         let w = wheel(&[("Foo.Bar-1.0.0.dist-info/METADATA", META)]);
         assert!(wheel_metadata(w.path(), "foo-bar", &v("1")).is_ok());
     }
+
+    #[test]
+    fn mutated_wheels_never_panic() {
+        let opts = zip::write::SimpleFileOptions::default();
+        for seed in [wheel_bytes(opts), wheel_bytes(opts.large_file(true))] {
+            for m in crate::sdist::tests::mutations(&seed, 3000) {
+                let _ = check(&m);
+            }
+        }
+    }
 }
