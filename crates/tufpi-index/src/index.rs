@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use serde_json::{json, Value};
 use tufpi_repo::{RepoConfig, RepoError, Repository, RoleState};
@@ -16,6 +16,7 @@ use crate::names::DistKind;
 use crate::pages::{self, Digests, FileRow};
 use crate::publisher::{Feed, Publisher, PublisherConfig};
 use crate::storage::{self, Storage};
+use crate::upload::{UploadLimiter, UploadLimits};
 use crate::wheel::CoreMetadata;
 
 /// Default largest accepted distribution file (100 MiB).
@@ -30,6 +31,8 @@ pub struct IndexOptions {
     pub max_upload: u64,
     /// Publisher pacing.
     pub publisher: PublisherConfig,
+    /// Concurrent uploads allowed, per server and per token.
+    pub uploads: UploadLimits,
 }
 
 impl Default for IndexOptions {
@@ -38,6 +41,7 @@ impl Default for IndexOptions {
             bins_bit_length: 14,
             max_upload: DEFAULT_MAX_UPLOAD,
             publisher: PublisherConfig::default(),
+            uploads: UploadLimits::default(),
         }
     }
 }
@@ -114,6 +118,7 @@ pub struct Index {
     reader: Mutex<IndexDb>,
     publisher: Publisher,
     max_upload: u64,
+    uploads: Arc<UploadLimiter>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -308,6 +313,7 @@ impl Index {
                 reader: Mutex::new(reader),
                 publisher,
                 max_upload: opts.max_upload,
+                uploads: UploadLimiter::new(opts.uploads.clone()),
             },
             created,
         ))
@@ -331,6 +337,11 @@ impl Index {
     /// Largest accepted distribution file, bytes.
     pub fn max_upload(&self) -> u64 {
         self.max_upload
+    }
+
+    /// The bound on concurrent uploads.
+    pub fn upload_limiter(&self) -> &Arc<UploadLimiter> {
+        &self.uploads
     }
 
     /// Run `f` with the read connection.

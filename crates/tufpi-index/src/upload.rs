@@ -4,14 +4,13 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::multipart::{Multipart, MultipartError, MultipartRejection};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use base64::Engine;
 use blake2::Digest;
 use pep440_rs::VersionSpecifiers;
@@ -171,9 +170,7 @@ impl Default for UploadLimits {
 
 /// Bounds concurrent uploads per server and per token: an upload takes a slot of its token
 /// and one of the server (waiting up to [`UploadLimits::wait`]) before its body is read, and
-/// holds them until it is answered. Install one in the router with
-/// `.layer(axum::Extension(UploadLimiter::new(limits)))`; without one, each index gets its
-/// own with the default limits.
+/// holds them until it is answered. Each index has one, from [`crate::IndexOptions::uploads`].
 #[derive(Debug)]
 pub struct UploadLimiter {
     limits: UploadLimits,
@@ -201,18 +198,6 @@ impl UploadLimiter {
     /// The limits.
     pub fn limits(&self) -> &UploadLimits {
         &self.limits
-    }
-
-    /// The default limiter of the index in `dir` (one per data directory in this process).
-    pub fn for_index(dir: &std::path::Path) -> Arc<UploadLimiter> {
-        static DEFAULTS: OnceLock<Mutex<HashMap<PathBuf, Arc<UploadLimiter>>>> = OnceLock::new();
-        let mut map = DEFAULTS
-            .get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        map.entry(dir.to_path_buf())
-            .or_insert_with(|| UploadLimiter::new(UploadLimits::default()))
-            .clone()
     }
 
     fn token_semaphore(&self, token_id: &str) -> Arc<Semaphore> {
@@ -660,13 +645,12 @@ pub fn settle_requires_python(
     Ok(Some(meta.to_string()))
 }
 
-/// The upload handler: authenticate, take an upload slot ([`UploadLimiter`]: the router's,
-/// or the index's default), receive the form within its limits, check it, refuse a file
+/// The upload handler: authenticate, take an upload slot (the index's [`UploadLimiter`]),
+/// receive the form within its limits, check it, refuse a file
 /// this index already has (or had) under any spelling, check the archive and its core
 /// metadata, commit.
 pub async fn upload(
     State(index): State<Arc<Index>>,
-    limiter: Option<Extension<Arc<UploadLimiter>>>,
     headers: HeaderMap,
     mp: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, IndexError> {
@@ -683,11 +667,7 @@ pub async fn upload(
     if length.is_some_and(|n| n > index.max_upload() + FORM_SLACK) {
         return Err(too_large(index.max_upload()));
     }
-    let limiter = match limiter {
-        Some(Extension(l)) => l,
-        None => UploadLimiter::for_index(index.dir()),
-    };
-    let _permit = match limiter.acquire(&scope.id).await {
+    let _permit = match index.upload_limiter().acquire(&scope.id).await {
         Ok(p) => p,
         Err(busy) => return Ok(busy),
     };

@@ -6,7 +6,6 @@ mod common;
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -14,8 +13,9 @@ use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tufpi_index::pages::JSON_TYPE;
-use tufpi_index::upload::{UploadLimiter, UploadLimits, MAX_DESCRIPTION, MAX_FIELD_VALUES};
+use tufpi_index::upload::{UploadLimits, MAX_DESCRIPTION, MAX_FIELD_VALUES};
 use tufpi_index::wheel::MAX_ARCHIVE_ENTRIES;
+use tufpi_index::IndexOptions;
 
 fn set(form: &mut Vec<(String, String)>, key: &str, value: &str) {
     form.retain(|(k, _)| k != key);
@@ -338,17 +338,15 @@ impl InFlight {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_uploads_are_bounded_per_token_and_per_server() {
-    let t = index();
-    let limits = UploadLimits {
-        per_server: 2,
-        per_token: 1,
-        wait: Duration::from_millis(300),
-    };
-    let router = t
-        .router
-        .clone()
-        .layer(axum::Extension(UploadLimiter::new(limits)));
-    let addr = serve(router).await;
+    let t = index_from(IndexOptions {
+        uploads: UploadLimits {
+            per_server: 2,
+            per_token: 1,
+            wait: Duration::from_millis(300),
+        },
+        ..test_options()
+    });
+    let addr = serve(t.router.clone()).await;
     let db = || tufpi_index::db::IndexDb::open(&t.dir.path().join("index.db")).unwrap();
     let (t2, t3) = (
         db().create_token(None, None).unwrap(),
@@ -399,18 +397,15 @@ async fn concurrent_uploads_are_bounded_per_token_and_per_server() {
 }
 
 #[test]
-fn an_index_without_a_configured_limiter_gets_the_defaults() {
-    let d = tempfile::tempdir().unwrap();
-    let a = UploadLimiter::for_index(d.path());
-    assert!(Arc::ptr_eq(&a, &UploadLimiter::for_index(d.path())));
+fn an_index_gets_the_default_upload_limits_unless_told() {
+    let t = index();
     assert_eq!(
-        a.limits(),
+        t.index.upload_limiter().limits(),
         &UploadLimits {
             per_server: 16,
             per_token: 4,
             wait: Duration::from_secs(5)
         }
     );
-    let other = tempfile::tempdir().unwrap();
-    assert!(!Arc::ptr_eq(&a, &UploadLimiter::for_index(other.path())));
+    t.index.shutdown();
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
+use tufpi_index::upload::UploadLimits;
 use tufpi_index::{CollectConfig, IndexOptions, PublisherConfig, ServeOptions, DEFAULT_MAX_UPLOAD};
 
 /// The management API, for `tufpi serve --help`.
@@ -46,6 +47,12 @@ pub struct ServeArgs {
     /// Seconds between garbage collections.
     #[arg(long, default_value_t = CollectConfig::default().every.as_secs())]
     gc_interval_secs: u64,
+    /// Uploads in progress at once on the server (more wait up to 5 s, then get a 503).
+    #[arg(long, default_value_t = UploadLimits::default().per_server)]
+    max_concurrent_uploads: usize,
+    /// Uploads in progress at once with one token (more wait up to 5 s, then get a 429).
+    #[arg(long, default_value_t = UploadLimits::default().per_token)]
+    max_uploads_per_token: usize,
     #[command(flatten)]
     conn: crate::connargs::ConnArgs,
 }
@@ -66,6 +73,11 @@ pub fn run(args: ServeArgs) -> Result<()> {
             publisher: PublisherConfig {
                 interval: Duration::from_millis(args.publish_interval_ms.max(10)),
                 ..PublisherConfig::default()
+            },
+            uploads: UploadLimits {
+                per_server: args.max_concurrent_uploads.max(1),
+                per_token: args.max_uploads_per_token.max(1),
+                ..UploadLimits::default()
             },
         },
     };

@@ -25,15 +25,28 @@ pub struct TestIndex {
 }
 
 pub fn index_with(max_upload: u64) -> TestIndex {
-    let dir = tempfile::tempdir().unwrap();
-    let opts = IndexOptions {
-        bins_bit_length: 4,
+    index_from(IndexOptions {
         max_upload,
+        ..test_options()
+    })
+}
+
+/// Small bins and a quick publisher.
+pub fn test_options() -> IndexOptions {
+    IndexOptions {
+        bins_bit_length: 4,
+        max_upload: 1 << 20,
         publisher: PublisherConfig {
             interval: Duration::from_millis(50),
             ..PublisherConfig::default()
         },
-    };
+        ..IndexOptions::default()
+    }
+}
+
+/// An index opened with `opts` in a temp dir.
+pub fn index_from(opts: IndexOptions) -> TestIndex {
+    let dir = tempfile::tempdir().unwrap();
     let (index, created) = Index::open(dir.path(), &opts).unwrap();
     assert!(created);
     let token = tufpi_index::db::IndexDb::open(&dir.path().join("index.db"))
