@@ -315,7 +315,10 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         log(f"tufpi serve on {base} (16,384 bins) ...")
         tp = Proc("tufpi serve", b.server_prefix() + [str(a.tufpi), "serve", "--data-dir", str(data), "--listen",
-                                                      f"127.0.0.1:{port}"], a.work / "tufpi.log", env=env)
+                                                      f"127.0.0.1:{port}",
+                                                      # one token drives every upload stream
+                                                      "--max-uploads-per-token", "64",
+                                                      "--max-concurrent-uploads", "64"], a.work / "tufpi.log", env=env)
         procs["tufpi"] = (tp, base)
         wait_http(tp, f"{base}/health")
         token = subprocess.run([str(a.tufpi), "token", "create", "--data-dir", str(data)], check=True,
