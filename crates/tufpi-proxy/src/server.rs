@@ -47,14 +47,48 @@ pub struct ProxyOptions {
     pub conn: tufpi_simple::conn::Limits,
 }
 
-/// Most verified pages kept in memory (each a few kB); the lot is dropped when full.
-const PAGE_CACHE: usize = 4096;
+/// Most bytes of signed page files whose parsed pages are kept in memory (a parsed page
+/// takes several times its file's size); the lot is dropped when a new page would pass it.
+const PAGE_CACHE_BYTES: usize = 16 << 20;
+
+/// Verified pages in memory: the newest version of each page only, bounded in bytes.
+#[derive(Default)]
+struct PageCache {
+    /// Target path → (signed digest, page, its file's size).
+    pages: HashMap<String, (String, Arc<Page>, usize)>,
+    /// Sum of the file sizes.
+    bytes: usize,
+}
+
+impl PageCache {
+    fn get(&self, target: &str, digest: &str) -> Option<Arc<Page>> {
+        self.pages
+            .get(target)
+            .filter(|(d, _, _)| d == digest)
+            .map(|(_, p, _)| p.clone())
+    }
+
+    fn insert(&mut self, target: String, digest: String, page: Arc<Page>, size: usize) {
+        if let Some((_, _, old)) = self.pages.remove(&target) {
+            self.bytes -= old;
+        }
+        if size > PAGE_CACHE_BYTES {
+            return;
+        }
+        if self.bytes + size > PAGE_CACHE_BYTES {
+            self.pages.clear();
+            self.bytes = 0;
+        }
+        self.bytes += size;
+        self.pages.insert(target, (digest, page, size));
+    }
+}
 
 struct App {
     trust: Arc<Trust>,
     files: FileCache,
-    /// Verified, rewritten pages by (target path, signed sha256 or first hash).
-    pages: Mutex<HashMap<(String, String), Arc<Page>>>,
+    /// Verified, rewritten pages (the version the signed sha256 names).
+    pages: Mutex<PageCache>,
 }
 
 /// `url` parsed, normalised, with a trailing slash; no query or fragment (target paths are
@@ -275,9 +309,8 @@ async fn verified_page(app: &Arc<App>, project: String) -> Result<Arc<Page>, Pro
         .or_else(|| resolved.info.hashes.values().next())
         .cloned()
         .unwrap_or_default();
-    let key = (target.clone(), digest);
-    if let Some(p) = lock(&app.pages).get(&key) {
-        return Ok(p.clone());
+    if let Some(p) = lock(&app.pages).get(&target, &digest) {
+        return Ok(p);
     }
     let upstream = app.trust.upstream().clone();
     let page_url = format!("{}{target}", upstream.target_base);
@@ -294,11 +327,7 @@ async fn verified_page(app: &Arc<App>, project: String) -> Result<Arc<Page>, Pro
     }
     let page = Arc::new(page);
     prefetch(app, &page);
-    let mut cache = lock(&app.pages);
-    if cache.len() >= PAGE_CACHE {
-        cache.clear();
-    }
-    cache.insert(key, page.clone());
+    lock(&app.pages).insert(target, digest, page.clone(), bytes.len());
     Ok(page)
 }
 
@@ -465,7 +494,7 @@ pub fn run(opts: ProxyOptions) -> Result<(), ProxyError> {
         let app = Arc::new(App {
             trust,
             files,
-            pages: Mutex::new(HashMap::new()),
+            pages: Mutex::new(PageCache::default()),
         });
         let base = format!("http://{addr}");
         {
@@ -494,6 +523,31 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
     use tufpi_core::metadata::TargetFile;
+
+    #[test]
+    fn the_page_cache_keeps_one_version_per_page_within_its_bytes() {
+        let page = || {
+            let doc = br#"{"meta":{"api-version":"1.1"},"name":"x","files":[]}"#;
+            Arc::new(
+                pages::rewrite(doc, "http://h/simple/x/vnd.pypi.simple.v1.json", "http://h/")
+                    .unwrap(),
+            )
+        };
+        let mut c = PageCache::default();
+        for v in 0..100 {
+            c.insert("simple/x/p".into(), format!("d{v}"), page(), 1 << 20);
+        }
+        assert_eq!(c.pages.len(), 1);
+        assert_eq!(c.bytes, 1 << 20);
+        assert!(c.get("simple/x/p", "d99").is_some());
+        assert!(c.get("simple/x/p", "d98").is_none());
+        for i in 0..100 {
+            c.insert(format!("simple/p{i}/p"), "d".into(), page(), 1 << 20);
+            assert!(c.bytes <= PAGE_CACHE_BYTES);
+        }
+        c.insert("simple/huge/p".into(), "d".into(), page(), PAGE_CACHE_BYTES + 1);
+        assert!(c.get("simple/huge/p", "d").is_none());
+    }
 
     #[test]
     fn base_urls() {
