@@ -58,10 +58,14 @@ pub fn gc(metadata_dir: &Path, retention: Duration) -> Result<GcReport, RepoErro
     for e in entries {
         let e = e.map_err(|e| RepoError::io("listing metadata", e))?;
         let name = e.file_name();
-        let mtime = e
-            .metadata()
-            .and_then(|m| m.modified())
-            .map_err(|e| RepoError::io("stat", e))?;
+        let mtime = match e.metadata().and_then(|m| m.modified()) {
+            Ok(t) => t,
+            // Renamed or removed since the listing (a publisher's temp file, another GC).
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) => {
+                return Err(RepoError::io(format!("stat {}", e.path().display()), err));
+            }
+        };
         let name = name.to_string_lossy();
         if name.starts_with('.') && name.ends_with(".tmp") {
             // A temp file a crashed writer left behind.
@@ -92,9 +96,14 @@ pub fn gc(metadata_dir: &Path, retention: Duration) -> Result<GcReport, RepoErro
                 }
                 Some(_) => {
                     let path = metadata_dir.join(format!("{v}.{role}.json"));
-                    std::fs::remove_file(&path)
-                        .map_err(|e| RepoError::io(format!("removing {}", path.display()), e))?;
-                    report.deleted += 1;
+                    match std::fs::remove_file(&path) {
+                        Ok(()) => report.deleted += 1,
+                        // Another GC got there first.
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => {
+                            return Err(RepoError::io(format!("removing {}", path.display()), e))
+                        }
+                    }
                 }
             }
         }
