@@ -25,6 +25,7 @@ struct Server {
     accepted: usize,
 }
 
+#[allow(clippy::needless_update)]
 fn open(n: usize) -> Server {
     let dir = tufpi_fuzz::scratch(&format!("index-{n}"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -35,6 +36,8 @@ fn open(n: usize) -> Server {
             interval: Duration::from_secs(3600),
             ..PublisherConfig::default()
         },
+        // Any option added later keeps its default.
+        ..IndexOptions::default()
     };
     let (index, _) = Index::open(&dir, &opts).expect("index");
     let token = tufpi_index::db::IndexDb::open(&dir.join("index.db"))
