@@ -19,6 +19,7 @@ pub mod server;
 pub mod storage;
 pub mod upload;
 pub mod wheel;
+mod zipcheck;
 
 pub use collect::{CollectConfig, Collected};
 pub use error::IndexError;

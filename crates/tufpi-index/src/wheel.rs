@@ -11,6 +11,7 @@ use std::str::FromStr;
 use pep440_rs::Version;
 
 use crate::names::normalize;
+use crate::zipcheck;
 
 /// Largest core metadata file accepted.
 pub const MAX_METADATA: u64 = 16 << 20;
@@ -131,23 +132,16 @@ pub const BOMB_MIN_SIZE: u64 = 64 << 20;
 /// See [`BOMB_MIN_SIZE`].
 pub const BOMB_RATIO: u64 = 50;
 
-/// One entry of a zip archive's central directory.
+/// One entry of a zip archive, as the zip crate lists it.
 #[derive(Debug, Clone)]
 pub(crate) struct ZipEntry {
-    /// Name (UTF-8, or lossily decoded).
+    /// Position in the archive.
+    index: usize,
+    /// Name (UTF-8 if flagged so, else CP437, as Python's zipfile reads it).
     pub name: String,
-    /// Name as stored.
-    raw_name: Vec<u8>,
-    /// General purpose flags.
-    flags: u16,
-    /// Compression method: 0 stored, 8 deflate.
-    method: u16,
-    crc: u32,
-    compressed: u64,
     /// Uncompressed size.
     pub size: u64,
-    local_offset: u64,
-    /// Unix mode (type and permission bits) when made on Unix.
+    /// Unix mode (type and permission bits), if recorded.
     pub unix_mode: Option<u32>,
 }
 
@@ -158,171 +152,101 @@ impl ZipEntry {
     }
 }
 
-/// A zip archive whose central directory was read and checked: strict end records (no
-/// data before the archive or after its comment), at most [`MAX_ARCHIVE_ENTRIES`] entries,
-/// counted before anything is listed, names safe and unique, stored or deflate entries only,
-/// no encryption, not a decompression bomb.
+/// A compression method's number (`to_u16` is deprecated for matching on constants, but a
+/// method this build does not support has no constant).
+#[allow(deprecated)]
+fn method_number(method: zip::CompressionMethod) -> u16 {
+    method.to_u16()
+}
+
+/// A zip archive listed by the `zip` crate after [`crate::zipcheck`]'s checks (strict end
+/// records, at most [`MAX_ARCHIVE_ENTRIES`] entries counted before anything is listed), with
+/// names safe and unique, stored or deflate entries only, no encryption, not a decompression
+/// bomb.
 pub(crate) struct ZipIndex {
+    zip: zip::ZipArchive<zipcheck::Fenced>,
+    /// The upload, for [`zipcheck::check_local_header`].
     file: std::fs::File,
+    /// Where the central directory starts.
     cd_offset: u64,
     /// The entries, in central directory order.
     pub entries: Vec<ZipEntry>,
     what: &'static str,
 }
 
-fn le16(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn le64(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(a)
-}
-
-fn read_at(f: &mut std::fs::File, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
-    use std::io::{Seek, SeekFrom};
-    f.seek(SeekFrom::Start(offset))?;
-    let mut buf = vec![0u8; len];
-    f.read_exact(&mut buf)?;
-    Ok(buf)
-}
-
-const EOCD_SIG: &[u8] = b"PK\x05\x06";
-const EOCD64_LOCATOR_SIG: &[u8] = b"PK\x06\x07";
-const EOCD64_SIG: &[u8] = b"PK\x06\x06";
-const CDFH_SIG: &[u8] = b"PK\x01\x02";
-const LFH_SIG: &[u8] = b"PK\x03\x04";
-
 impl ZipIndex {
-    /// Open the zip archive at `path` (a `what`: "wheel" or "sdist") and check its central
-    /// directory.
+    /// Open the zip archive at `path` (a `what`: "wheel" or "sdist") and check its entries.
     pub fn open(path: &Path, what: &'static str) -> Result<ZipIndex, String> {
-        let mut file = std::fs::File::open(path).map_err(|e| format!("reading the upload: {e}"))?;
-        let len = file
-            .metadata()
-            .map_err(|e| format!("reading the upload: {e}"))?
-            .len();
-        let bad = |why: &str| format!("Invalid {what}: not a readable zip archive ({why})");
-        let io = |e: std::io::Error| bad(&e.to_string());
-        if len < 22 {
-            return Err(bad("too short"));
-        }
-        // The end of central directory record: the last one in the final 64 KiB, its comment
-        // running exactly to the end of the file.
-        let tail_len = len.min(22 + 0xFFFF);
-        let tail = read_at(&mut file, len - tail_len, tail_len as usize).map_err(io)?;
-        let pos = (0..=tail.len() - 22)
-            .rev()
-            .find(|&i| &tail[i..i + 4] == EOCD_SIG)
-            .ok_or_else(|| bad("no end of central directory record"))?;
-        let eocd = &tail[pos..];
-        if pos + 22 + le16(eocd, 20) as usize != tail.len() {
-            return Err(bad("data after the end of central directory record"));
-        }
-        let eocd_offset = len - tail_len + pos as u64;
-        if le16(eocd, 4) != 0 || le16(eocd, 6) != 0 || le16(eocd, 8) != le16(eocd, 10) {
-            return Err(bad("multi-disk archive"));
-        }
-        let (mut count, mut cd_size, mut cd_offset) = (
-            le16(eocd, 10) as u64,
-            le32(eocd, 12) as u64,
-            le32(eocd, 16) as u64,
-        );
-        let mut cd_end = eocd_offset;
-        if count == 0xFFFF || cd_size == 0xFFFF_FFFF || cd_offset == 0xFFFF_FFFF {
-            // Zip64: the locator right before the record, pointing at the zip64 record
-            // that ends where the locator starts.
-            let loc_offset = eocd_offset
-                .checked_sub(20)
-                .ok_or_else(|| bad("no zip64 end of central directory locator"))?;
-            let loc = read_at(&mut file, loc_offset, 20).map_err(io)?;
-            if &loc[..4] != EOCD64_LOCATOR_SIG || le32(&loc, 4) != 0 || le32(&loc, 16) != 1 {
-                return Err(bad("no zip64 end of central directory locator"));
-            }
-            let rec_offset = le64(&loc, 8);
-            if rec_offset.checked_add(56).is_none_or(|e| e > loc_offset) {
-                return Err(bad("invalid zip64 end of central directory record"));
-            }
-            let rec = read_at(&mut file, rec_offset, 56).map_err(io)?;
-            if &rec[..4] != EOCD64_SIG
-                || le64(&rec, 4).checked_add(12 + rec_offset) != Some(loc_offset)
-                || le32(&rec, 16) != 0
-                || le32(&rec, 20) != 0
-                || le64(&rec, 24) != le64(&rec, 32)
-            {
-                return Err(bad("invalid zip64 end of central directory record"));
-            }
-            (count, cd_size, cd_offset) = (le64(&rec, 32), le64(&rec, 40), le64(&rec, 48));
-            cd_end = rec_offset;
-        }
-        if count > MAX_ARCHIVE_ENTRIES as u64 {
-            return Err(format!(
-                "Invalid {what}: the archive holds {count} entries; this index accepts at most {MAX_ARCHIVE_ENTRIES}"
-            ));
-        }
-        if cd_size > MAX_CENTRAL_DIRECTORY {
-            return Err(format!(
-                "Invalid {what}: its central directory is {cd_size} bytes; this index accepts at most {MAX_CENTRAL_DIRECTORY}"
-            ));
-        }
-        if cd_offset.checked_add(cd_size) != Some(cd_end) {
-            return Err(bad(
-                "the central directory does not end at the end record (data before the archive?)",
-            ));
-        }
-        let cd = read_at(&mut file, cd_offset, cd_size as usize).map_err(io)?;
-        let entries =
-            parse_central_directory(&cd, count as usize, cd_offset).map_err(|why| bad(&why))?;
-        let index = ZipIndex {
+        let zipcheck::Archive {
+            mut zip,
+            tail,
             file,
-            cd_offset,
+        } = zipcheck::open(path, what)?;
+        let mut entries = Vec::with_capacity(zip.len());
+        let mut declared = 0u64;
+        for index in 0..zip.len() {
+            let e = zip.by_index_raw(index).map_err(|e| {
+                format!(
+                    "Invalid {what}: not a readable zip archive ({})",
+                    zipcheck::zip_error(e)
+                )
+            })?;
+            let name = e.name();
+            // The zip crate names an entry by its Info-ZIP Unicode Path extra field, if it has
+            // one; Python's zipfile (3.11) by the name stored: they must agree.
+            let stored = tail
+                .stored_name(e.central_header_start())
+                .unwrap_or_default();
+            if stored != e.name_raw() {
+                return Err(format!(
+                    "Invalid {what}: {name:?} is stored under another name ({:?})",
+                    String::from_utf8_lossy(stored)
+                ));
+            }
+            if unsafe_entry_name(name) {
+                return Err(format!(
+                    "Invalid {what}: unsafe path {name:?} in the archive (absolute or with '..')"
+                ));
+            }
+            // The zip crate decodes a name flagged UTF-8 lossily.
+            if name.contains('\u{FFFD}') && std::str::from_utf8(e.name_raw()).is_err() {
+                return Err(format!(
+                    "Invalid {what}: not a readable zip archive (an entry name is not UTF-8)"
+                ));
+            }
+            if e.encrypted() {
+                return Err(format!("Invalid {what}: {name:?} is encrypted"));
+            }
+            let method = e.compression();
+            if method != zip::CompressionMethod::Stored
+                && method != zip::CompressionMethod::Deflated
+            {
+                return Err(format!(
+                    "Invalid {what}: {name:?} uses compression method {}; only stored (0) and deflate (8) are accepted",
+                    method_number(method)
+                ));
+            }
+            declared = declared.saturating_add(e.size());
+            entries.push(ZipEntry {
+                index,
+                name: name.to_string(),
+                size: e.size(),
+                unix_mode: e.unix_mode(),
+            });
+        }
+        let len = tail.end();
+        if declared > BOMB_MIN_SIZE && declared / BOMB_RATIO > len {
+            return Err(format!(
+                "Invalid {what}: its entries declare {declared} bytes uncompressed, more than {BOMB_RATIO} times the archive's {len} (decompression bomb?)"
+            ));
+        }
+        Ok(ZipIndex {
+            zip,
+            file,
+            cd_offset: tail.start,
             entries,
             what,
-        };
-        index.check(len)?;
-        Ok(index)
-    }
-
-    /// The checks on the listed entries.
-    fn check(&self, archive_size: u64) -> Result<(), String> {
-        let what = self.what;
-        let mut seen = std::collections::HashSet::with_capacity(self.entries.len());
-        let mut declared = 0u64;
-        for e in &self.entries {
-            if unsafe_entry_name(&e.name) {
-                return Err(format!(
-                    "Invalid {what}: unsafe path {:?} in the archive (absolute or with '..')",
-                    e.name
-                ));
-            }
-            if !seen.insert(e.name.as_str()) {
-                return Err(format!(
-                    "Invalid {what}: {:?} appears twice in the archive",
-                    e.name
-                ));
-            }
-            if e.flags & 1 != 0 {
-                return Err(format!("Invalid {what}: {:?} is encrypted", e.name));
-            }
-            if e.method != 0 && e.method != 8 {
-                return Err(format!(
-                    "Invalid {what}: {:?} uses compression method {}; only stored (0) and deflate (8) are accepted",
-                    e.name, e.method
-                ));
-            }
-            declared = declared.saturating_add(e.size);
-        }
-        if declared > BOMB_MIN_SIZE && declared / BOMB_RATIO > archive_size {
-            return Err(format!(
-                "Invalid {what}: its entries declare {declared} bytes uncompressed, more than {BOMB_RATIO} times the archive's {archive_size} (decompression bomb?)"
-            ));
-        }
-        Ok(())
+        })
     }
 
     /// Every entry name.
@@ -336,7 +260,7 @@ impl ZipIndex {
     }
 
     /// The contents of `entry` (one of [`ZipIndex::entries`]), at most `limit` bytes
-    /// decompressed, checked against its size and CRC-32.
+    /// decompressed, checked against its size and (by the zip crate) its CRC-32.
     pub fn read(&mut self, entry: &ZipEntry, limit: u64) -> Result<Vec<u8>, String> {
         let (what, name) = (self.what, &entry.name);
         if entry.is_dir() {
@@ -348,130 +272,34 @@ impl ZipIndex {
             ));
         }
         let corrupt = |why: String| format!("Invalid {what}: reading {name}: {why}");
-        let header =
-            read_at(&mut self.file, entry.local_offset, 30).map_err(|e| corrupt(e.to_string()))?;
-        if &header[..4] != LFH_SIG {
-            return Err(corrupt("no local file header".into()));
-        }
-        let (nlen, xlen) = (le16(&header, 26) as u64, le16(&header, 28) as u64);
-        let stored_name = read_at(&mut self.file, entry.local_offset + 30, nlen as usize)
-            .map_err(|e| corrupt(e.to_string()))?;
-        if stored_name != entry.raw_name || le16(&header, 8) != entry.method {
-            return Err(corrupt(
-                "its local header does not match the central directory".into(),
-            ));
-        }
-        let start = entry.local_offset + 30 + nlen + xlen;
-        if start
-            .checked_add(entry.compressed)
+        let mut e = self
+            .zip
+            .by_index(entry.index)
+            .map_err(|e| corrupt(zipcheck::zip_error(e)))?;
+        let method = method_number(e.compression());
+        zipcheck::check_local_header(&mut self.file, e.header_start(), e.name_raw(), method)
+            .map_err(corrupt)?;
+        if e.data_start()
+            .checked_add(e.compressed_size())
             .is_none_or(|end| end > self.cd_offset)
         {
             return Err(corrupt("its data runs into the central directory".into()));
         }
-        use std::io::{Seek, SeekFrom};
-        self.file
-            .seek(SeekFrom::Start(start))
-            .map_err(|e| corrupt(e.to_string()))?;
-        let raw = (&mut self.file).take(entry.compressed);
         let mut bytes = Vec::with_capacity(entry.size as usize);
-        let read = match entry.method {
-            0 => raw.take(limit + 1).read_to_end(&mut bytes),
-            _ => flate2::read::DeflateDecoder::new(raw)
-                .take(limit + 1)
-                .read_to_end(&mut bytes),
-        };
-        read.map_err(|e| corrupt(e.to_string()))?;
+        (&mut e)
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| corrupt(e.to_string()))?;
         if bytes.len() as u64 > limit {
             return Err(format!(
                 "Invalid {what}: {name} is larger than {limit} bytes"
             ));
         }
-        let mut crc = flate2::Crc::new();
-        crc.update(&bytes);
-        if bytes.len() as u64 != entry.size || crc.sum() != entry.crc {
-            return Err(corrupt("size or CRC-32 does not match".into()));
+        if bytes.len() as u64 != entry.size {
+            return Err(corrupt("its size does not match".into()));
         }
         Ok(bytes)
     }
-}
-
-/// Parse `count` central directory headers filling `cd` exactly.
-fn parse_central_directory(
-    cd: &[u8],
-    count: usize,
-    cd_offset: u64,
-) -> Result<Vec<ZipEntry>, String> {
-    let mut entries = Vec::with_capacity(count);
-    let mut at = 0usize;
-    for _ in 0..count {
-        let h = cd
-            .get(at..at + 46)
-            .ok_or("the central directory is truncated")?;
-        if &h[..4] != CDFH_SIG {
-            return Err("bad central directory header".into());
-        }
-        let (nlen, xlen, clen) = (
-            le16(h, 28) as usize,
-            le16(h, 30) as usize,
-            le16(h, 32) as usize,
-        );
-        let var = cd
-            .get(at + 46..at + 46 + nlen + xlen + clen)
-            .ok_or("the central directory is truncated")?;
-        let (raw_name, extra) = (&var[..nlen], &var[nlen..nlen + xlen]);
-        let flags = le16(h, 8);
-        let name = if flags & 0x800 != 0 {
-            String::from_utf8(raw_name.to_vec()).map_err(|_| "an entry name is not UTF-8")?
-        } else {
-            String::from_utf8_lossy(raw_name).into_owned()
-        };
-        let (mut compressed, mut size, mut local_offset) =
-            (le32(h, 20) as u64, le32(h, 24) as u64, le32(h, 42) as u64);
-        if size == 0xFFFF_FFFF || compressed == 0xFFFF_FFFF || local_offset == 0xFFFF_FFFF {
-            // The zip64 extra field holds, in order, the values that overflowed.
-            let mut x = 0usize;
-            let mut z64: Option<&[u8]> = None;
-            while x + 4 <= extra.len() {
-                let (id, n) = (le16(extra, x), le16(extra, x + 2) as usize);
-                let data = extra.get(x + 4..x + 4 + n).ok_or("bad extra field")?;
-                if id == 1 {
-                    z64 = Some(data);
-                }
-                x += 4 + n;
-            }
-            let z = z64.ok_or("missing zip64 extra field")?;
-            let mut k = 0usize;
-            for v in [&mut size, &mut compressed, &mut local_offset] {
-                if *v == 0xFFFF_FFFF {
-                    *v = z
-                        .get(k..k + 8)
-                        .map(|b| le64(b, 0))
-                        .ok_or("short zip64 extra field")?;
-                    k += 8;
-                }
-            }
-        }
-        if local_offset >= cd_offset {
-            return Err("an entry starts inside the central directory".into());
-        }
-        let unix_mode = (h[5] == 3).then(|| le32(h, 38) >> 16);
-        entries.push(ZipEntry {
-            name,
-            raw_name: raw_name.to_vec(),
-            flags,
-            method: le16(h, 10),
-            crc: le32(h, 16),
-            compressed,
-            size,
-            local_offset,
-            unix_mode,
-        });
-        at += 46 + nlen + xlen + clen;
-    }
-    if at != cd.len() {
-        return Err("the central directory holds more than its declared entries".into());
-    }
-    Ok(entries)
 }
 
 /// Open the zip archive at `path` and check its central directory ([`ZipIndex`]).
@@ -541,6 +369,7 @@ pub fn wheel_metadata(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::zipcheck::{le16, le32};
     use std::io::Write;
 
     fn wheel(entries: &[(&str, &str)]) -> tempfile::NamedTempFile {
@@ -737,7 +566,10 @@ mod tests {
         // Two entries of one name.
         let mut b = good.clone();
         replace(&mut b, b"foo/BBBB", b"foo/AAAA");
-        fails(&b, "\"foo/AAAA\" appears twice");
+        fails(
+            &b,
+            "a name appears twice in the archive (3 entries, 2 names)",
+        );
         // Compression methods other than stored and deflate, and encryption.
         let mut b = good.clone();
         let at = cdfh(&b, 1);
@@ -754,10 +586,43 @@ mod tests {
         let mut b = good.clone();
         let at = cdfh(&b, 0);
         b[at + 16] ^= 0xFF;
-        fails(&b, "size or CRC-32 does not match");
+        fails(&b, "reading foo-1.0.dist-info/METADATA: Invalid checksum");
         let mut b = good.clone();
         b[30] = b'g';
         fails(&b, "its local header does not match the central directory");
+    }
+
+    #[test]
+    fn the_zip_crate_and_python_see_the_same_names() {
+        // An entry stored as "../evil.py" whose Info-ZIP Unicode Path extra field says
+        // "foo/safe.py": the zip crate reads the latter, Python's zipfile (3.11) the former.
+        let mut crc = flate2::Crc::new();
+        crc.update(b"../evil.py");
+        let mut field = vec![1u8];
+        field.extend_from_slice(&crc.sum().to_le_bytes());
+        field.extend_from_slice(b"foo/safe.py");
+        // (The zip crate writes no such field: it goes in as another, renamed after.)
+        let mut opts = zip::write::FileOptions::<zip::write::ExtendedFileOptions>::default();
+        opts.add_extra_data(0x7076, field.clone().into(), true)
+            .unwrap();
+        let mut buf = std::io::Cursor::new(Vec::new());
+        {
+            let mut z = zip::ZipWriter::new(&mut buf);
+            let plain = zip::write::SimpleFileOptions::default();
+            z.start_file("foo-1.0.dist-info/METADATA", plain).unwrap();
+            z.write_all(b"Metadata-Version: 2.1\nName: foo\nVersion: 1.0\n\n")
+                .unwrap();
+            z.start_file("../evil.py", opts).unwrap();
+            z.finish().unwrap();
+        }
+        let mut b = buf.into_inner();
+        let n = field.len() as u8;
+        replace(&mut b, &[0x76, 0x70, n, 0, 1], &[0x75, 0x70, n, 0, 1]);
+        let e = check(&b).unwrap_err();
+        assert_eq!(
+            e,
+            "Invalid wheel: \"foo/safe.py\" is stored under another name (\"../evil.py\")"
+        );
     }
 
     #[test]
