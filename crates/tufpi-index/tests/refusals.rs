@@ -327,22 +327,6 @@ async fn reused_filenames_size_limits_and_malformed_bodies() {
     t.index.shutdown();
 }
 
-/// A wheel of `entries` (name, text).
-fn zip_of(entries: &[(&str, &str)]) -> Vec<u8> {
-    use std::io::Write;
-    let mut buf = std::io::Cursor::new(Vec::new());
-    {
-        let mut z = zip::ZipWriter::new(&mut buf);
-        for (name, body) in entries {
-            z.start_file(*name, zip::write::SimpleFileOptions::default())
-                .unwrap();
-            z.write_all(body.as_bytes()).unwrap();
-        }
-        z.finish().unwrap();
-    }
-    buf.into_inner()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn core_metadata_must_match_the_upload() {
     let t = index();

@@ -211,21 +211,6 @@ async fn every_text_field_is_capped() {
     t.index.shutdown();
 }
 
-/// A zip archive of `entries` (name, text).
-fn zip_of(entries: &[(&str, &str)]) -> Vec<u8> {
-    let mut buf = std::io::Cursor::new(Vec::new());
-    {
-        let mut z = zip::ZipWriter::new(&mut buf);
-        for (name, body) in entries {
-            z.start_file(*name, zip::write::SimpleFileOptions::default())
-                .unwrap();
-            z.write_all(body.as_bytes()).unwrap();
-        }
-        z.finish().unwrap();
-    }
-    buf.into_inner()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn archives_with_too_many_entries_are_refused() {
     let t = index_with(32 << 20);

@@ -260,21 +260,6 @@ async fn a_removed_file_stays_used_under_every_spelling() {
     t.index.shutdown();
 }
 
-/// A zip archive of `entries` (name, text).
-fn zip_of(entries: &[(&str, &str)]) -> Vec<u8> {
-    let mut buf = std::io::Cursor::new(Vec::new());
-    {
-        let mut z = zip::ZipWriter::new(&mut buf);
-        for (name, body) in entries {
-            z.start_file(*name, zip::write::SimpleFileOptions::default())
-                .unwrap();
-            z.write_all(body.as_bytes()).unwrap();
-        }
-        z.finish().unwrap();
-    }
-    buf.into_inner()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dist_info_directory_must_be_the_projects() {
     let t = index();

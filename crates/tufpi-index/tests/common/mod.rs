@@ -91,6 +91,21 @@ pub fn wheel(name: &str, version: &str) -> Vec<u8> {
     buf.into_inner()
 }
 
+/// A zip archive of `entries` (name, text).
+pub fn zip_of(entries: &[(&str, &str)]) -> Vec<u8> {
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut buf);
+        for (name, body) in entries {
+            z.start_file(*name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            z.write_all(body.as_bytes()).unwrap();
+        }
+        z.finish().unwrap();
+    }
+    buf.into_inner()
+}
+
 /// A `.tar.gz` archive of `entries` (name, bytes), names written as given.
 pub fn targz(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
