@@ -13,7 +13,8 @@ Run with the interop venv (scripts/test creates it):  .venv/bin/python fuzz/make
   pages as the index renders them, delegation patterns.
 
 Rerunning rewrites the fixtures' metadata (ecdsa/rsa signatures differ each time) and the seeds;
-the keys stay.
+the keys stay, and so do the other corpus files (`FUZZ_UPDATE_CORPUS=1 scripts/fuzz` distils
+what the fuzzer found into corpus/).
 """
 
 from __future__ import annotations
@@ -358,8 +359,7 @@ def main() -> None:
         shutil.rmtree(REPO)
     for n, b in repo.items():
         write(REPO / n, b)
-    if CORPUS.exists():
-        shutil.rmtree(CORPUS)
+    # The seeds are (re)written by name; what scripts/fuzz distilled into corpus/ stays.
 
     # json: golden canonical-JSON inputs and the metadata files.
     for golden in ("canonical.jsonl", "canonical_refused.jsonl"):
