@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import errno
 import gzip
 import hashlib
@@ -44,6 +45,7 @@ import select
 import signal
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -380,7 +382,7 @@ class Http:
     def __init__(self, host: str, port: int, timeout: float = 60.0) -> None:
         self.host, self.port, self.timeout = host, port, timeout
         self.c: http.client.HTTPConnection | None = None
-        self.reconnects = 0
+        self.opened = 0
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: dict | None = None) -> tuple[int, dict, bytes]:
@@ -388,8 +390,7 @@ class Http:
             if self.c is None:
                 self.c = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout,
                                                     source_address=("127.0.0.1", 0))
-                if attempt or self.reconnects:
-                    self.reconnects += 1
+                self.opened += 1
             try:
                 self.c.request(method, path, body=body, headers=headers or {})
                 r = self.c.getresponse()
@@ -406,6 +407,10 @@ class Http:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    @property
+    def reconnects(self) -> int:
+        return max(0, self.opened - 1)
 
     def close(self) -> None:
         if self.c is not None:
@@ -432,11 +437,15 @@ def get_fresh(host: str, port: int, path: str) -> tuple[int, float, int]:
             c.close()
 
 
-def page_latencies(host: str, port: int, path: str, n: int, fresh: bool) -> dict:
+def page_latencies(host: str, port: int, path: str, n: int, fresh: bool, budget: float = 1e9) -> dict:
+    """n GETs (fewer if `budget` seconds run out first)."""
     lat: list[float] = []
     failed = errors = 0
     conn = None if fresh else Http(host, port)
+    deadline = time.monotonic() + budget
     for _ in range(n):
+        if time.monotonic() > deadline:
+            break
         if fresh:
             status, dt, f = get_fresh(host, port, path)
             failed += f
@@ -448,15 +457,33 @@ def page_latencies(host: str, port: int, path: str, n: int, fresh: bool) -> dict
             errors += 1
         lat.append(dt * 1000)
     out = summary(lat)
-    out.update(errors=errors, retried=failed, reconnects=conn.reconnects if conn else 0)
+    out.update(errors=errors, retried=failed, reconnects=conn.reconnects if conn else 0,
+               truncated=len(lat) < n)
     if conn:
         conn.close()
     return out
 
 
+def idle_keepalive(host: str, port: int, path: str, n: int, gap: float) -> dict:
+    """GETs on one keep-alive connection with `gap` seconds of idleness before each, as an
+    installer that pauses between requests: how often the server had closed it meanwhile."""
+    conn = Http(host, port)
+    conn.request("GET", path)
+    lat = []
+    for _ in range(n):
+        time.sleep(gap)
+        t0 = time.perf_counter()
+        conn.request("GET", path)
+        lat.append((time.perf_counter() - t0) * 1000)
+    out = summary(lat)
+    out["reconnects"] = conn.reconnects
+    conn.close()
+    return out
+
+
 def summary(ms: list[float]) -> dict:
     return {"n": len(ms), "p50": pct(ms, 50), "p99": pct(ms, 99), "max": max(ms) if ms else float("nan"),
-            "mean": statistics.fmean(ms) if ms else float("nan")}
+            "mean": statistics.fmean(ms) if ms else float("nan"), "over_1s": sum(1 for x in ms if x >= 1000)}
 
 
 class Signer:
@@ -523,7 +550,7 @@ def b2_target(filename: str, data: bytes) -> str:
 
 def uploads(host: str, port: int, token: str, signer: Signer, versions: list[str], work: Path,
             poll: float) -> dict:
-    auth = "Basic " + __import__("base64").b64encode(f"__token__:{token}".encode()).decode()
+    auth = "Basic " + base64.b64encode(f"__token__:{token}".encode()).decode()
     post = Http(host, port)
     signed: list[float] = []
     upload_ms: list[float] = []
@@ -583,9 +610,12 @@ def measure(host: str, port: int, token: str, a, signer: Signer, work: Path, tag
     st, h, hms = health(host, port)
     r["health_before"] = (st, h.get("status"), h.get("publisher", {}).get("state"), hms)
     log(f"{tag}: {a.requests} page GETs on fresh connections")
-    r["fresh"] = page_latencies(host, port, page, a.requests, fresh=True)
+    r["fresh"] = page_latencies(host, port, page, a.requests, fresh=True, budget=a.phase_budget)
     log(f"{tag}: {a.requests} page GETs on one keep-alive connection")
-    r["keepalive"] = page_latencies(host, port, page, a.requests, fresh=False)
+    r["keepalive"] = page_latencies(host, port, page, a.requests, fresh=False, budget=a.phase_budget)
+    if a.idle_probes:
+        log(f"{tag}: {a.idle_probes} GETs on one keep-alive connection idle {a.idle_gap:g} s before each")
+        r["idle"] = idle_keepalive(host, port, page, a.idle_probes, a.idle_gap)
     log(f"{tag}: {len(versions)} uploads, each until signed")
     r["signed"] = uploads(host, port, token, signer, versions, work, a.poll_ms / 1000)
     st, h, hms = health(host, port)
@@ -595,6 +625,16 @@ def measure(host: str, port: int, token: str, a, signer: Signer, work: Path, tag
     r["rss_kb"] = proc_status(server_pid, "VmRSS")
     r["fds"] = proc_fds(server_pid)
     return r
+
+
+def listen_queue(port: int) -> tuple[int, int] | None:
+    """(connections waiting to be accepted, backlog) of the listening socket, from `ss`."""
+    try:
+        out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True, timeout=10).stdout
+        f = out.split()
+        return int(f[1]), int(f[2])
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        return None
 
 
 def tcp_ext() -> dict[str, int]:
@@ -625,6 +665,11 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=2000, help="honest page GETs per kind and phase")
     ap.add_argument("--uploads", type=int, default=20, help="uploads per phase")
     ap.add_argument("--poll-ms", type=float, default=5.0, help="timestamp.json poll interval while waiting for signing")
+    ap.add_argument("--phase-budget", type=float, default=120.0,
+                    help="seconds at most for each kind of page GETs per phase (fewer requests if exceeded)")
+    ap.add_argument("--idle-probes", type=int, default=10,
+                    help="GETs on a keep-alive connection left idle --idle-gap s before each (0: none)")
+    ap.add_argument("--idle-gap", type=float, default=1.0)
     ap.add_argument("--ramp", type=float, default=20.0, help="seconds to let the attack build up before measuring")
     ap.add_argument("--no-pin", action="store_true", help="no CPU pinning or nice for client and attacker")
     ap.add_argument("--client-cpu", type=int, default=1)
@@ -678,12 +723,14 @@ def main() -> None:
         t = attack.totals()
         log(f"  ramp: attempts {t[C_ATTEMPTS]}, connecting {t[C_ATTEMPTS] - t[C_CONNECTED] - t[C_CONNFAIL]}, "
             f"open {t[C_OPEN]}, closed by server {t[C_CLOSED]}, reset {t[C_RESET]}, connect failures "
-            f"{t[C_CONNFAIL]}; server fds {proc_fds(srv)}, RSS {proc_status(srv, 'VmRSS') // 1024} MiB")
+            f"{t[C_CONNFAIL]}; server fds {proc_fds(srv)}, RSS {proc_status(srv, 'VmRSS') // 1024} MiB, "
+            f"listen queue {listen_queue(port)}")
     ramp_cpu = ramp_w.stop()
     t0 = attack.totals()
     x0 = tcp_ext()
     tm0 = time.monotonic()
     sv_start = signer.current_snapshot()
+    lq = listen_queue(port)
     loaded = measure(host, port, a.token, a, signer, work, "loaded",
                      [f"2.0.{i}" for i in range(a.uploads)],
                      {"server": [srv], "client": [me], "attacker": attack.pids}, srv)
@@ -736,6 +783,15 @@ def main() -> None:
     maxes = ["/".join(f"{d[k]['max']:.0f}" for k in ("fresh", "keepalive", "signed"))
              for d in (before, loaded, after)]
     print(f"{'  (max: fresh/keep-alive/signed)':30}" + "".join(f"{m:>18}" for m in maxes))
+    if a.idle_probes:
+        print(f"keep-alive connection idle {a.idle_gap:g} s between GETs: closed by the server meanwhile "
+              + " / ".join(f"{d['idle']['reconnects']}" for d in (before, loaded, after))
+              + f" of {a.idle_probes} times (before / loaded / after); GET p50 "
+              + " / ".join(f"{d['idle']['p50']:.2f}" for d in (before, loaded, after)) + " ms")
+    print("page GETs made (fresh / keep-alive), and of them >= 1 s (a SYN the full listen queue dropped, "
+          "retransmitted 1 s later): " + "; ".join(
+              f"{name} {d['fresh']['n']} / {d['keepalive']['n']}, >= 1 s {d['fresh']['over_1s']} / "
+              f"{d['keepalive']['over_1s']}" for name, d in (("before", before), ("loaded", loaded), ("after", after))))
     print(f"honest errors under attack: {loaded['fresh']['errors']} non-200, {loaded['fresh']['retried']} fresh "
           f"connections dropped and retried, {loaded['keepalive']['reconnects']} keep-alive reconnects "
           f"(unloaded: {before['fresh']['errors'] + after['fresh']['errors']}, "
@@ -754,6 +810,8 @@ def main() -> None:
     print("kernel during the loaded measurement: " + ", ".join(
         f"{k} +{x1.get(k, 0) - x0.get(k, 0)}" for k in ("ListenOverflows", "ListenDrops", "SyncookiesSent",
                                                         "TCPReqQFullDrop", "TCPReqQFullDoCookies")))
+    if lq:
+        print(f"listen queue when the loaded measurement began: {lq[0]} waiting of a backlog of {lq[1]}")
     print(f"server: fds {before['fds']} / {loaded['fds']} / {after['fds']} (before / loaded / after); RSS "
           f"{before['rss_kb'] / 1024:.0f} / {loaded['rss_kb'] / 1024:.0f} / {after['rss_kb'] / 1024:.0f} MiB, "
           f"peak {peak_rss / 1024:.0f} MiB")
