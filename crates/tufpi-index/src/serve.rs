@@ -93,7 +93,7 @@ pub fn run(opts: ServeOptions) -> Result<(), IndexError> {
     // A second server on this data directory is refused before it takes a port.
     crate::publisher::ensure_not_served(&opts.data_dir)?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&opts.listen)
+        let listener = tufpi_simple::conn::bind(&opts.listen)
             .await
             .map_err(|e| IndexError::io(format!("listening on {}", opts.listen), e))?;
         let addr = listener

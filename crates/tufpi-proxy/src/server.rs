@@ -477,7 +477,7 @@ pub fn run(opts: ProxyOptions) -> Result<(), ProxyError> {
         .build()
         .map_err(|e| ProxyError::Internal(format!("starting the runtime: {e}")))?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&opts.listen)
+        let listener = tufpi_simple::conn::bind(&opts.listen)
             .await
             .map_err(|e| ProxyError::Config(format!("listening on {}: {e}", opts.listen)))?;
         let addr = listener
@@ -529,8 +529,12 @@ mod tests {
         let page = || {
             let doc = br#"{"meta":{"api-version":"1.1"},"name":"x","files":[]}"#;
             Arc::new(
-                pages::rewrite(doc, "http://h/simple/x/vnd.pypi.simple.v1.json", "http://h/")
-                    .unwrap(),
+                pages::rewrite(
+                    doc,
+                    "http://h/simple/x/vnd.pypi.simple.v1.json",
+                    "http://h/",
+                )
+                .unwrap(),
             )
         };
         let mut c = PageCache::default();
@@ -545,7 +549,12 @@ mod tests {
             c.insert(format!("simple/p{i}/p"), "d".into(), page(), 1 << 20);
             assert!(c.bytes <= PAGE_CACHE_BYTES);
         }
-        c.insert("simple/huge/p".into(), "d".into(), page(), PAGE_CACHE_BYTES + 1);
+        c.insert(
+            "simple/huge/p".into(),
+            "d".into(),
+            page(),
+            PAGE_CACHE_BYTES + 1,
+        );
         assert!(c.get("simple/huge/p", "d").is_none());
     }
 

@@ -288,6 +288,29 @@ fn resource_exhausted(e: &io::Error) -> bool {
     )
 }
 
+/// Pending connections the kernel may queue for `accept` (it caps this at `somaxconn`). A
+/// short queue (128) overflows under a flood of new connections, and every honest SYN it drops
+/// costs its client a one-second retransmit.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Listen on `addr` (`HOST:PORT`) with a [`LISTEN_BACKLOG`]-long accept queue.
+pub async fn bind(addr: &str) -> io::Result<TcpListener> {
+    let mut last = None;
+    for a in tokio::net::lookup_host(addr).await? {
+        let socket = if a.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(a).and_then(|()| socket.listen(LISTEN_BACKLOG)) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind")))
+}
+
 /// How long open connections get to finish once shutdown is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
