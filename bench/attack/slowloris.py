@@ -688,7 +688,8 @@ def main() -> None:
         os.sched_setaffinity(0, {a.client_cpu})
     att_cpus = parse_cpus(a.attacker_cpus) if pin else None
     att_nice = a.attacker_nice if pin else 0
-    work = Path(tempfile.mkdtemp(prefix="slowloris-wheels-"))
+    wheels = tempfile.TemporaryDirectory(prefix="slowloris-wheels-")
+    work = Path(wheels.name)
     log(f"load average before: {loadavg()}; open-file limit {nofile}; pinning {'on' if pin else 'off'}")
 
     for _ in range(100):
@@ -751,6 +752,7 @@ def main() -> None:
                     [f"3.0.{i}" for i in range(a.uploads)], {"server": [srv], "client": [me]}, srv)
     log_errors = server_log_errors(a.server_log)
     load1 = loadavg()
+    wheels.cleanup()
 
     # -----------------------------------------------------------------------------------------
     def ratio(x: float, y: float) -> float:
