@@ -104,6 +104,8 @@ struct Conn {
     idle_since: AtomicU64,
     /// Chosen to make room: closing.
     evicted: AtomicBool,
+    /// Has sent at least one complete request head.
+    served: AtomicBool,
     close: tokio::sync::Notify,
 }
 
@@ -136,7 +138,15 @@ impl Registry {
                 .filter(|c| {
                     !c.evicted.load(Ordering::Relaxed) && c.busy.load(Ordering::Acquire) == 0
                 })
-                .min_by_key(|c| c.idle_since.load(Ordering::Relaxed))?;
+                // Connections that never finished a request head go first (a client that
+                // connects and says nothing can't make room by closing an honest keep-alive
+                // connection), the longest idle of them first.
+                .min_by_key(|c| {
+                    (
+                        c.served.load(Ordering::Relaxed),
+                        c.idle_since.load(Ordering::Relaxed),
+                    )
+                })?;
             victim.evicted.store(true, Ordering::Relaxed);
             victim.close.notify_one();
         }
@@ -145,6 +155,7 @@ impl Registry {
             busy: AtomicUsize::new(0),
             idle_since: AtomicU64::new(self.now_ms()),
             evicted: AtomicBool::new(false),
+            served: AtomicBool::new(false),
             close: tokio::sync::Notify::new(),
         });
         conns.insert(id, conn.clone());
@@ -165,6 +176,7 @@ struct Busy {
 impl Busy {
     fn new(conn: Arc<Conn>, registry: Arc<Registry>) -> Busy {
         conn.busy.fetch_add(1, Ordering::AcqRel);
+        conn.served.store(true, Ordering::Relaxed);
         Busy { conn, registry }
     }
 }

@@ -159,3 +159,38 @@ async fn a_client_that_stops_reading_is_dropped() {
     }
     assert!(total < 32 << 20, "the whole body arrived: {total}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_never_make_room_by_closing_an_honest_keep_alive_one() {
+    let limits = Limits {
+        header_timeout: Duration::from_secs(60),
+        ..quick()
+    };
+    let (addr, _stop) = start(limits).await;
+    let mut ka = TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0u8; 1024];
+    ka.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let n = ka.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // Four times the cap in silent connections, all newer than the idle keep-alive one.
+    let mut hogs = Vec::new();
+    for _ in 0..64 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        hogs.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    ka.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), ka.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
+        "the honest keep-alive connection was closed to make room"
+    );
+}
