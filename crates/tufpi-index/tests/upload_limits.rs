@@ -22,25 +22,6 @@ fn set(form: &mut Vec<(String, String)>, key: &str, value: &str) {
     form.push((key.to_string(), value.to_string()));
 }
 
-/// Upload `content` as `filename` with the form changed by `edit`.
-async fn upload_with(
-    t: &TestIndex,
-    name: &str,
-    version: &str,
-    filename: &str,
-    content: &[u8],
-    edit: impl FnOnce(&mut Vec<(String, String)>),
-) -> Reply {
-    let mut fm = form(name, version, filename, content);
-    edit(&mut fm);
-    let body = multipart(&fm, Some((filename, content)));
-    send(
-        &t.router,
-        upload_request(Some(basic("__token__", &t.token)), body),
-    )
-    .await
-}
-
 /// Expect a 400 naming `needle`, and nothing stored.
 fn refused(t: &TestIndex, r: &Reply, needle: &str) {
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());

@@ -13,25 +13,6 @@ use common::*;
 use md5::Digest;
 use tufpi_index::pages::JSON_TYPE;
 
-/// Upload `content` as `filename` of `name` `version`, the form changed by `edit`.
-async fn upload_with(
-    t: &TestIndex,
-    name: &str,
-    version: &str,
-    filename: &str,
-    content: &[u8],
-    edit: impl FnOnce(&mut Vec<(String, String)>),
-) -> Reply {
-    let mut fm = form(name, version, filename, content);
-    edit(&mut fm);
-    let body = multipart(&fm, Some((filename, content)));
-    send(
-        &t.router,
-        upload_request(Some(basic("__token__", &t.token)), body),
-    )
-    .await
-}
-
 fn ok(r: &Reply) {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
 }

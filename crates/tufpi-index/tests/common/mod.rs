@@ -91,6 +91,25 @@ pub fn wheel(name: &str, version: &str) -> Vec<u8> {
     buf.into_inner()
 }
 
+/// Upload `content` as `filename` of `name` `version`, the form changed by `edit`.
+pub async fn upload_with(
+    t: &TestIndex,
+    name: &str,
+    version: &str,
+    filename: &str,
+    content: &[u8],
+    edit: impl FnOnce(&mut Vec<(String, String)>),
+) -> Reply {
+    let mut fm = form(name, version, filename, content);
+    edit(&mut fm);
+    let body = multipart(&fm, Some((filename, content)));
+    send(
+        &t.router,
+        upload_request(Some(basic("__token__", &t.token)), body),
+    )
+    .await
+}
+
 /// A zip archive of `entries` (name, text).
 pub fn zip_of(entries: &[(&str, &str)]) -> Vec<u8> {
     let mut buf = std::io::Cursor::new(Vec::new());
