@@ -2,6 +2,8 @@
 
 use chrono::Duration;
 
+use crate::target_hashes::TargetHashes;
+
 /// How `bins` delegates to the bin-n roles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BinsMode {
@@ -28,6 +30,8 @@ pub struct RepoConfig {
     pub offline_expiry: Duration,
     /// timestamp, snapshot and bin-n expiry.
     pub online_expiry: Duration,
+    /// Hash algorithms every target lists.
+    pub target_hashes: TargetHashes,
 }
 
 impl Default for RepoConfig {
@@ -40,6 +44,7 @@ impl Default for RepoConfig {
             root_expiry: Duration::days(365),
             offline_expiry: Duration::days(365),
             online_expiry: Duration::days(1),
+            target_hashes: TargetHashes::default(),
         }
     }
 }
@@ -72,6 +77,7 @@ impl RepoConfig {
                 "online_expiry_s",
                 self.online_expiry.num_seconds().to_string(),
             ),
+            ("target_hashes", self.target_hashes.to_string()),
         ]
     }
 
@@ -89,6 +95,11 @@ impl RepoConfig {
             root_expiry: secs("root_expiry_s")?,
             offline_expiry: secs("offline_expiry_s")?,
             online_expiry: secs("online_expiry_s")?,
+            // Repositories made before the setting existed listed both: they keep doing so.
+            target_hashes: match get("target_hashes") {
+                Some(t) => TargetHashes::parse(&t).ok()?,
+                None => TargetHashes::legacy(),
+            },
         })
     }
 }

@@ -321,8 +321,7 @@ impl Repository {
                 .map(|items| {
                     let mut local = vec![Vec::new(); nbuckets];
                     for item in items {
-                        let change = Change::Add(convert(item)?);
-                        validate(&change)?;
+                        let change = validate(cfg, Change::Add(convert(item)?))?;
                         let Change::Add(rec) = change else {
                             return Err(RepoError::Invalid("not an addition".into()));
                         };

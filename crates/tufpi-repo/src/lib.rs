@@ -15,6 +15,7 @@ pub mod publisher;
 pub mod repo;
 pub mod rotate;
 pub mod store;
+pub mod target_hashes;
 
 pub use config::{BinsMode, RepoConfig};
 pub use error::RepoError;
@@ -23,3 +24,4 @@ pub use import::ImportReport;
 pub use repo::{PublishReport, Repository};
 pub use rotate::OfflineKeys;
 pub use store::{Change, RoleState, StateStore, TargetRecord};
+pub use target_hashes::TargetHashes;

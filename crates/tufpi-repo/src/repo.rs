@@ -468,14 +468,15 @@ impl Repository {
 
     /// Durably queue changes (acknowledged once this returns).
     pub fn enqueue(&mut self, changes: &[Change]) -> Result<u64, RepoError> {
-        for c in changes {
-            validate(c)?;
-        }
         let cfg = &self.config;
+        let checked = changes
+            .iter()
+            .map(|c| validate(cfg, c.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
         self.store.enqueue_all(
-            &mut changes
-                .iter()
-                .map(|c| Ok((layout::bin_of(cfg, c.path()), c.clone()))),
+            &mut checked
+                .into_iter()
+                .map(|c| Ok((layout::bin_of(cfg, c.path()), c))),
         )
     }
 
@@ -487,7 +488,7 @@ impl Repository {
     ) -> Result<u64, RepoError> {
         let cfg = &self.config;
         let mut checked = changes
-            .map(|c| c.and_then(|c| validate(&c).map(|()| (layout::bin_of(cfg, c.path()), c))));
+            .map(|c| c.and_then(|c| validate(cfg, c).map(|c| (layout::bin_of(cfg, c.path()), c))));
         self.store.enqueue_all(&mut checked)
     }
 
@@ -724,18 +725,11 @@ pub fn succinct_index(cfg: &RepoConfig, name: &str) -> Option<u64> {
     layout::succinct(cfg, &[]).index_of(name)
 }
 
-/// Which bytes are hex digits (a table: this check runs once per imported target).
-const HEX: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        t[b] = (b as u8).is_ascii_hexdigit();
-        b += 1;
-    }
-    t
-};
-
-pub(crate) fn validate(c: &Change) -> Result<(), RepoError> {
+/// A change as the repository will queue it: a relative path without empty, `.` or `..`
+/// segments; an addition lists exactly the configured target hashes (see [`TargetHashes`]).
+///
+/// [`TargetHashes`]: crate::TargetHashes
+pub(crate) fn validate(cfg: &RepoConfig, c: Change) -> Result<Change, RepoError> {
     let path = c.path();
     let bad_segment = |seg: &[u8]| seg.is_empty() || seg == b"." || seg == b"..";
     if path.is_empty() || path.as_bytes().split(|&b| b == b'/').any(bad_segment) {
@@ -743,16 +737,11 @@ pub(crate) fn validate(c: &Change) -> Result<(), RepoError> {
             "target path {path:?} must be relative, without empty, . or .. segments"
         )));
     }
-    if let Change::Add(t) = c {
-        let ok = t
-            .hashes
-            .get("sha256")
-            .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| HEX[usize::from(b)]));
-        if !ok {
-            return Err(RepoError::Invalid(format!(
-                "target {path:?}: hashes must include a hex sha256"
-            )));
+    Ok(match c {
+        Change::Add(mut t) => {
+            t.hashes = cfg.target_hashes.select(&t.path, &t.hashes)?;
+            Change::Add(t)
         }
-    }
-    Ok(())
+        remove => remove,
+    })
 }

@@ -17,7 +17,7 @@ pub struct TargetRecord {
     pub path: String,
     /// Length in bytes.
     pub length: u64,
-    /// Algorithm → hex digest (sha256 required; blake2b-256 optional).
+    /// Algorithm → hex digest (as queued: exactly the repository's target hashes).
     pub hashes: BTreeMap<String, String>,
     /// Opaque `custom` value, if any.
     pub custom: Option<Value>,

@@ -1,0 +1,226 @@
+//! Which hash algorithms the signed metadata lists for every target (`--target-hashes`).
+//!
+//! Every TUF client checks every hash a target lists and refuses an algorithm it lacks:
+//! tuf-js and go-tuf know only `sha256` and `sha512`, so a repository listing `blake2b-256`
+//! is unusable to them. The default is therefore `sha256` alone; BLAKE2b-256 stays where PyPI
+//! uses it (file paths and simple pages), outside the signed hashes unless an operator asks.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use tufpi_core::hashes;
+
+use crate::error::RepoError;
+use crate::layout;
+use crate::publisher::read_bin_targets;
+use crate::repo::Repository;
+use crate::store::{Change, StateStore, TargetRecord};
+
+/// Algorithms an operator may choose, with their hex digest lengths.
+const ALGORITHMS: [(&str, usize); 3] = [("sha256", 64), ("sha512", 128), ("blake2b-256", 64)];
+
+/// The algorithms every target lists: always `sha256` (the one every client verifies), plus
+/// any the operator adds. Sorted, no duplicates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetHashes(Vec<&'static str>);
+
+impl Default for TargetHashes {
+    fn default() -> Self {
+        TargetHashes(vec!["sha256"])
+    }
+}
+
+impl TargetHashes {
+    /// What repositories made before the option existed list: `sha256,blake2b-256`.
+    pub fn legacy() -> TargetHashes {
+        TargetHashes(vec!["blake2b-256", "sha256"])
+    }
+
+    /// Parse a comma-separated list, e.g. `sha256,blake2b-256`.
+    pub fn parse(text: &str) -> Result<TargetHashes, RepoError> {
+        let mut algs = Vec::new();
+        for name in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let Some((alg, _)) = ALGORITHMS.iter().find(|(a, _)| *a == name) else {
+                return Err(RepoError::Invalid(format!(
+                    "target hash algorithm {name:?} is not one of {}",
+                    ALGORITHMS.map(|(a, _)| a).join(", ")
+                )));
+            };
+            algs.push(*alg);
+        }
+        if !algs.contains(&"sha256") {
+            return Err(RepoError::Invalid(format!(
+                "target hashes {text:?} must include sha256: it is the one algorithm every TUF client verifies"
+            )));
+        }
+        algs.sort_unstable();
+        algs.dedup();
+        Ok(TargetHashes(algs))
+    }
+
+    /// The algorithm names, sorted.
+    pub fn algorithms(&self) -> &[&'static str] {
+        &self.0
+    }
+
+    /// The digests of `data` under every listed algorithm.
+    pub fn digest(&self, data: &[u8]) -> BTreeMap<String, String> {
+        self.0
+            .iter()
+            .filter_map(|a| Some((a.to_string(), hashes::digest_hex(a, data)?)))
+            .collect()
+    }
+
+    /// The listed algorithms' digests out of `available` (others dropped); refused, naming
+    /// the target, if one is missing or not a hex digest of the right length.
+    pub fn select(
+        &self,
+        path: &str,
+        available: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, RepoError> {
+        let mut out = BTreeMap::new();
+        for alg in &self.0 {
+            let Some(hex) = available.get(*alg) else {
+                return Err(RepoError::Invalid(format!(
+                    "target {path:?}: hashes lack {alg}, which this repository lists for every target (target hashes: {self})"
+                )));
+            };
+            let want = ALGORITHMS.iter().find(|(a, _)| a == alg).map_or(0, |x| x.1);
+            if hex.len() != want || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(RepoError::Invalid(format!(
+                    "target {path:?}: {alg} must be {want} hex digits, got {hex:?}"
+                )));
+            }
+            out.insert(alg.to_string(), hex.to_ascii_lowercase());
+        }
+        Ok(out)
+    }
+}
+
+/// Digests a caller knows for a target beyond those its bin lists (the index keeps both
+/// SHA-256 and BLAKE2b-256 of every file and page), so a switch can add an algorithm.
+pub type KnownHashes<'a> =
+    dyn Fn(&str, &BTreeMap<String, String>) -> Option<BTreeMap<String, String>> + 'a;
+
+impl Repository {
+    /// Switch the repository to list `new` for every target: publishes what is queued, then
+    /// queues every current target whose listing changes (the next publish re-signs their
+    /// bins) and records `new`. Refused, changing nothing, if a target lacks one of `new`'s
+    /// algorithms in its bin and in `known`. Returns how many targets were re-listed.
+    pub fn set_target_hashes(
+        &mut self,
+        new: TargetHashes,
+        known: &KnownHashes<'_>,
+    ) -> Result<u64, RepoError> {
+        self.publish(100_000)?;
+        let meta_dir = self.metadata_dir();
+        let mut changes = Vec::new();
+        let mut lacking = Vec::new();
+        for (index, count) in self.store.bin_counts()? {
+            let name = layout::bin_name(&self.config, index);
+            let Some(state) = self.roles.get(&name).filter(|_| count > 0) else {
+                continue;
+            };
+            let file = meta_dir.join(format!("{}.{name}.json", state.version));
+            for (path, target) in read_bin_targets(&file)? {
+                let mut available = target.hashes.clone();
+                for (alg, hex) in known(&path, &target.hashes).unwrap_or_default() {
+                    available.entry(alg).or_insert(hex);
+                }
+                match new.select(&path, &available) {
+                    Ok(hashes) if hashes == target.hashes => {}
+                    Ok(hashes) => changes.push((
+                        index,
+                        Change::Add(TargetRecord {
+                            path,
+                            length: target.length,
+                            hashes,
+                            custom: target.custom().cloned(),
+                        }),
+                    )),
+                    Err(e) => lacking.push(e.to_string()),
+                }
+            }
+        }
+        if let Some(first) = lacking.first() {
+            return Err(RepoError::Invalid(format!(
+                "cannot list {new} for every target: {} targets lack a digest (first: {first}); \
+                 add them again with it, or keep the target hashes as they are ({})",
+                lacking.len(),
+                self.config.target_hashes
+            )));
+        }
+        let n = changes.len() as u64;
+        if n > 0 {
+            self.store.enqueue_all(&mut changes.into_iter().map(Ok))?;
+        }
+        self.store.set_setting("target_hashes", &new.to_string())?;
+        self.config.target_hashes = new;
+        Ok(n)
+    }
+}
+
+impl fmt::Display for TargetHashes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join(","))
+    }
+}
+
+impl std::str::FromStr for TargetHashes {
+    type Err = RepoError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        TargetHashes::parse(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_sorts_dedups_and_requires_sha256() {
+        let h = TargetHashes::parse("sha256, blake2b-256,sha256").unwrap();
+        assert_eq!(h.algorithms(), ["blake2b-256", "sha256"]);
+        assert_eq!(h.to_string(), "blake2b-256,sha256");
+        assert_eq!(h, TargetHashes::legacy());
+        assert_eq!(
+            TargetHashes::parse("sha256").unwrap(),
+            TargetHashes::default()
+        );
+        let e = TargetHashes::parse("blake2b-256").unwrap_err().to_string();
+        assert!(e.contains("must include sha256"), "{e}");
+        let e = TargetHashes::parse("sha256,md5").unwrap_err().to_string();
+        assert!(
+            e.contains("\"md5\" is not one of sha256, sha512, blake2b-256"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn select_keeps_the_listed_and_names_what_is_missing() {
+        let data = b"abc";
+        let all = TargetHashes::parse("sha256,sha512,blake2b-256")
+            .unwrap()
+            .digest(data);
+        assert_eq!(all.len(), 3);
+        let only = TargetHashes::default().select("p", &all).unwrap();
+        assert_eq!(only.keys().collect::<Vec<_>>(), ["sha256"]);
+        let sha_only = BTreeMap::from([("sha256".to_string(), all["sha256"].clone())]);
+        let e = TargetHashes::legacy()
+            .select("pkg/x.whl", &sha_only)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"pkg/x.whl\": hashes lack blake2b-256"), "{e}");
+        let short = BTreeMap::from([("sha256".to_string(), "abc".to_string())]);
+        let e = TargetHashes::default()
+            .select("p", &short)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sha256 must be 64 hex digits"), "{e}");
+        let upper = BTreeMap::from([("sha256".to_string(), all["sha256"].to_uppercase())]);
+        assert_eq!(
+            TargetHashes::default().select("p", &upper).unwrap()["sha256"],
+            all["sha256"]
+        );
+    }
+}
