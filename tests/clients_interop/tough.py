@@ -1,0 +1,113 @@
+"""Runner for the tough peer (awslabs/tough, the Rust TUF client): interop/tough-client, a
+small standalone program built outside the workspace (its own Cargo.lock and target dir), that
+loads a repository with tough and downloads the named targets, each verified by tough.
+
+    tough-client --root ROOT.json --metadata-url URL --targets-url URL --datastore DIR \\
+        --out DIR NAME...
+
+Exit 0: every NAME saved as OUT/<base name of NAME>. Exit 1: one stdout line per failure,
+`FAILED <NAME>: <tough's error with its causes>` (a repository that fails to load fails every
+NAME with the same error). Exit 2: usage error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import threading
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+MANIFEST = ROOT / "interop" / "tough-client" / "Cargo.toml"
+
+# Layouts tough reads, found by experiment (tests/clients_interop/test_tough_smoke.py holds the
+# evidence for the classic-bins layout; see the report in issue 11 for the others):
+# - tough parses `delegations.roles` only (tough 0.24.0 src/schema/mod.rs, `Delegations`
+#   has a required `roles` field and no `succinct_roles`), so every TAP 15 succinct-bins
+#   layout (succinct-4, succinct-14, index, import, rotated and targets-online, which use
+#   succinct bins by default) fails to load:
+#   "Failed to parse targets metadata: missing field `roles`".
+# - "hash-prefix" (`tufpi repo init --hash-prefix-bins`) and "targets-online" combined with
+#   --hash-prefix-bins are read.
+TOUGH_LAYOUTS: frozenset[str] = frozenset({"hash-prefix", "targets-online"})
+
+_lock = threading.Lock()
+_binary: Path | None = None
+
+
+def _target_dir() -> Path:
+    """Where cargo puts the build: $TOUGH_CLIENT_TARGET_DIR, else interop/tough-client/target
+    (never the workspace's target dir, so the workspace builds are left alone)."""
+    env = os.environ.get("TOUGH_CLIENT_TARGET_DIR")
+    return Path(env) if env else MANIFEST.parent / "target"
+
+
+def tough_binary() -> Path:
+    """Build interop/tough-client (debug, --locked) once per process; the binary's path."""
+    global _binary
+    with _lock:
+        if _binary is None:
+            target_dir = _target_dir()
+            env = dict(os.environ, CARGO_TARGET_DIR=str(target_dir))
+            p = subprocess.run(
+                ["cargo", "build", "--locked", "--manifest-path", str(MANIFEST)],
+                cwd=MANIFEST.parent,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            if p.returncode != 0:
+                raise RuntimeError(f"building tough-client failed ({p.returncode}):\n{p.stderr[-4000:]}")
+            path = target_dir / "debug" / "tough-client"
+            if not path.is_file():
+                raise RuntimeError(f"tough-client built but {path} is missing")
+            _binary = path
+        return _binary
+
+
+def run_tough(
+    root: Path,
+    metadata_url: str,
+    targets_url: str,
+    names: list[str],
+    out_dir: Path,
+    datastore: Path,
+    *,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess:
+    """tough loads the repository (trusting `root`) and downloads `names` into `out_dir`, each
+    saved under its base name. `datastore` keeps tough's trusted metadata between runs (reuse
+    it for rollback checks, or pass a fresh directory). Never raises on a failed download:
+    look at returncode and stdout."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    datastore.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        str(tough_binary()),
+        "--root", str(root),
+        "--metadata-url", metadata_url,
+        "--targets-url", targets_url,
+        "--datastore", str(datastore),
+        "--out", str(out_dir),
+        "--", *names,
+    ]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def tough_target_path(name: str, data: bytes) -> str:
+    """The path, under the targets URL, where tough fetches target `name` from a
+    consistent-snapshot repository: `SHA256.NAME`, the digest before the WHOLE target path
+    (tough 0.24.0 src/cache.rs `target_digest_and_filename`), not before its base name as the
+    TUF spec, python-tuf and tufpi have it (`DIR/SHA256.BASENAME`). The two agree only for
+    names without a `/`; for others a test must serve a copy here for tough to find it."""
+    return f"{hashlib.sha256(data).hexdigest()}.{name}"
+
+
+def failures(p: subprocess.CompletedProcess) -> dict[str, str]:
+    """NAME → tough's error, from run_tough's output."""
+    out: dict[str, str] = {}
+    for line in p.stdout.splitlines():
+        if line.startswith("FAILED "):
+            name, _, err = line.removeprefix("FAILED ").partition(": ")
+            out[name] = err
+    return out
