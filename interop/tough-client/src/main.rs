@@ -46,7 +46,9 @@ impl HttpTransport {
             .proxy(None)
             .timeout_global(Some(Duration::from_secs(120)))
             .build();
-        Self { agent: config.into() }
+        Self {
+            agent: config.into(),
+        }
     }
 }
 
@@ -66,7 +68,11 @@ impl Iterator for BodyChunks {
             return None;
         }
         let mut buf = vec![0u8; 64 * 1024];
-        let read = self.reader.get_mut().expect("body reader lock").read(&mut buf);
+        let read = self
+            .reader
+            .get_mut()
+            .expect("body reader lock")
+            .read(&mut buf);
         match read {
             Ok(0) => {
                 self.done = true;
@@ -197,16 +203,15 @@ fn chain(e: &dyn StdError) -> String {
 fn out_path(out: &Path, name: &TargetName) -> Result<PathBuf, String> {
     let base = name.resolved().rsplit('/').next().unwrap_or_default();
     if base.is_empty() || base == "." || base == ".." {
-        return Err(format!("target name {:?} has no usable base name", name.raw()));
+        return Err(format!(
+            "target name {:?} has no usable base name",
+            name.raw()
+        ));
     }
     Ok(out.join(base))
 }
 
-async fn download(
-    repo: &tough::Repository,
-    raw: &str,
-    out: &Path,
-) -> Result<(), String> {
+async fn download(repo: &tough::Repository, raw: &str, out: &Path) -> Result<(), String> {
     let name = TargetName::new(raw).map_err(|e| chain(&e))?;
     let dest = out_path(out, &name)?;
     let mut stream = repo
@@ -215,7 +220,10 @@ async fn download(
         .map_err(|e| chain(&e))?
         .ok_or_else(|| "not found in the repository's targets metadata".to_string())?;
     // Written to a temporary file and renamed only once tough has checked the whole stream.
-    let tmp = out.join(format!(".{}.part", dest.file_name().unwrap().to_string_lossy()));
+    let tmp = out.join(format!(
+        ".{}.part",
+        dest.file_name().unwrap().to_string_lossy()
+    ));
     let result = async {
         let mut f = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
         while let Some(chunk) = stream.next().await {
@@ -223,7 +231,8 @@ async fn download(
             f.write_all(&chunk)
                 .map_err(|e| format!("{}: {e}", tmp.display()))?;
         }
-        f.sync_all().map_err(|e| format!("{}: {e}", tmp.display()))?;
+        f.sync_all()
+            .map_err(|e| format!("{}: {e}", tmp.display()))?;
         std::fs::rename(&tmp, &dest).map_err(|e| format!("{}: {e}", dest.display()))
     }
     .await;
@@ -235,7 +244,10 @@ async fn download(
 
 async fn run(args: Args) -> Vec<(String, String)> {
     let fail_all = |msg: String| -> Vec<(String, String)> {
-        args.names.iter().map(|n| (n.clone(), msg.clone())).collect()
+        args.names
+            .iter()
+            .map(|n| (n.clone(), msg.clone()))
+            .collect()
     };
     let root = match std::fs::read(&args.root) {
         Ok(b) => b,
@@ -246,15 +258,9 @@ async fn run(args: Args) -> Vec<(String, String)> {
             return fail_all(format!("creating {}: {e}", dir.display()));
         }
     }
-    // tough's defaults cap snapshot.json at 1 MiB; a PEP 458 snapshot lists 16,384 bins (and
-    // with hashes and lengths it is larger), so the caps an index client needs are set here.
-    let limits = Limits {
-        max_root_size: 1024 * 1024,
-        max_targets_size: 64 * 1024 * 1024,
-        max_timestamp_size: 1024 * 1024,
-        max_snapshot_size: 64 * 1024 * 1024,
-        max_root_updates: 1024,
-    };
+    // tough's default limits, as any tough user gets them (snapshot.json up to 1 MiB unless
+    // timestamp.json gives its length; a 16,384-bin PEP 458 snapshot is about 0.5 MiB).
+    let limits = Limits::default();
     let repo = RepositoryLoader::new(&root, args.metadata_url.clone(), args.targets_url.clone())
         .transport(HttpTransport::new())
         .datastore(&args.datastore)
