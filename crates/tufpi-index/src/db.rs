@@ -187,17 +187,22 @@ fn file_row(r: &Row<'_>) -> rusqlite::Result<FileRow> {
 
 const FILE_COLUMNS: &str = "filename, project, version, packagetype, path, size, sha256, blake2b, requires_python, metadata_size, metadata_sha256, metadata_blake2b, upload_time, yanked";
 
-/// The TUF target record of a stored file or page.
+/// The TUF target record of a stored file or page, with every digest the index keeps (the
+/// repository lists those its target hashes name).
 pub(crate) fn target(path: &str, d: &Digests) -> TargetRecord {
     TargetRecord {
         path: path.to_string(),
         length: d.size,
-        hashes: BTreeMap::from([
-            ("sha256".to_string(), d.sha256.clone()),
-            ("blake2b-256".to_string(), d.blake2b.clone()),
-        ]),
+        hashes: digest_map(d),
         custom: None,
     }
+}
+
+fn digest_map(d: &Digests) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("sha256".to_string(), d.sha256.clone()),
+        ("blake2b-256".to_string(), d.blake2b.clone()),
+    ])
 }
 
 /// The index database.
@@ -398,6 +403,43 @@ impl IndexDb {
                 file_row,
             )
             .optional()?)
+    }
+
+    /// Every digest the index keeps of the file or page that target `path` lists with the
+    /// SHA-256 in `listed` (`None` if it keeps no such content: it lists only its own).
+    pub fn known_hashes(
+        &self,
+        path: &str,
+        listed: &BTreeMap<String, String>,
+    ) -> Result<Option<BTreeMap<String, String>>, IndexError> {
+        let Some(sha) = listed.get("sha256") else {
+            return Ok(None);
+        };
+        let found = if path.starts_with("simple/") {
+            self.conn
+                .query_row(
+                    "SELECT size, sha256, blake2b FROM pages WHERE sha256 = ?1",
+                    params![sha],
+                    |r| {
+                        Ok(Digests {
+                            size: r.get::<_, i64>(0)? as u64,
+                            sha256: r.get(1)?,
+                            blake2b: r.get(2)?,
+                        })
+                    },
+                )
+                .optional()?
+        } else {
+            let (file, is_meta) = match path.strip_suffix(".metadata") {
+                Some(f) => (f, true),
+                None => (path, false),
+            };
+            let name = file.rsplit('/').next().unwrap_or(file);
+            self.file(name)?
+                .filter(|row| row.path == file)
+                .and_then(|row| if is_meta { row.metadata } else { Some(row.digests) })
+        };
+        Ok(found.filter(|d| &d.sha256 == sha).map(|d| digest_map(&d)))
     }
 
     /// The SHA-256 of a stored page of `project` and `kind` whose SHA-256 or BLAKE2b-256 is

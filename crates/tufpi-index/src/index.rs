@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use serde_json::{json, Value};
-use tufpi_repo::{RepoConfig, RepoError, Repository, RoleState};
+use tufpi_repo::{RepoConfig, RepoError, Repository, RoleState, TargetHashes};
 
 use crate::collect::Collected;
 use crate::db::IndexDb;
@@ -33,6 +33,9 @@ pub struct IndexOptions {
     pub publisher: PublisherConfig,
     /// Concurrent uploads allowed, per server and per token.
     pub uploads: UploadLimits,
+    /// Hash algorithms every target lists: for a new index (default sha256 alone), or a
+    /// change for an existing one (every target is re-listed); `None` keeps what it lists.
+    pub target_hashes: Option<TargetHashes>,
 }
 
 impl Default for IndexOptions {
@@ -42,6 +45,7 @@ impl Default for IndexOptions {
             max_upload: DEFAULT_MAX_UPLOAD,
             publisher: PublisherConfig::default(),
             uploads: UploadLimits::default(),
+            target_hashes: None,
         }
     }
 }
@@ -258,17 +262,31 @@ impl Index {
             .map_err(|e| IndexError::io(format!("creating {}", dir.display()), e))?;
         let repo_dir = dir.join("repo");
         let created = !repo_dir.join("state.db").exists();
-        let publishing = if created {
+        let mut publishing = if created {
             let cfg = RepoConfig {
                 bit_length: opts.bins_bit_length,
+                target_hashes: opts.target_hashes.clone().unwrap_or_default(),
                 ..RepoConfig::default()
             };
             Repository::init_dev(&repo_dir, cfg)?
         } else {
             Repository::open(&repo_dir)?
         };
-        let storage = Storage::open(dir)?;
         let db_path = dir.join("index.db");
+        if let Some(new) = opts
+            .target_hashes
+            .as_ref()
+            .filter(|h| **h != publishing.config().target_hashes)
+        {
+            // Before the writer's handle opens: it must queue with the new listing.
+            let db = IndexDb::open(&db_path)?;
+            let old = publishing.config().target_hashes.clone();
+            let n = publishing.set_target_hashes(new.clone(), &|path, listed| {
+                db.known_hashes(path, listed).ok().flatten()
+            })?;
+            tracing::info!(from = %old, to = %new, relisted = n, "target hashes changed");
+        }
+        let storage = Storage::open(dir)?;
         let db_existed = db_path.is_file();
         let mut writer = Writer {
             db: IndexDb::open(&db_path)?,

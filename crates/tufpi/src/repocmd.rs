@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use chrono::Duration;
 use clap::Subcommand;
-use tufpi_core::hashes;
 use tufpi_core::json::{self, Value};
-use tufpi_repo::{BinsMode, Change, OfflineKeys, RepoConfig, RepoError, Repository, TargetRecord};
+use tufpi_repo::{
+    BinsMode, Change, OfflineKeys, RepoConfig, RepoError, Repository, TargetHashes, TargetRecord,
+};
 
 /// Repository subcommands.
 #[derive(Subcommand)]
@@ -28,6 +29,8 @@ pub enum RepoCmd {
         /// Classic `path_hash_prefixes` bins instead of TAP 15 succinct roles.
         #[arg(long)]
         hash_prefix_bins: bool,
+        #[arg(long, default_value_t = TargetHashes::default(), help = TARGET_HASHES_HELP)]
+        target_hashes: TargetHashes,
         /// Opt-in: targets signed by the online key and delegating to the bins directly.
         #[arg(long)]
         targets_online: bool,
@@ -66,6 +69,10 @@ pub enum RepoCmd {
         /// Hex SHA-256.
         #[arg(long, requires = "length")]
         sha256: Option<String>,
+        /// Another digest, ALG=HEX (repeatable), e.g. blake2b-256=…, for a repository whose
+        /// target hashes list more than sha256.
+        #[arg(long = "hash", value_name = "ALG=HEX", requires = "sha256", value_parser = parse_hash)]
+        hashes: Vec<(String, String)>,
         /// Publish right away.
         #[arg(long)]
         publish: bool,
@@ -101,6 +108,19 @@ pub enum RepoCmd {
         /// A directory tree of files, hashed on the way in (paths relative to it).
         #[arg(long)]
         from_dir: Option<PathBuf>,
+    },
+    /// Change the hash algorithms every target lists, re-listing every current target (its
+    /// bins are re-signed). Adding an algorithm needs the files (--files-dir).
+    SetTargetHashes {
+        /// Repository directory.
+        #[arg(long)]
+        repo: PathBuf,
+        #[arg(help = TARGET_HASHES_HELP)]
+        hashes: TargetHashes,
+        /// Where the target files are (DIR/<target path>): digests the bins don't list yet
+        /// are computed from them.
+        #[arg(long)]
+        files_dir: Option<PathBuf>,
     },
     /// Re-sign online roles expiring within the margin; warn about offline roles.
     Refresh {
@@ -141,6 +161,19 @@ pub enum RepoCmd {
     },
 }
 
+/// The `--target-hashes` help, shared by `repo init`, `repo set-target-hashes` and `serve`.
+pub const TARGET_HASHES_HELP: &str = "Hash algorithms every target lists, comma-separated: \
+sha256 (always: every TUF client verifies it), sha512, blake2b-256 (python-tuf and tufpi \
+only: tuf-js and go-tuf refuse a target listing it). Each algorithm beyond sha256 adds \
+about 80 (blake2b-256) or 140 (sha512) bytes per target to its bin";
+
+fn parse_hash(s: &str) -> Result<(String, String), String> {
+    let (alg, hex) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected ALG=HEX"))?;
+    Ok((alg.trim().to_string(), hex.trim().to_string()))
+}
+
 /// Run a repo subcommand.
 pub fn run(cmd: RepoCmd) -> Result<()> {
     match cmd {
@@ -149,6 +182,7 @@ pub fn run(cmd: RepoCmd) -> Result<()> {
             dev_keys,
             bins_bit_length,
             hash_prefix_bins,
+            target_hashes,
             targets_online,
             root_keys,
             root_threshold,
@@ -165,6 +199,7 @@ pub fn run(cmd: RepoCmd) -> Result<()> {
                     BinsMode::Succinct
                 },
                 targets_online,
+                target_hashes,
                 ..RepoConfig::default()
             };
             if !dev_keys {
@@ -226,14 +261,20 @@ pub fn run(cmd: RepoCmd) -> Result<()> {
             file,
             length,
             sha256,
+            hashes,
             publish,
         } => {
             let record = match (file, length, sha256) {
-                (Some(f), _, _) => record_from_file(&path, &f)?,
+                (Some(f), _, _) => {
+                    let algs = Repository::open(&repo)?.config().target_hashes.clone();
+                    record_from_file(&path, &f, &algs)?
+                }
                 (None, Some(length), Some(sha)) => TargetRecord {
                     path,
                     length,
-                    hashes: BTreeMap::from([("sha256".into(), sha)]),
+                    hashes: std::iter::once(("sha256".to_string(), sha))
+                        .chain(hashes)
+                        .collect(),
                     custom: None,
                 },
                 _ => bail!("give --file, or --length and --sha256"),
@@ -258,6 +299,23 @@ pub fn run(cmd: RepoCmd) -> Result<()> {
             from_jsonl,
             from_dir,
         } => import(&repo, from_jsonl, from_dir)?,
+        RepoCmd::SetTargetHashes {
+            repo,
+            hashes,
+            files_dir,
+        } => {
+            let mut r = Repository::open(&repo)?;
+            let from_files = |path: &str, _: &BTreeMap<String, String>| {
+                let f = files_dir.as_ref()?.join(path);
+                Some(hashes.digest(&std::fs::read(f).ok()?))
+            };
+            let n = r.set_target_hashes(hashes.clone(), &from_files)?;
+            let rep = r.publish(100_000)?;
+            println!(
+                "targets list {hashes}: {n} re-listed; snapshot v{}, timestamp v{}",
+                rep.snapshot_version, rep.timestamp_version
+            );
+        }
         RepoCmd::Refresh { repo, margin_hours } => {
             let mut r = Repository::open(&repo)?;
             let n = r.refresh(Duration::hours(margin_hours))?;
@@ -314,21 +372,12 @@ fn enqueue_and_maybe_publish(repo: &Path, changes: Vec<Change>, publish: bool) -
     Ok(())
 }
 
-fn record_from_file(path: &str, file: &Path) -> Result<TargetRecord> {
+fn record_from_file(path: &str, file: &Path, algs: &TargetHashes) -> Result<TargetRecord> {
     let data = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let hashes = ["sha256", "blake2b-256"]
-        .into_iter()
-        .map(|a| {
-            (
-                a.to_string(),
-                hashes::digest_hex(a, &data).unwrap_or_default(),
-            )
-        })
-        .collect();
     Ok(TargetRecord {
         path: path.to_string(),
         length: data.len() as u64,
-        hashes,
+        hashes: algs.digest(&data),
         custom: None,
     })
 }
@@ -389,10 +438,11 @@ fn import(repo: &Path, from_jsonl: Option<PathBuf>, from_dir: Option<PathBuf>) -
             )?
         }
         (None, Some(dir)) => {
+            let algs = r.config().target_hashes.clone();
             let convert = |p: PathBuf| {
                 let rel = relative_target_path(&dir, &p)
                     .map_err(|e| RepoError::Invalid(format!("{}: {e:#}", p.display())))?;
-                record_from_file(&rel, &p).map_err(|e| RepoError::Invalid(format!("{e:#}")))
+                record_from_file(&rel, &p, &algs).map_err(|e| RepoError::Invalid(format!("{e:#}")))
             };
             r.import(walk_files(&dir), convert, progress)?
         }
@@ -457,6 +507,7 @@ fn status(repo: &Path) -> Result<()> {
         r.target_count()?,
         r.pending()?
     );
+    println!("target hashes: {}", r.config().target_hashes);
     let states = r.role_states();
     for role in ["root", "targets", "bins", "snapshot", "timestamp"] {
         if let Some(s) = states.get(role) {

@@ -21,6 +21,11 @@ Yank, unyank and remove over HTTP (the CLI equivalent is `tufpi project`):
   4xx with a one-line reason. Page and file targets are re-signed within a second.
   e.g. curl -u __token__:TOKEN -d version=1.0 -d reason=broken http://HOST/manage/project/foo/yank";
 
+/// What `--target-hashes` means to `serve`, after what it means to every repository.
+const SERVE_TARGET_HASHES: &str = "For a new data directory (default sha256), or a change of \
+an existing one's: every target is re-listed and re-signed at start. Without the option an \
+index keeps what it lists";
+
 /// Options of `tufpi serve`.
 #[derive(Args)]
 #[command(after_help = MANAGE_HELP)]
@@ -37,6 +42,8 @@ pub struct ServeArgs {
     /// 2^N bins for a new repository (PEP 458: 14; smaller for tests).
     #[arg(long, default_value_t = 14, hide = true)]
     bins_bit_length: u32,
+    #[arg(long, help = format!("{}. {SERVE_TARGET_HASHES}", crate::repocmd::TARGET_HASHES_HELP))]
+    target_hashes: Option<tufpi_repo::TargetHashes>,
     /// Longest wait between publishes while changes are pending, milliseconds.
     #[arg(long, default_value_t = 200, hide = true)]
     publish_interval_ms: u64,
@@ -79,6 +86,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
                 per_token: args.max_uploads_per_token.max(1),
                 ..UploadLimits::default()
             },
+            target_hashes: args.target_hashes,
         },
     };
     Ok(tufpi_index::run(opts)?)

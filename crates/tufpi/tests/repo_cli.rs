@@ -117,10 +117,15 @@ fn init_add_remove_publish_status() {
     ]);
     let p = verify_published(&repo.join("metadata")).unwrap();
     assert_targets(&p, &model);
-    // --file records blake2b-256 too.
+    // By default every target lists sha256 alone (every TUF client verifies it).
     let (_, tf) = &p.targets["packages/demo/demo-1.0.tar.gz"];
-    assert_eq!(tf.hashes.len(), 2, "{:?}", tf.hashes);
-    assert!(tf.hashes.contains_key("blake2b-256"));
+    assert_eq!(
+        tf.hashes.keys().collect::<Vec<_>>(),
+        ["sha256"],
+        "{:?}",
+        tf.hashes
+    );
+    assert!(status(&repo).contains("target hashes: sha256"));
 
     let out = ok(&["repo", "remove", "--repo", s(&repo), &p2, "--publish"]);
     assert!(out.contains("snapshot v3, timestamp v3"), "{out}");
@@ -139,6 +144,112 @@ fn init_add_remove_publish_status() {
             .unwrap()
             .snapshot_version,
         3
+    );
+}
+
+#[test]
+fn target_hashes_are_chosen_at_init_required_and_switched() {
+    let (base, repo) = init(
+        module_path!(),
+        &[
+            "--bins-bit-length",
+            "3",
+            "--target-hashes",
+            "sha256,blake2b-256",
+        ],
+    );
+    assert!(status(&repo).contains("target hashes: blake2b-256,sha256"));
+    let files = base.path().join("files");
+    let f = files.join("packages/a/a-1.0.tar.gz");
+    std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+    std::fs::write(&f, b"file a\n").unwrap();
+    ok(&[
+        "repo",
+        "add",
+        "--repo",
+        s(&repo),
+        "packages/a/a-1.0.tar.gz",
+        "--file",
+        s(&f),
+    ]);
+    // By hash: sha256 alone is not enough here; --hash gives the other.
+    let sha = sha256_hex(b"file b");
+    let b2 = tufpi_core::hashes::digest_hex("blake2b-256", b"file b").unwrap();
+    let by_hash = [
+        "repo",
+        "add",
+        "--repo",
+        s(&repo),
+        "b.txt",
+        "--length",
+        "6",
+        "--sha256",
+        &sha,
+    ];
+    fails(&by_hash, "hashes lack blake2b-256");
+    let arg = format!("blake2b-256={b2}");
+    ok(&[&by_hash[..], &["--hash", &arg, "--publish"]].concat());
+    let listed = |repo: &Path| -> Vec<Vec<String>> {
+        let p = verify_published(&repo.join("metadata")).unwrap();
+        p.targets
+            .values()
+            .map(|(_, tf)| tf.hashes.keys().cloned().collect())
+            .collect()
+    };
+    assert_eq!(listed(&repo), [["blake2b-256", "sha256"]; 2]);
+
+    // Dropping blake2b-256 re-lists both targets, re-signed.
+    let out = ok(&["repo", "set-target-hashes", "--repo", s(&repo), "sha256"]);
+    assert!(out.contains("targets list sha256: 2 re-listed"), "{out}");
+    assert_eq!(listed(&repo), [["sha256"]; 2]);
+    // Adding sha512 needs the files: refused without them, changing nothing ...
+    fails(
+        &[
+            "repo",
+            "set-target-hashes",
+            "--repo",
+            s(&repo),
+            "sha256,sha512",
+        ],
+        "2 targets lack a digest",
+    );
+    assert!(status(&repo).contains("target hashes: sha256\n"));
+    // ... and b.txt is not among them.
+    let out = run(&[
+        "repo",
+        "set-target-hashes",
+        "--repo",
+        s(&repo),
+        "sha256,sha512",
+        "--files-dir",
+        s(&files),
+    ]);
+    assert!(
+        text(&out).contains("1 targets lack a digest") && text(&out).contains("\"b.txt\""),
+        "{}",
+        text(&out)
+    );
+    std::fs::write(files.join("b.txt"), b"file b").unwrap();
+    let out = ok(&[
+        "repo",
+        "set-target-hashes",
+        "--repo",
+        s(&repo),
+        "sha256,sha512",
+        "--files-dir",
+        s(&files),
+    ]);
+    assert!(out.contains("2 re-listed"), "{out}");
+    assert_eq!(listed(&repo), [["sha256", "sha512"]; 2]);
+    fails(
+        &[
+            "repo",
+            "set-target-hashes",
+            "--repo",
+            s(&repo),
+            "blake2b-256",
+        ],
+        "must include sha256",
     );
 }
 
