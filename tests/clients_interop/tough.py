@@ -21,16 +21,27 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent.parent
 MANIFEST = ROOT / "interop" / "tough-client" / "Cargo.toml"
 
-# Layouts tough reads, found by experiment (tests/clients_interop/test_tough_smoke.py holds the
-# evidence for the classic-bins layout; see the report in issue 11 for the others):
-# - tough parses `delegations.roles` only (tough 0.24.0 src/schema/mod.rs, `Delegations`
-#   has a required `roles` field and no `succinct_roles`), so every TAP 15 succinct-bins
-#   layout (succinct-4, succinct-14, index, import, rotated and targets-online, which use
-#   succinct bins by default) fails to load:
-#   "Failed to parse targets metadata: missing field `roles`".
-# - "hash-prefix" (`tufpi repo init --hash-prefix-bins`) and "targets-online" combined with
-#   --hash-prefix-bins are read.
+# Layouts tough reads, by experiment (tough 0.24.0 against `tufpi repo` / `tufpi serve`):
+# - Read: "hash-prefix" (`repo init --hash-prefix-bins`, at 4 and at 14 bits: tough loads
+#   every bin up front: 16,384 of them take about 25 s), and "targets-online" built as
+#   `--targets-online --hash-prefix-bins` (see TOUGH_INIT_ARGS). A root rotation, an
+#   online-key rotation and a bulk import (`repo import`) are read too when the repository
+#   has hash-prefix bins.
+# - Refused: every repository with TAP 15 succinct bins, which is tufpi's default, so
+#   "succinct-4", "succinct-14", "import", "rotated", "index" (`tufpi serve`) and plain
+#   `--targets-online` fail to load with
+#   "Failed to parse targets metadata: missing field `roles` at line 1 column N": tough's
+#   `Delegations` (src/schema/mod.rs) has a required `roles` list and no `succinct_roles`,
+#   so the first role delegating with `succinct_roles` (bins, or targets if targets-online)
+#   does not parse.
+# - Target names with a `/`: see tough_target_path.
 TOUGH_LAYOUTS: frozenset[str] = frozenset({"hash-prefix", "targets-online"})
+
+# The `tufpi repo init` flags those layouts need for tough (plus the layout's bit length).
+TOUGH_INIT_ARGS: dict[str, tuple[str, ...]] = {
+    "hash-prefix": ("--hash-prefix-bins",),
+    "targets-online": ("--targets-online", "--hash-prefix-bins"),
+}
 
 _lock = threading.Lock()
 _binary: Path | None = None
