@@ -198,11 +198,15 @@ pub(crate) fn target(path: &str, d: &Digests) -> TargetRecord {
     }
 }
 
+/// The digests the index keeps of every file and page, as TUF names them.
+pub(crate) const KEPT_HASHES: [&str; 2] = ["sha256", "blake2b-256"];
+
 fn digest_map(d: &Digests) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("sha256".to_string(), d.sha256.clone()),
-        ("blake2b-256".to_string(), d.blake2b.clone()),
-    ])
+    KEPT_HASHES
+        .into_iter()
+        .map(String::from)
+        .zip([d.sha256.clone(), d.blake2b.clone()])
+        .collect()
 }
 
 /// The index database.
@@ -437,7 +441,13 @@ impl IndexDb {
             let name = file.rsplit('/').next().unwrap_or(file);
             self.file(name)?
                 .filter(|row| row.path == file)
-                .and_then(|row| if is_meta { row.metadata } else { Some(row.digests) })
+                .and_then(|row| {
+                    if is_meta {
+                        row.metadata
+                    } else {
+                        Some(row.digests)
+                    }
+                })
         };
         Ok(found.filter(|d| &d.sha256 == sha).map(|d| digest_map(&d)))
     }

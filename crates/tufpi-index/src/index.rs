@@ -258,6 +258,16 @@ impl Index {
     /// another server runs on `dir`.
     pub fn open(dir: &Path, opts: &IndexOptions) -> Result<(Index, bool), IndexError> {
         crate::publisher::ensure_not_served(dir)?;
+        if let Some(alg) = opts.target_hashes.as_ref().and_then(|h| {
+            h.algorithms()
+                .iter()
+                .find(|a| !crate::db::KEPT_HASHES.contains(a))
+        }) {
+            return Err(IndexError::bad(format!(
+                "target hashes: the index keeps {} digests of its files and pages, not {alg}",
+                crate::db::KEPT_HASHES.join(" and ")
+            )));
+        }
         std::fs::create_dir_all(dir)
             .map_err(|e| IndexError::io(format!("creating {}", dir.display()), e))?;
         let repo_dir = dir.join("repo");

@@ -394,6 +394,11 @@ impl TestIndex {
 impl TestIndex {
     /// Stop this index and open its data directory again (a restart), same token.
     pub fn restart(self) -> TestIndex {
+        self.restart_with(&IndexOptions::default())
+    }
+
+    /// [`TestIndex::restart`] with `opts`.
+    pub fn restart_with(self, opts: &IndexOptions) -> TestIndex {
         self.index.shutdown();
         let TestIndex {
             dir,
@@ -403,7 +408,7 @@ impl TestIndex {
         } = self;
         drop(router);
         drop(index);
-        let (index, created) = Index::open(dir.path(), &IndexOptions::default()).unwrap();
+        let (index, created) = Index::open(dir.path(), opts).unwrap();
         assert!(!created);
         let index = Arc::new(index);
         TestIndex {
