@@ -5,7 +5,8 @@ loads a repository with tough and downloads the named targets, each verified by 
     tough-client --root ROOT.json --metadata-url URL --targets-url URL --datastore DIR \\
         --out DIR NAME...
 
-Exit 0: every NAME saved as OUT/<base name of NAME>. Exit 1: one stdout line per failure,
+Exit 0: every NAME saved as OUT/<NAME percent-encoded whole> (tough_out_path; the same name
+clients_util.out_name gives). Exit 1: one stderr line per failure,
 `FAILED <NAME>: <tough's error with its causes>` (a repository that fails to load fails every
 NAME with the same error). Exit 2: usage error.
 """
@@ -17,27 +18,32 @@ import os
 import subprocess
 import threading
 from pathlib import Path
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 MANIFEST = ROOT / "interop" / "tough-client" / "Cargo.toml"
 
-# Layouts tough reads, by experiment (tough 0.24.0 against `tufpi repo` / `tufpi serve`):
-# - Read: "hash-prefix" (`repo init --hash-prefix-bins`, at 4 and at 14 bits: tough loads
-#   every bin up front: 16,384 of them take about 25 s), and "targets-online" built as
-#   `--targets-online --hash-prefix-bins` (see TOUGH_INIT_ARGS). A root rotation, an
-#   online-key rotation and a bulk import (`repo import`) are read too when the repository
-#   has hash-prefix bins.
-# - Refused: every repository with TAP 15 succinct bins, which is tufpi's default, so
-#   "succinct-4", "succinct-14", "import", "rotated", "index" (`tufpi serve`) and plain
-#   `--targets-online` fail to load with
-#   "Failed to parse targets metadata: missing field `roles` at line 1 column N": tough's
-#   `Delegations` (src/schema/mod.rs) has a required `roles` list and no `succinct_roles`,
-#   so the first role delegating with `succinct_roles` (bins, or targets if targets-online)
-#   does not parse.
-# - Target names with a `/`: see tough_target_path.
-TOUGH_LAYOUTS: frozenset[str] = frozenset({"hash-prefix", "targets-online"})
+# Layouts tough reads, by experiment: tough 0.24.0 run on every layout clients_util builds
+# (clients_util.LAYOUTS and BLAKE2B_LAYOUTS, as built there).
+# - Read: "hash-prefix" (`repo init --hash-prefix-bins`), provided each target is also served
+#   at tough_target_path (tough_target_path explains why; without that copy only names with
+#   no `/` download, the others are 404s). Also read, when built with --hash-prefix-bins:
+#   `--targets-online --hash-prefix-bins`, a root rotation, an online-key rotation, a bulk
+#   import, extra target hashes (sha512, blake2b-256: tough verifies sha256 and ignores the
+#   others), and 14-bit hash-prefix bins (tough loads every bin up front: 16,384 of them take
+#   about 25 s).
+# - Refused: every layout with TAP 15 succinct bins, tufpi's default: "succinct-4",
+#   "succinct-14", "targets-online" (plain --targets-online is succinct too), "import",
+#   "consistent-snapshot", "rotated-root", "rotated-online", "sha256+blake2b-256" and the
+#   `tufpi serve` layouts "index-4", "index-14", "index-4-sha256+blake2b-256". Each fails to
+#   load with "Failed to parse targets metadata: missing field `roles` at line 1 column N":
+#   tough's `Delegations` (src/schema/mod.rs) has a required `roles` list and no
+#   `succinct_roles`, so the first role delegating with `succinct_roles` (bins; targets in
+#   targets-online) does not parse.
+TOUGH_LAYOUTS: frozenset[str] = frozenset({"hash-prefix"})
 
-# The `tufpi repo init` flags those layouts need for tough (plus the layout's bit length).
+# `tufpi repo init` flags with which tough reads a layout (plus the layout's bit length):
+# "targets-online" joins TOUGH_LAYOUTS if that layout is built with --hash-prefix-bins.
 TOUGH_INIT_ARGS: dict[str, tuple[str, ...]] = {
     "hash-prefix": ("--hash-prefix-bins",),
     "targets-online": ("--targets-online", "--hash-prefix-bins"),
@@ -87,10 +93,10 @@ def run_tough(
     *,
     timeout: float = 300,
 ) -> subprocess.CompletedProcess:
-    """tough loads the repository (trusting `root`) and downloads `names` into `out_dir`, each
-    saved under its base name. `datastore` keeps tough's trusted metadata between runs (reuse
+    """tough loads the repository (trusting `root`) and downloads `names` into `out_dir` (each
+    at tough_out_path). `datastore` keeps tough's trusted metadata between runs (reuse
     it for rollback checks, or pass a fresh directory). Never raises on a failed download:
-    look at returncode and stdout."""
+    look at returncode and stderr (or failures())."""
     out_dir.mkdir(parents=True, exist_ok=True)
     datastore.mkdir(parents=True, exist_ok=True)
     cmd = [
@@ -114,10 +120,15 @@ def tough_target_path(name: str, data: bytes) -> str:
     return f"{hashlib.sha256(data).hexdigest()}.{name}"
 
 
+def tough_out_path(out_dir: Path, name: str) -> Path:
+    """Where run_tough saves target `name`: the name percent-encoded whole."""
+    return out_dir / quote(name, safe="")
+
+
 def failures(p: subprocess.CompletedProcess) -> dict[str, str]:
     """NAME → tough's error, from run_tough's output."""
     out: dict[str, str] = {}
-    for line in p.stdout.splitlines():
+    for line in p.stderr.splitlines():
         if line.startswith("FAILED "):
             name, _, err = line.removeprefix("FAILED ").partition(": ")
             out[name] = err

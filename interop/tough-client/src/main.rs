@@ -8,9 +8,10 @@
 //!
 //! tough loads and verifies the whole repository (root chain, timestamp, snapshot, targets and
 //! every delegated role), then each NAME is downloaded, verified by tough (length and sha256),
-//! and written to `--out` under its base name. Exit 0 when every NAME was saved; otherwise exit
-//! 1 with one line per failure on stdout: `FAILED <NAME>: <tough's error, with its causes>`.
-//! Exit 2 on a usage error.
+//! and written to `--out` as NAME percent-encoded whole (`packages/a b.whl` ->
+//! `packages%2Fa%20b.whl`). Exit 0 when every NAME was saved; otherwise exit 1 with one line
+//! per failure on stderr: `FAILED <NAME>: <tough's error, with its causes>`. Exit 2 on a usage
+//! error.
 //!
 //! The transport is plain HTTP (ureq without TLS) behind tough's `Transport` trait; tough's own
 //! `http` feature would pull in reqwest, rustls and a platform certificate verifier.
@@ -199,21 +200,24 @@ fn chain(e: &dyn StdError) -> String {
     s.replace('\n', " ")
 }
 
-/// The file a target is saved as: its base name (never a path), in `out`.
-fn out_path(out: &Path, name: &TargetName) -> Result<PathBuf, String> {
-    let base = name.resolved().rsplit('/').next().unwrap_or_default();
-    if base.is_empty() || base == "." || base == ".." {
-        return Err(format!(
-            "target name {:?} has no usable base name",
-            name.raw()
-        ));
+/// The file a target is saved as, in `out`: its whole name percent-encoded (every byte but
+/// ASCII letters, digits and `_.-~`, as Python's `urllib.parse.quote(name, safe="")`), so
+/// names never climb out of `out` and targets with one base name in two directories differ.
+fn out_path(out: &Path, name: &str) -> PathBuf {
+    let mut file = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"_.-~".contains(&b) {
+            file.push(b as char);
+        } else {
+            file.push_str(&format!("%{b:02X}"));
+        }
     }
-    Ok(out.join(base))
+    out.join(file)
 }
 
 async fn download(repo: &tough::Repository, raw: &str, out: &Path) -> Result<(), String> {
     let name = TargetName::new(raw).map_err(|e| chain(&e))?;
-    let dest = out_path(out, &name)?;
+    let dest = out_path(out, raw);
     let mut stream = repo
         .read_target(&name)
         .await
@@ -300,7 +304,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     for (name, err) in &failures {
-        println!("FAILED {name}: {err}");
+        eprintln!("FAILED {name}: {err}");
     }
     ExitCode::from(1)
 }
