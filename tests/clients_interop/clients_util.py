@@ -450,13 +450,13 @@ def build_static(layout: str, bin_: Path, base: Path) -> Site:
 class IndexServer(e2e_util.Server):
     """`tufpi serve` with a chosen bins bit length (e2e_util.Server fixes it at 8)."""
 
-    def __init__(self, bin_: Path, data: Path, bits: int) -> None:
-        super().__init__(bin_, data)
+    def __init__(self, bin_: Path, data: Path, bits: int, *extra: str) -> None:
+        super().__init__(bin_, data, *extra)
         self.bits = bits
 
     def command(self) -> list[str]:
         return [str(self.bin), "serve", "--data-dir", str(self.data), "--listen", "127.0.0.1:0",
-                "--bins-bit-length", str(self.bits)]
+                "--bins-bit-length", str(self.bits), *self.extra]
 
 
 def upload(server: IndexServer, token: str, path: Path) -> None:
@@ -470,13 +470,17 @@ def upload(server: IndexServer, token: str, path: Path) -> None:
 def build_index(layout: str, bin_: Path, base: Path) -> Site:
     """`tufpi serve` (bins bit length 4 or 14) with a wheel and an sdist uploaded. Targets: the
     project's simple pages, the two files and their .metadata files, as the bins list them."""
-    bits = {"index-4": 4, "index-14": 14}[layout]
+    bits, extra = {
+        "index-4": (4, ()),
+        "index-14": (14, ()),
+        "index-4-sha256+blake2b-256": (4, ("--target-hashes", "sha256,blake2b-256")),
+    }[layout]
     data = base / "data"
     dist = base / "dist"
     dist.mkdir(parents=True)
     wheel = e2e_util.build_wheel(dist, e2e_util.PROJECT, e2e_util.VERSION, payload=target_bytes(5000, layout))
     sdist = e2e_util.build_sdist(dist, e2e_util.PROJECT, e2e_util.VERSION)
-    server = IndexServer(bin_, data, bits).start()
+    server = IndexServer(bin_, data, bits, *extra).start()
     try:
         token = server.token()
         upload(server, token, wheel)
@@ -530,8 +534,13 @@ LAYOUTS = STATIC_LAYOUTS + INDEX_LAYOUTS
 SLOW_FOR_TUFJS = {"succinct-14", "index-14"}
 
 
+# Repositories listing blake2b-256 besides sha256 (`--target-hashes sha256,blake2b-256`), which
+# tuf-js refuses: why the default is sha256 alone.
+BLAKE2B_LAYOUTS = ["sha256+blake2b-256", "index-4-sha256+blake2b-256"]
+
+
 def build(layout: str, bin_: Path, base: Path) -> Site:
-    if layout in INDEX_LAYOUTS:
+    if layout.startswith("index-"):
         return build_index(layout, bin_, base)
     return build_static(layout, bin_, base)
 
