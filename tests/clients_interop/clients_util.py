@@ -17,9 +17,40 @@ Run as a script, this module is the python-tuf driver (the same protocol as tufj
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Iterator
 from urllib.parse import quote
+
+HERE = Path(__file__).resolve().parent
+TESTS = HERE.parent
+for _d in (TESTS, TESTS / "repo_interop", TESTS / "index_e2e"):
+    if str(_d) not in sys.path:
+        sys.path.insert(0, str(_d))
+
+import pytest  # noqa: E402
+
+import e2e_util  # noqa: E402
+from repo_util import Repo  # noqa: E402
+
+TUFJS_DIR = HERE / "tufjs"
+TIMEOUT = 600
+
+
+def out_name(name: str) -> str:
+    """A target's file name in a client's output dir: the name percent-encoded whole."""
+    return quote(name, safe="")
+
+
+# ---- the python-tuf driver ----
 
 
 def _fail(where: str, err: BaseException | str) -> None:
@@ -51,48 +82,10 @@ def ngclient_main(argv: list[str]) -> None:
             info = u.get_targetinfo(name)
             if info is None:
                 _fail(name, "not found in signed metadata")
-            u.download_target(info, filepath=str(Path(a.target_dir) / quote(name, safe="")))
+            u.download_target(info, filepath=str(Path(a.target_dir) / out_name(name)))
         except Exception as e:  # noqa: BLE001
             _fail(name, e)
         print(f"downloaded: {name} ({info.length} bytes)")
-
-
-if __name__ == "__main__":
-    if sys.argv[1:2] != ["ngclient"]:
-        sys.exit("usage: clients_util.py ngclient --metadata-url URL ... NAME...")
-    ngclient_main(sys.argv[2:])
-    sys.exit(0)
-
-
-# ---- everything below is for the tests (not needed by the driver above) ----
-
-import contextlib  # noqa: E402
-import hashlib  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import re  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from typing import Callable, Iterator  # noqa: E402
-
-HERE = Path(__file__).resolve().parent
-TESTS = HERE.parent
-for _d in (TESTS, TESTS / "repo_interop", TESTS / "index_e2e"):
-    if str(_d) not in sys.path:
-        sys.path.insert(0, str(_d))
-
-import e2e_util  # noqa: E402
-from repo_util import Repo  # noqa: E402
-from static_server import Server as StaticServer  # noqa: E402
-
-TUFJS_DIR = HERE / "tufjs"
-TIMEOUT = 600
-
-
-def out_name(name: str) -> str:
-    """A target's file name in a client's output dir: the name percent-encoded whole."""
-    return quote(name, safe="")
 
 
 def one_line(text: str) -> str:
@@ -239,6 +232,17 @@ class TufpiClient(Client):
 # The clients, in the order the tests list them. A fourth (tough) is added by name here and in
 # make_clients; Client.supports lets it skip the layouts it doesn't read.
 CLIENT_NAMES = ["tuf-js", "python-tuf", "tufpi"]
+
+
+def get_client(clients: dict[str, Client], name: str, layout: str) -> Client:
+    """The client `name`, or skip (with why) when it isn't installed or doesn't read `layout`."""
+    if name not in clients:
+        pytest.skip(f"{name}: not available (node not on PATH)" if name == "tuf-js" else f"{name}: not available")
+    c = clients[name]
+    why = c.supports(layout)
+    if why:
+        pytest.skip(why)
+    return c
 
 
 def make_clients(tufpi_bin: Path, node: str | None, slow_ok: bool) -> dict[str, Client]:
@@ -558,3 +562,10 @@ def hex_prefixed(path: str, targets_path: str, name: str, hashes: dict[str, str]
 
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "") not in ("", "0")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] != ["ngclient"]:
+        sys.exit("usage: clients_util.py ngclient --metadata-url URL ... NAME...")
+    ngclient_main(sys.argv[2:])
+    sys.exit(0)

@@ -77,17 +77,6 @@ def clients(tufpi_bin, node) -> dict[str, Client]:
     return make_clients(tufpi_bin, node, slow_ok=env_flag("TUFPI_INTEROP_SLOW"))
 
 
-def get_client(clients: dict[str, Client], name: str, layout: str) -> Client:
-    """The client `name`, or skip (with why) when it isn't installed or doesn't read `layout`."""
-    if name not in clients:
-        pytest.skip(f"{name}: not available (node not on PATH)" if name == "tuf-js" else f"{name}: not available")
-    c = clients[name]
-    why = c.supports(layout)
-    if why:
-        pytest.skip(why)
-    return c
-
-
 @pytest.fixture(scope="session", params=LAYOUTS)
 def site(request, tufpi_bin, session_scratch) -> Site:
     """Each layout, built once (tests are grouped by it) and closed after its tests."""

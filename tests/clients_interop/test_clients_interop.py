@@ -5,8 +5,7 @@ target whose served bytes were tampered with (one byte flipped: same length, wro
 from __future__ import annotations
 
 import pytest
-from clients_util import CLIENT_NAMES, hex_prefixed
-from conftest import get_client
+from clients_util import CLIENT_NAMES, get_client, hex_prefixed
 
 
 @pytest.mark.parametrize("client_name", CLIENT_NAMES)

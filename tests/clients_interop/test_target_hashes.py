@@ -8,8 +8,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from clients_util import BLAKE2B_LAYOUTS, CLIENT_NAMES, build
-from conftest import get_client
+from clients_util import BLAKE2B_LAYOUTS, CLIENT_NAMES, build, get_client
 
 # How each client reads such a repository: None = every target downloaded and verified, else
 # the failure its one line must contain. (A client added to CLIENT_NAMES needs its entry here.)

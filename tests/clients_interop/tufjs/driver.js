@@ -9,6 +9,10 @@
 // percent-encoded name (encodeURIComponent), printing "downloaded: NAME (N bytes)" for each.
 // Exit 0 when every target was downloaded and verified; otherwise exit 1 with one line on
 // stderr naming the failure: "error: <step or target>: <error class>: <message>".
+//
+// tuf-js is pinned at 6.0.2 (package.json), which declares node ^22.22.2 || ^24.15 || >=26
+// but runs on Node 20 (npm ci only warns, EBADENGINE): it needs nothing newer than the global
+// fetch and util.parseArgs, and the whole suite passes on Node v20.20.2.
 'use strict';
 
 const path = require('path');
