@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use tufpi_repo::{RepoConfig, Repository};
+use tufpi_repo::{RepoConfig, Repository, TargetHashes};
 
 use super::records;
 use super::stream::{self, StreamCfg};
@@ -99,7 +99,12 @@ fn init(dir: &Path) -> Result<(), Error> {
 /// one new target and publish it (bin + snapshot + timestamp).
 fn full(p: &Params) -> Result<(), Error> {
     let t0 = Instant::now();
-    let mut repo = Repository::init_dev(&p.dir, RepoConfig::default())?;
+    // The python-tuf side lists both digests each record carries: so does this side.
+    let cfg = RepoConfig {
+        target_hashes: TargetHashes::legacy(),
+        ..RepoConfig::default()
+    };
+    let mut repo = Repository::init_dev(&p.dir, cfg)?;
     emit("full_init_ms", ms(t0));
 
     // Making the records alone (also inside the timed build below, as in python-tuf's).
