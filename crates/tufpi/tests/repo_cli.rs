@@ -215,7 +215,7 @@ fn target_hashes_are_chosen_at_init_required_and_switched() {
     );
     assert!(status(&repo).contains("target hashes: sha256\n"));
     // ... and b.txt is not among them.
-    let out = run(&[
+    let with_files = [
         "repo",
         "set-target-hashes",
         "--repo",
@@ -223,22 +223,14 @@ fn target_hashes_are_chosen_at_init_required_and_switched() {
         "sha256,sha512",
         "--files-dir",
         s(&files),
-    ]);
+    ];
+    let out = text(&run(&with_files));
     assert!(
-        text(&out).contains("1 targets lack a digest") && text(&out).contains("\"b.txt\""),
-        "{}",
-        text(&out)
+        out.contains("1 targets lack a digest") && out.contains("\"b.txt\""),
+        "{out}"
     );
     std::fs::write(files.join("b.txt"), b"file b").unwrap();
-    let out = ok(&[
-        "repo",
-        "set-target-hashes",
-        "--repo",
-        s(&repo),
-        "sha256,sha512",
-        "--files-dir",
-        s(&files),
-    ]);
+    let out = ok(&with_files);
     assert!(out.contains("2 re-listed"), "{out}");
     assert_eq!(listed(&repo), [["sha256", "sha512"]; 2]);
     fails(
