@@ -18,7 +18,7 @@ use tracing::{info, warn};
 use tufpi_client::UpdaterConfig;
 
 use crate::error::{redact_url, ProxyError};
-use crate::files::{FileCache, Served};
+use crate::files::{named_blake2b_256, Content, FileCache};
 use crate::pages::{self, Format, Page};
 use crate::trust::{Resolved, Trust, Upstream};
 
@@ -362,7 +362,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Any other GET (or HEAD) path is a target path (`/packages/…`, `….metadata`): verified,
-/// then served. A HEAD is answered from the signed metadata alone: nothing is downloaded.
+/// then served. A HEAD is answered from the signed metadata alone: nothing is downloaded (so
+/// nothing verified tells it a BLAKE2b-256 that is not signed: its `Cache-Control` may say
+/// `no-cache` where the GET says `immutable`).
 async fn target_file(State(app): State<Arc<App>>, req: Request) -> Result<Response, ProxyError> {
     let head = req.method() == axum::http::Method::HEAD;
     if req.method() != axum::http::Method::GET && !head {
@@ -371,14 +373,19 @@ async fn target_file(State(app): State<Arc<App>>, req: Request) -> Result<Respon
     let path = pages::target_of_request(req.uri().path())
         .ok_or_else(|| ProxyError::NotFound("Not found".into()))?;
     let resolved = FileCache::resolve(&app.trust, path).await?;
-    let headers = file_headers(&resolved);
-    let body = if head {
-        Body::empty()
+    let (headers, body) = if head {
+        (file_headers(&resolved, None), Body::empty())
     } else {
-        match app.files.get(&app.trust, resolved).await? {
-            Served::Bytes(b) => Body::from(b),
-            Served::Stream(s) => Body::new(s),
-        }
+        // The headers follow the verification: `get` establishes the BLAKE2b-256 of the
+        // bytes before it returns, and nothing has been sent by then (a download is
+        // verified whole first; a cache file is checked before it is streamed).
+        let served = app.files.get(&app.trust, resolved.clone()).await?;
+        let headers = file_headers(&resolved, served.blake2b_256.as_deref());
+        let body = match served.content {
+            Content::Bytes(b) => Body::from(b),
+            Content::Stream(s) => Body::new(s),
+        };
+        (headers, body)
     };
     let mut resp = Response::new(body);
     *resp.headers_mut() = headers;
@@ -387,7 +394,9 @@ async fn target_file(State(app): State<Arc<App>>, req: Request) -> Result<Respon
 
 /// Content-Type, Content-Length (the signed length), ETag (the signed sha256, if listed) and
 /// Cache-Control of a verified target: `immutable` only when its path names its content.
-fn file_headers(r: &Resolved) -> HeaderMap {
+/// `verified_b2` is the BLAKE2b-256 a check of the bytes sent established
+/// (`Served::blake2b_256`), if any.
+fn file_headers(r: &Resolved, verified_b2: Option<&str>) -> HeaderMap {
     let mut h = HeaderMap::new();
     let content_type = if r.path.ends_with(".metadata") {
         "text/plain; charset=utf-8"
@@ -406,7 +415,7 @@ fn file_headers(r: &Resolved) -> HeaderMap {
     {
         h.insert(header::ETAG, v);
     }
-    let cache = if content_addressed(&r.path, &r.info) {
+    let cache = if content_addressed(&r.path, &r.info, verified_b2) {
         "public, max-age=31536000, immutable"
     } else {
         // The signed metadata may change what this path is: ask again every time.
@@ -417,23 +426,22 @@ fn file_headers(r: &Resolved) -> HeaderMap {
 }
 
 /// Whether `path` names exactly this content: `packages/<b2[0:2]>/<b2[2:4]>/<b2[4:]>/NAME`
-/// with `b2` its signed blake2b-256, or a file name prefixed with one of its signed hashes
+/// with `b2` the BLAKE2b-256 of the bytes, signed (and so checked against every byte served)
+/// or `verified_b2`, established by a check of exactly the bytes served
+/// (`Served::blake2b_256`); or a file name prefixed with one of its signed hashes
 /// (`HASH.NAME`, consistent-snapshot style).
-fn content_addressed(path: &str, info: &tufpi_core::metadata::TargetFile) -> bool {
-    let signed = |alg: &str, hex: &str| {
-        !hex.is_empty()
-            && info
-                .hashes
-                .get(alg)
-                .is_some_and(|h| h.eq_ignore_ascii_case(hex))
-    };
-    let parts: Vec<&str> = path.split('/').collect();
-    if let ["packages", a, b, c, _name] = parts.as_slice() {
-        if a.len() == 2 && b.len() == 2 && signed("blake2b-256", &format!("{a}{b}{c}")) {
+fn content_addressed(
+    path: &str,
+    info: &tufpi_core::metadata::TargetFile,
+    verified_b2: Option<&str>,
+) -> bool {
+    if let Some(named) = named_blake2b_256(path) {
+        let signed = info.hashes.get(crate::stream::BLAKE2B_256);
+        if signed == Some(&named) || verified_b2 == Some(named.as_str()) {
             return true;
         }
     }
-    let base = parts.last().copied().unwrap_or("");
+    let base = path.rsplit('/').next().unwrap_or("");
     base.split_once('.')
         .is_some_and(|(prefix, _)| info.hashes.values().any(|h| !h.is_empty() && h == prefix))
 }
@@ -588,29 +596,37 @@ mod tests {
         hashes.insert("sha256".to_string(), "f".repeat(64));
         let info = TargetFile::new(3, hashes);
         let good = format!("packages/ab/cd/{}/x-1.0.tar.gz", "e".repeat(60));
-        assert!(content_addressed(&good, &info));
+        assert!(content_addressed(&good, &info, None));
         // A wheel's .metadata sits in the wheel's directory, but the path names the wheel.
         let mut meta = info.clone();
         meta.hashes.insert("blake2b-256".into(), "1".repeat(64));
-        assert!(!content_addressed(&format!("{good}.metadata"), &meta));
+        assert!(!content_addressed(&format!("{good}.metadata"), &meta, None));
+        assert!(!content_addressed(
+            &format!("{good}.metadata"),
+            &meta,
+            Some(&"1".repeat(64))
+        ));
         assert!(!content_addressed(
             &format!("packages/ab/cd/{}/x-1.0.tar.gz", "0".repeat(60)),
-            &info
+            &info,
+            None
         ));
         assert!(!content_addressed(
             "simple/x/vnd.pypi.simple.v1.json",
-            &info
+            &info,
+            Some(&b2)
         ));
         assert!(content_addressed(
             &format!("simple/x/{}.page.json", "f".repeat(64)),
-            &info
+            &info,
+            None
         ));
         let r = Resolved {
             path: "simple/x/vnd.pypi.simple.v1.json".into(),
             info: info.clone(),
             url: String::new(),
         };
-        let h = file_headers(&r);
+        let h = file_headers(&r, None);
         assert_eq!(h[header::CACHE_CONTROL], "no-cache");
         assert_eq!(h[header::CONTENT_LENGTH], "3");
         assert_eq!(
@@ -618,10 +634,43 @@ mod tests {
             format!("\"sha256-{}\"", "f".repeat(64)).as_str()
         );
         let r = Resolved { path: good, ..r };
-        assert!(file_headers(&r)[header::CACHE_CONTROL]
+        assert!(file_headers(&r, None)[header::CACHE_CONTROL]
             .to_str()
             .unwrap()
             .contains("immutable"));
+    }
+
+    #[test]
+    fn a_verified_blake2b_256_makes_a_path_content_addressed_only_if_it_is_the_named_one() {
+        // sha256 alone signed, as repositories list it by default.
+        let b2 = format!("abcd{}", "e".repeat(60));
+        let mut hashes = BTreeMap::new();
+        hashes.insert("sha256".to_string(), "f".repeat(64));
+        let info = TargetFile::new(3, hashes);
+        let path = format!("packages/ab/cd/{}/x-1.0.tar.gz", "e".repeat(60));
+        // Nothing verified (a HEAD): the path alone proves nothing.
+        assert!(!content_addressed(&path, &info, None));
+        assert!(content_addressed(&path, &info, Some(&b2)));
+        assert!(!content_addressed(&path, &info, Some(&"0".repeat(64))));
+        // Upper-case or short digests in a path are not the digest, whatever was verified.
+        let upper = format!("packages/AB/cd/{}/x-1.0.tar.gz", "e".repeat(60));
+        assert!(!content_addressed(&upper, &info, Some(&b2)));
+        let short = "packages/ab/cd/ee/x-1.0.tar.gz";
+        assert!(!content_addressed(short, &info, Some("abcdee")));
+        // A signed blake2b-256 other than the path's is not overridden by anything.
+        let mut other = info.clone();
+        other.hashes.insert("blake2b-256".into(), "0".repeat(64));
+        assert!(!content_addressed(&path, &other, None));
+        let r = Resolved {
+            path,
+            info,
+            url: String::new(),
+        };
+        assert_eq!(file_headers(&r, None)[header::CACHE_CONTROL], "no-cache");
+        assert_eq!(
+            file_headers(&r, Some(&b2))[header::CACHE_CONTROL],
+            "public, max-age=31536000, immutable"
+        );
     }
 
     #[test]

@@ -65,30 +65,65 @@ impl Hasher {
     }
 }
 
+/// What a check does about the BLAKE2b-256 beyond the signed hashes (a signed
+/// `blake2b-256` is always checked as signed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Blake2b256 {
+    /// Nothing: only the signed hashes.
+    Ignore,
+    /// Compute it (one more hasher in the same pass) and report it.
+    Observe,
+    /// Require it to be this digest (lower-case hex), as a signed hash, and report it: how
+    /// the digest a cache file's name records is held to the file's bytes.
+    Expect(String),
+}
+
+/// The BLAKE2b-256 algorithm name, as TUF metadata spells it.
+pub const BLAKE2B_256: &str = "blake2b-256";
+
 /// An incremental check of a target's signed length and every signed hash (an algorithm we
-/// do not know fails closed, as `tufpi_core::hashes` does).
+/// do not know fails closed, as `tufpi_core::hashes` does), and optionally of its
+/// BLAKE2b-256 (`Blake2b256`).
 pub struct Check {
     length: u64,
     seen: u64,
-    hashes: Vec<(String, String, Hasher)>,
+    /// Algorithm, the digest it must have (`None`: observed only), hasher.
+    hashes: Vec<(String, Option<String>, Hasher)>,
+    /// A BLAKE2b-256 that must match on top of the signed hashes.
+    expect_b2: Option<String>,
 }
 
 impl Check {
     /// A check against `info`, or why it cannot be made.
     pub fn new(info: &TargetFile) -> Result<Check, String> {
-        let hashes = info
+        Check::with_blake2b_256(info, Blake2b256::Ignore)
+    }
+
+    /// A check against `info` that also observes or expects the BLAKE2b-256.
+    pub fn with_blake2b_256(info: &TargetFile, b2: Blake2b256) -> Result<Check, String> {
+        let mut hashes = info
             .hashes
             .iter()
             .map(|(alg, want)| {
                 Hasher::new(alg)
-                    .map(|h| (alg.clone(), want.clone(), h))
+                    .map(|h| (alg.clone(), Some(want.clone()), h))
                     .ok_or_else(|| format!("unsupported hash algorithm {alg:?}"))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let observe = b2 != Blake2b256::Ignore;
+        if observe && !info.hashes.contains_key(BLAKE2B_256) {
+            if let Some(h) = Hasher::new(BLAKE2B_256) {
+                hashes.push((BLAKE2B_256.to_string(), None, h));
+            }
+        }
         Ok(Check {
             length: info.length,
             seen: 0,
             hashes,
+            expect_b2: match b2 {
+                Blake2b256::Expect(d) => Some(d),
+                _ => None,
+            },
         })
     }
 
@@ -113,22 +148,50 @@ impl Check {
         }
     }
 
-    /// Whether everything fed is exactly the signed target.
-    pub fn finish(self) -> Result<(), String> {
+    /// Whether everything fed is exactly the signed target (and has the expected
+    /// BLAKE2b-256, if one was given). On success, the BLAKE2b-256 of the bytes if it was
+    /// computed (signed, observed or expected), in lower-case hex.
+    pub fn finish(self) -> Result<Option<String>, String> {
         if self.seen != self.length {
             return Err(format!(
                 "length {} does not match expected {}",
                 self.seen, self.length
             ));
         }
+        let mut b2 = None;
         for (alg, want, h) in self.hashes {
             let got = h.hex();
-            if got != want {
-                return Err(format!("{alg} hash mismatch: expected {want}, got {got}"));
+            if let Some(want) = want {
+                if got != want {
+                    return Err(format!("{alg} hash mismatch: expected {want}, got {got}"));
+                }
+            }
+            if alg == BLAKE2B_256 {
+                b2 = Some(got);
             }
         }
-        Ok(())
+        if let Some(want) = self.expect_b2 {
+            if b2.as_deref() != Some(want.as_str()) {
+                return Err(format!(
+                    "{BLAKE2B_256} hash mismatch: expected {want}, got {}",
+                    b2.as_deref().unwrap_or("none")
+                ));
+            }
+        }
+        Ok(b2)
     }
+}
+
+/// Check `data` against `info` (and the BLAKE2b-256 as `b2` says) in one pass; on success,
+/// the BLAKE2b-256 if computed (`Check::finish`).
+pub fn verify_bytes(
+    data: &[u8],
+    info: &TargetFile,
+    b2: Blake2b256,
+) -> Result<Option<String>, String> {
+    let mut check = Check::with_blake2b_256(info, b2)?;
+    check.update(data);
+    check.finish()
 }
 
 /// Read `file` from its start to its end through `check`, chunk by chunk, handing each chunk
@@ -157,9 +220,14 @@ fn read_through(
     }
 }
 
-/// Check the whole of `file` against `info` (blocking).
-pub fn verify_file(file: &mut File, info: &TargetFile) -> Result<(), String> {
-    let mut check = Check::new(info)?;
+/// Check the whole of `file` against `info` (and the BLAKE2b-256 as `b2` says; blocking);
+/// on success, the BLAKE2b-256 if computed (`Check::finish`).
+pub fn verify_file(
+    file: &mut File,
+    info: &TargetFile,
+    b2: Blake2b256,
+) -> Result<Option<String>, String> {
+    let mut check = Check::with_blake2b_256(info, b2)?;
     read_through(file, &mut check, |_| true).map_err(|e| format!("reading: {e}"))?;
     check.finish()
 }
@@ -195,7 +263,7 @@ impl VerifiedBody {
                 Ok(false) => {} // the client went away
                 Err(e) => fail(format!("reading the cached file: {e}")),
                 Ok(true) => match check.finish() {
-                    Ok(()) => {
+                    Ok(_) => {
                         if let Some(last) = held {
                             let _ = tx.blocking_send(Ok(last));
                         }
@@ -261,22 +329,62 @@ mod tests {
         ];
         let info = info_for(&data, &algs);
         let (_t, mut f) = temp_with(&data);
-        assert_eq!(verify_file(&mut f, &info), Ok(()));
+        assert_eq!(
+            verify_file(&mut f, &info, Blake2b256::Ignore),
+            Ok(Some(digest_hex("blake2b-256", &data).unwrap()))
+        );
         let mut bad = data.clone();
         bad[CHUNK + 1] ^= 1;
         let (_t2, mut f2) = temp_with(&bad);
-        assert!(verify_file(&mut f2, &info)
+        assert!(verify_file(&mut f2, &info, Blake2b256::Ignore)
             .unwrap_err()
             .contains("hash mismatch"));
         let (_t3, mut f3) = temp_with(&data[..10]);
-        assert!(verify_file(&mut f3, &info)
+        assert!(verify_file(&mut f3, &info, Blake2b256::Ignore)
             .unwrap_err()
             .contains("length 10"));
         let mut unknown = info.clone();
         unknown.hashes.insert("md5".into(), "00".into());
-        assert!(verify_file(&mut f, &unknown)
+        assert!(verify_file(&mut f, &unknown, Blake2b256::Ignore)
             .unwrap_err()
             .contains("unsupported"));
+    }
+
+    #[test]
+    fn the_blake2b_256_is_observed_or_expected_in_the_same_pass() {
+        let data: Vec<u8> = (0..(CHUNK + 3)).map(|i| (i % 7) as u8).collect();
+        let b2 = digest_hex("blake2b-256", &data).unwrap();
+        let other = digest_hex("blake2b-256", b"other").unwrap();
+        let sha = info_for(&data, &["sha256"]);
+        let (_t, mut f) = temp_with(&data);
+        // sha256 alone signed: nothing computed unless asked.
+        assert_eq!(verify_file(&mut f, &sha, Blake2b256::Ignore), Ok(None));
+        assert_eq!(
+            verify_file(&mut f, &sha, Blake2b256::Observe),
+            Ok(Some(b2.clone()))
+        );
+        assert_eq!(
+            verify_bytes(&data, &sha, Blake2b256::Expect(b2.clone())),
+            Ok(Some(b2.clone()))
+        );
+        // An expected digest the bytes do not have fails the check, though sha256 matches.
+        let e = verify_file(&mut f, &sha, Blake2b256::Expect(other.clone())).unwrap_err();
+        assert!(e.contains("blake2b-256 hash mismatch"), "{e}");
+        // Observing never turns a failing signed check into a pass, and reports nothing.
+        let mut bad = data.clone();
+        bad[0] ^= 1;
+        assert!(verify_bytes(&bad, &sha, Blake2b256::Observe).is_err());
+        // A signed blake2b-256 is checked as signed, reported, and must agree with the
+        // expected one too.
+        let both = info_for(&data, &["sha256", "blake2b-256"]);
+        assert_eq!(
+            verify_bytes(&data, &both, Blake2b256::Observe),
+            Ok(Some(b2.clone()))
+        );
+        assert!(verify_bytes(&data, &both, Blake2b256::Expect(other)).is_err());
+        let mut wrong = both.clone();
+        wrong.hashes.insert("blake2b-256".into(), "0".repeat(64));
+        assert!(verify_bytes(&data, &wrong, Blake2b256::Observe).is_err());
     }
 
     async fn collect(mut body: VerifiedBody) -> (Vec<u8>, bool) {
