@@ -45,10 +45,32 @@ def test_removed_file_goes_without_page_traffic(serve, proxy, tufpi_bin):
     p = proxy(s.base, root_of(s), "--refresh-interval", "1")
     url, f = file_url(p, "gone-soon")
     status, _, h, data = p.get(url)
-    assert status == 200 and hashlib.sha256(data).hexdigest() == f["hashes"]["sha256"]
-    # Named by its content: immutable; its PEP 658 metadata is not named by its own.
-    assert "immutable" in h["cache-control"] and h["etag"] == f'"sha256-{f["hashes"]["sha256"]}"'
+    sha = f["hashes"]["sha256"]
+    assert status == 200 and hashlib.sha256(data).hexdigest() == sha
+    # Named by its content (packages/<b2[0:2]>/<b2[2:4]>/<b2[4:]>/NAME): immutable. The index
+    # signs sha256 alone, so the proxy computed the BLAKE2b-256 itself from the verified bytes;
+    # a download is verified whole before the headers go out, so even the first response
+    # knows it. Its PEP 658 metadata is not named by its own digest.
+    b2 = hashlib.blake2b(data, digest_size=32).hexdigest()
+    assert "".join(url.split("/")[2:5]) == b2, url
+    assert "immutable" in h["cache-control"] and h["etag"] == f'"sha256-{sha}"', h
     status, _, h, _ = p.get(url + ".metadata")
+    assert status == 200 and h["cache-control"] == "no-cache", h
+    # The verified digest is recorded in the cache file's name; a hit checks it again with the
+    # signed sha256 (the cache directory is not trusted) and is immutable too.
+    cached = p.cache / "files" / f"sha256-{sha}.blake2b-256-{b2}"
+    assert cached.is_file(), sorted(x.name for x in (p.cache / "files").iterdir())
+    inode = cached.stat().st_ino
+    status, _, h, again = p.get(url)
+    assert status == 200 and again == data and "immutable" in h["cache-control"], h
+    # A proxy started on the same cache (a restart) serves the hit as immutable, not
+    # downloading it again. HEAD verifies no bytes, so only a signed blake2b-256 would make it
+    # immutable: sha256 alone signed, it says no-cache.
+    p2 = proxy(s.base, root_of(s), cache=p.cache)
+    status, _, h, again = p2.get(url)
+    assert status == 200 and again == data and "immutable" in h["cache-control"], h
+    assert cached.stat().st_ino == inode
+    status, _, h, _ = p2.get(url, method="HEAD")
     assert status == 200 and h["cache-control"] == "no-cache", h
     r = subprocess.run([str(tufpi_bin), "project", "remove", "--data-dir", str(s.data), "--file", filename],
                        capture_output=True, text=True, timeout=60)
