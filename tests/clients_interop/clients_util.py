@@ -1,12 +1,15 @@
 """Helpers for the clients interop tests: the TUF clients that must read tufpi's repositories
-(tuf-js, python-tuf's ngclient, tufpi's own client; tough joins later), each run as a separate
-process with the same inputs, and the repository layouts tufpi writes ("sites"), each served
-over loopback HTTP with a known set of targets.
+(tuf-js, python-tuf's ngclient, tufpi's own client, and tough on the layouts it reads), each
+run as a separate process with the same inputs, and the repository layouts tufpi writes
+("sites"), each served over loopback HTTP with a known set of targets.
 
 Every client is given: the trusted root (a file; each client keeps its own metadata dir), the
 metadata URL, the target base URL and the target names. It must download and verify each
 target into its output dir, under the target name percent-encoded whole (`quote(name,
-safe="")`), and exit 0; any failure is a nonzero exit with one line naming it.
+safe="")`), and exit 0; any failure is a nonzero exit with a line naming it. The drivers
+(tuf-js, python-tuf) and tough-client go on past a failed target, one stderr line per failure
+(`error: NAME: ...`; tough-client: `FAILED NAME: ...`), and exit 1 at the end; a failed
+refresh ends the run at once.
 
 Run as a script, this module is the python-tuf driver (the same protocol as tufjs/driver.js):
 
@@ -20,7 +23,6 @@ import argparse
 import contextlib
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -40,6 +42,8 @@ import pytest  # noqa: E402
 
 import e2e_util  # noqa: E402
 from repo_util import Repo  # noqa: E402
+from tough import TOUGH_LAYOUTS, tough_binary, tough_target_path  # noqa: E402
+from tough import failures as tough_failures  # noqa: E402
 
 TUFJS_DIR = HERE / "tufjs"
 TIMEOUT = 600
@@ -59,8 +63,15 @@ def _fail(where: str, err: BaseException | str) -> None:
     sys.exit(1)
 
 
-def ngclient_main(argv: list[str]) -> None:
-    """python-tuf's ngclient: refresh from DIR/root.json, then download and verify each NAME."""
+def _target_failed(name: str, err: BaseException | str) -> None:
+    what = err if isinstance(err, str) else f"{type(err).__name__}: {err}"
+    print(f"error: {name}: {' '.join(str(what).split())}", file=sys.stderr)
+
+
+def ngclient_main(argv: list[str]) -> int:
+    """python-tuf's ngclient: refresh from DIR/root.json, then download and verify each NAME
+    (one `error: NAME: ...` line per target that fails, and on with the others); the exit
+    status."""
     p = argparse.ArgumentParser(prog="clients_util.py ngclient")
     p.add_argument("--metadata-url", required=True)
     p.add_argument("--target-base-url", required=True)
@@ -77,15 +88,21 @@ def ngclient_main(argv: list[str]) -> None:
         u.refresh()
     except Exception as e:  # noqa: BLE001 - every failure is reported, as one line
         _fail("refresh", e)
+    failed = 0
     for name in a.names:
         try:
             info = u.get_targetinfo(name)
             if info is None:
-                _fail(name, "not found in signed metadata")
+                _target_failed(name, "not found in signed metadata")
+                failed += 1
+                continue
             u.download_target(info, filepath=str(Path(a.target_dir) / out_name(name)))
         except Exception as e:  # noqa: BLE001
-            _fail(name, e)
+            _target_failed(name, e)
+            failed += 1
+            continue
         print(f"downloaded: {name} ({info.length} bytes)")
+    return 1 if failed else 0
 
 
 def one_line(text: str) -> str:
@@ -113,6 +130,10 @@ class Run:
     def reason(self) -> str:
         return one_line(self.proc.stderr)
 
+    def failures(self) -> dict[str, str]:
+        """Target name -> its failure line, one per target that failed (Client.failures)."""
+        return self.client.failures(self.proc.stderr)
+
     def trusted_root_version(self) -> int | None:
         """The version of the root the client trusts after this run (0: it kept none; None:
         it keeps it nowhere we can read)."""
@@ -132,7 +153,8 @@ class Run:
 
 class Client:
     """A TUF client under test. `hash_mismatch` matches its failure line for a target whose
-    bytes don't match the signed hashes."""
+    bytes don't match the signed hashes, with the signed sha256 it expected as group
+    `expected`."""
 
     name: str = ""
     hash_mismatch: re.Pattern = re.compile("")
@@ -140,6 +162,28 @@ class Client:
     def supports(self, layout: str) -> str | None:
         """Why this client skips `layout` (None: it reads it)."""
         return None
+
+    def one_run(self, layout: str) -> bool:
+        """Whether the tests check `layout` with this client in a single run (one target
+        tampered, every target requested) rather than one run per check: for a client whose
+        refresh alone is slow there (see TufJs)."""
+        return False
+
+    def failures(self, stderr: str) -> dict[str, str]:
+        """Target name -> its failure line, from the `error: NAME: ...` lines of a run that
+        went on past failed targets."""
+        out: dict[str, str] = {}
+        for line in stderr.splitlines():
+            if line.startswith("error: "):
+                name, sep, _ = line.removeprefix("error: ").partition(": ")
+                if sep:
+                    out[name] = line
+        return out
+
+    def fetched_as(self, path: str, targets_path: str, name: str, hashes: dict[str, str]) -> bool:
+        """Whether request `path` fetched target `name` the way this client fetches targets of
+        a consistent-snapshot repository: `dir/HASH.basename`, HASH a signed hash (the spec)."""
+        return hex_prefixed(path, targets_path, name, hashes)
 
     def output_path(self, out_dir: Path, target: str) -> Path:
         return out_dir / out_name(target)
@@ -181,18 +225,15 @@ class TufJs(Client):
     """tuf-js (tufjs/package.json) through tufjs/driver.js."""
 
     name = "tuf-js"
-    hash_mismatch = re.compile(r"LengthOrHashMismatchError: Expected hash [0-9a-f]+ but got [0-9a-f]+")
+    hash_mismatch = re.compile(r"LengthOrHashMismatchError: Expected hash (?P<expected>[0-9a-f]+) but got [0-9a-f]+")
 
-    def __init__(self, node: str, slow_ok: bool) -> None:
+    def __init__(self, node: str) -> None:
         self.node = node
-        self.slow_ok = slow_ok
 
-    def supports(self, layout: str) -> str | None:
-        if layout in SLOW_FOR_TUFJS and not self.slow_ok:
-            return (f"{layout}: tuf-js reads a 16,385-entry snapshot in ~2 min here (its "
-                    "Snapshot.fromJSON/toJSON copy the whole meta map per entry, O(n^2)); "
-                    "set TUFPI_INTEROP_SLOW=1 to run it")
-        return None
+    def one_run(self, layout: str) -> bool:
+        # tuf-js's refresh takes ~100 s on a 16,385-entry snapshot (Snapshot.fromJSON/toJSON
+        # copy the whole meta map per entry, O(n^2)): one run per 14-bit layout, not two.
+        return layout in ONE_RUN_FOR_TUFJS
 
     def command(self, root, metadata_url, targets_url, names, work, out_dir):
         return [[self.node, str(TUFJS_DIR / "driver.js"),
@@ -203,7 +244,8 @@ class PythonTuf(Client):
     """python-tuf's ngclient (tests/requirements.txt), through this module's driver."""
 
     name = "python-tuf"
-    hash_mismatch = re.compile(r"LengthOrHashMismatchError: Observed hash [0-9a-f]+ does not match expected hash")
+    hash_mismatch = re.compile(
+        r"LengthOrHashMismatchError: Observed hash [0-9a-f]+ does not match expected hash (?P<expected>[0-9a-f]+)")
 
     def command(self, root, metadata_url, targets_url, names, work, out_dir):
         return [[sys.executable, str(Path(__file__).resolve()), "ngclient",
@@ -214,7 +256,7 @@ class TufpiClient(Client):
     """`tufpi client` (init with the trusted root, then download)."""
 
     name = "tufpi"
-    hash_mismatch = re.compile(r"^error: .*sha256 hash mismatch: expected [0-9a-f]{64}, got [0-9a-f]{64}")
+    hash_mismatch = re.compile(r"^error: .*sha256 hash mismatch: expected (?P<expected>[0-9a-f]{64}), got [0-9a-f]{64}")
 
     def __init__(self, binary: Path) -> None:
         self.binary = binary
@@ -229,9 +271,45 @@ class TufpiClient(Client):
         ]
 
 
-# The clients, in the order the tests list them. A fourth (tough) is added by name here and in
-# make_clients; Client.supports lets it skip the layouts it doesn't read.
-CLIENT_NAMES = ["tuf-js", "python-tuf", "tufpi"]
+class Tough(Client):
+    """tough (awslabs/tough, the Rust TUF client) through interop/tough-client (see tough.py),
+    on the layouts it reads (tough.TOUGH_LAYOUTS); it keeps its trusted metadata in a datastore
+    dir and fetches consistent-snapshot targets as `HASH.<whole/path>` (tough_target_path)."""
+
+    name = "tough"
+    # tough 0.24.0's HashMismatch ("Hash mismatch for URL: calculated X, expected Y") at the
+    # end of tough-client's `FAILED NAME: ...` line (the URL holds the sha256 too: match Y).
+    hash_mismatch = re.compile(
+        r"^FAILED .*: Hash mismatch for \S+: calculated [0-9a-f]{64}, expected (?P<expected>[0-9a-f]{64})$")
+
+    def supports(self, layout: str) -> str | None:
+        if layout in TOUGH_LAYOUTS:
+            return None
+        # tough 0.24.0 src/schema/mod.rs: `pub struct Delegations { pub keys, pub roles:
+        # Vec<DelegatedRole> }`, `roles` required and no `succinct_roles` (TAP 15): a role that
+        # delegates with succinct_roles doesn't parse ("missing field `roles`").
+        return (f"{layout}: tough has no TAP 15 succinct_roles support (its Delegations {{ roles }} "
+                "requires a `roles` list), so the repository fails to load; tough reads the "
+                "--hash-prefix-bins layouts")
+
+    def trusted_root(self, work: Path) -> Path | None:
+        return work / "datastore" / "root.json"
+
+    def failures(self, stderr: str) -> dict[str, str]:
+        return {n: f"FAILED {n}: {e}" for n, e in tough_failures(stderr).items()}
+
+    def fetched_as(self, path, targets_path, name, hashes) -> bool:
+        # tough_target_path: `SHA256.<whole/path>`, the sha256 before the whole target path.
+        return path == targets_path + quote(f"{hashes['sha256']}.{name}")
+
+    def command(self, root, metadata_url, targets_url, names, work, out_dir):
+        return [[str(tough_binary()), "--root", str(root), "--metadata-url", metadata_url,
+                 "--targets-url", targets_url, "--datastore", str(work / "datastore"),
+                 "--out", str(out_dir), "--", *names]]
+
+
+# The clients, in the order the tests list them (Client.supports lets one skip a layout).
+CLIENT_NAMES = ["tuf-js", "python-tuf", "tufpi", "tough"]
 
 
 def get_client(clients: dict[str, Client], name: str, layout: str) -> Client:
@@ -245,10 +323,13 @@ def get_client(clients: dict[str, Client], name: str, layout: str) -> Client:
     return c
 
 
-def make_clients(tufpi_bin: Path, node: str | None, slow_ok: bool) -> dict[str, Client]:
-    clients: dict[str, Client] = {"python-tuf": PythonTuf(), "tufpi": TufpiClient(tufpi_bin)}
+def make_clients(tufpi_bin: Path, node: str | None) -> dict[str, Client]:
+    """The clients: tuf-js when node is there; tough's client is built (with cargo, once) at
+    its first run, and a failed build fails that test."""
+    clients: dict[str, Client] = {"python-tuf": PythonTuf(), "tufpi": TufpiClient(tufpi_bin),
+                                  "tough": Tough()}
     if node:
-        clients["tuf-js"] = TufJs(node, slow_ok)
+        clients["tuf-js"] = TufJs(node)
     return clients
 
 
@@ -276,6 +357,8 @@ class Site:
     # The URL path prefix of the targets on the server (for `requests`).
     targets_path: str = "/targets/"
     closers: list[Callable[[], object]] = field(default_factory=list)
+    # Client name -> its one run here (Site.one_run): (run, targets fetched), or what it raised.
+    one_runs: dict[str, tuple["Run", list[str]] | BaseException] = field(default_factory=dict)
 
     @property
     def root_version(self) -> int:
@@ -287,6 +370,32 @@ class Site:
 
     def run(self, client: Client, names: list[str], work: Path) -> Run:
         return client.run(self.root, self.metadata_url, self.targets_url, names, work)
+
+    def targets_fetched(self, seen: int) -> list[str]:
+        """The target paths the static server was asked for after its first `seen` requests
+        (nothing for `tufpi serve`, which keeps no log)."""
+        if self.requests is None:
+            return []
+        return [p for p in self.requests()[seen:] if p.startswith(self.targets_path)]
+
+    def one_run(self, client: Client, work: Path) -> tuple[Run, list[str]]:
+        """Both checks in one run of `client` (Client.one_run), made once and shared by the
+        tests: the victim tampered with, every target asked for (the victim first, so the
+        others show the client goes on past it). The run, and the targets it fetched."""
+        if client.name not in self.one_runs:
+            names = [self.victim, *sorted(n for n in self.content if n != self.victim)]
+            seen = len(self.requests()) if self.requests else 0
+            try:
+                with self.tamper():
+                    r = self.run(client, names, work)
+                self.one_runs[client.name] = (r, self.targets_fetched(seen))
+            except BaseException as e:
+                self.one_runs[client.name] = e
+                raise
+        got = self.one_runs[client.name]
+        if isinstance(got, BaseException):
+            raise AssertionError(f"{client.name}'s one run on {self.layout} failed in an earlier test") from got
+        return got
 
     def close(self) -> None:
         for c in reversed(self.closers):
@@ -356,20 +465,28 @@ STATIC_TARGETS = [
 
 
 def _static_site(layout: str, repo: Repo, *, hashed_only: bool = False) -> Site:
-    """A Site over a built Repo, served by the static server (targets under /targets/)."""
+    """A Site over a built Repo, served by the static server (targets under /targets/): each
+    target under its path, `dir/HASH.basename` (Repo.put_target) and tough's
+    `SHA256.<whole/path>` (tough_target_path)."""
     signed = published_targets(repo.meta)
     assert set(signed) == set(repo.content), (sorted(signed), sorted(repo.content))
     if hashed_only:
-        # Consistent snapshots: the targets exist under HASH.basename only.
+        # Consistent snapshots: the targets exist under hash-prefixed names only.
         for name in repo.content:
             (repo.targets / name).unlink()
+    for name, data in repo.content.items():
+        p = repo.targets / tough_target_path(name, data)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
     server = repo.serve()
     victim = next(iter(repo.content))
 
     def served_copies() -> list[Path]:
         dirname, _, basename = victim.rpartition("/")
         d = repo.targets / dirname
-        return sorted(p for p in d.iterdir() if p.name == basename or p.name.endswith("." + basename))
+        copies = {p for p in d.iterdir() if p.name == basename or p.name.endswith("." + basename)}
+        copies.add(repo.targets / tough_target_path(victim, repo.content[victim]))
+        return sorted(copies)
 
     return Site(
         layout=layout,
@@ -391,24 +508,35 @@ def _add_all(repo: Repo, targets: list[tuple[str, int]], tag: str) -> None:
     repo.publish()
 
 
+HASH_PREFIX_SUFFIX = "-hash-prefix"
+
+
 def build_static(layout: str, bin_: Path, base: Path) -> Site:
-    """The `tufpi repo` layouts (see STATIC_LAYOUTS)."""
+    """The `tufpi repo` layouts (see STATIC_LAYOUTS). `KIND-hash-prefix` is layout KIND built
+    with --hash-prefix-bins (classic path_hash_prefixes bins, which tough reads)."""
     repo = Repo(bin_, base)
-    if layout in ("succinct-4", "consistent-snapshot"):
-        repo.init("--bins-bit-length", "4")
+    kind, more = layout, ()
+    if layout.endswith(HASH_PREFIX_SUFFIX) and layout != "hash-prefix":
+        kind, more = layout.removesuffix(HASH_PREFIX_SUFFIX), ("--hash-prefix-bins",)
+
+    def init(*args: str) -> None:
+        repo.init(*args, *more)
+
+    if kind in ("succinct-4", "consistent-snapshot"):
+        init("--bins-bit-length", "4")
         _add_all(repo, STATIC_TARGETS, layout)
-    elif layout == "succinct-14":
-        repo.init("--bins-bit-length", "14")
+    elif kind == "succinct-14":
+        init("--bins-bit-length", "14")
         _add_all(repo, STATIC_TARGETS[:3], layout)
-    elif layout == "hash-prefix":
-        repo.init("--bins-bit-length", "4", "--hash-prefix-bins")
+    elif kind == "hash-prefix":
+        init("--bins-bit-length", "4", "--hash-prefix-bins")
         _add_all(repo, STATIC_TARGETS, layout)
-    elif layout == "targets-online":
-        repo.init("--bins-bit-length", "4", "--targets-online")
+    elif kind == "targets-online":
+        init("--bins-bit-length", "4", "--targets-online")
         _add_all(repo, STATIC_TARGETS, layout)
-    elif layout == "import":
+    elif kind == "import":
         # Half by --from-dir (hashed on the way in), half by --from-jsonl (length and sha256).
-        repo.init("--bins-bit-length", "8")
+        init("--bins-bit-length", "8")
         src = base / "import-src"
         for name, size in STATIC_TARGETS[:3]:
             data = target_bytes(size, f"{layout}/{name}")
@@ -425,27 +553,43 @@ def build_static(layout: str, bin_: Path, base: Path) -> Site:
         jsonl = base / "import.jsonl"
         jsonl.write_text("\n".join(lines) + "\n")
         assert "imported 2 targets" in repo.repo("import", "--from-jsonl", str(jsonl)).stdout
-    elif layout == "rotated-root":
+    elif kind == "rotated-root":
         # Two root rotations, with targets signed before, between and after: clients holding
         # 1.root.json walk 1 -> 2 -> 3.
-        repo.init("--bins-bit-length", "4")
+        init("--bins-bit-length", "4")
         _add_all(repo, STATIC_TARGETS[:2], layout)
         repo.repo("rotate-root")
         _add_all(repo, STATIC_TARGETS[2:4], layout)
         repo.repo("rotate-root")
         _add_all(repo, STATIC_TARGETS[4:], layout)
         assert (repo.meta / "3.root.json").is_file()
-    elif layout == "rotated-online":
+    elif kind == "rotated-online":
         # An online-key rotation (new root, bins and every online role re-signed) between two
         # batches of targets.
-        repo.init("--bins-bit-length", "4")
+        init("--bins-bit-length", "4")
         _add_all(repo, STATIC_TARGETS[:3], layout)
         repo.repo("rotate-online")
         _add_all(repo, STATIC_TARGETS[3:], layout)
         assert (repo.meta / "2.root.json").is_file()
-    elif layout == "sha256+blake2b-256":
-        repo.init("--bins-bit-length", "4", "--target-hashes", "sha256,blake2b-256")
+    elif kind == "sha256+blake2b-256":
+        init("--bins-bit-length", "4", "--target-hashes", "sha256,blake2b-256")
         _add_all(repo, STATIC_TARGETS[:3], layout)
+    elif kind == "sha256+wrong-blake2b-256":
+        # The victim signed with its right length and sha256 but another file's blake2b-256
+        # (`repo add --length --sha256 --hash`): only a client that checks blake2b-256 refuses
+        # it. A second target lists both hashes right.
+        init("--bins-bit-length", "4", "--target-hashes", "sha256,blake2b-256")
+        (name, size), (name2, size2) = STATIC_TARGETS[:2]
+        data = target_bytes(size, f"{layout}/{name}")
+        repo.put_target(name, data)
+        wrong = hashlib.blake2b(data + b"x", digest_size=32).hexdigest()
+        # Served under the wrong digest too: clients fetch dir/HASH.basename by whichever
+        # listed hash comes first (blake2b-256, in sorted JSON).
+        dirname, _, basename = name.rpartition("/")
+        (repo.targets / dirname / f"{wrong}.{basename}").write_bytes(data)
+        repo.repo("add", name, "--length", str(len(data)), "--sha256", hashlib.sha256(data).hexdigest(),
+                  "--hash", f"blake2b-256={wrong}")
+        _add_all(repo, [(name2, size2)], layout)
     else:
         raise ValueError(layout)
     return _static_site(layout, repo, hashed_only=(layout == "consistent-snapshot"))
@@ -529,18 +673,23 @@ def build_index(layout: str, bin_: Path, base: Path) -> Site:
     )
 
 
-STATIC_LAYOUTS = ["succinct-4", "succinct-14", "hash-prefix", "targets-online", "import",
-                  "consistent-snapshot", "rotated-root", "rotated-online"]
+# The -hash-prefix variants are there for tough (tough.TOUGH_LAYOUTS), which reads no other
+# layout; every client reads them.
+STATIC_LAYOUTS = ["succinct-4", "succinct-14", "hash-prefix", "targets-online",
+                  "targets-online-hash-prefix", "import", "consistent-snapshot", "rotated-root",
+                  "rotated-root-hash-prefix", "rotated-online"]
 INDEX_LAYOUTS = ["index-4", "index-14"]
 # Every layout every client must read (stable names: tests are parametrized by them).
 LAYOUTS = STATIC_LAYOUTS + INDEX_LAYOUTS
-# Layouts with a 16,385-entry snapshot (see TufJs.supports).
-SLOW_FOR_TUFJS = {"succinct-14", "index-14"}
+# Layouts with a 16,385-entry snapshot, which tuf-js checks in one run (see TufJs.one_run).
+ONE_RUN_FOR_TUFJS = {"succinct-14", "index-14"}
 
 
 # Repositories listing blake2b-256 besides sha256 (`--target-hashes sha256,blake2b-256`), which
-# tuf-js refuses: why the default is sha256 alone.
-BLAKE2B_LAYOUTS = ["sha256+blake2b-256", "index-4-sha256+blake2b-256"]
+# tuf-js refuses: why the default is sha256 alone. The -hash-prefix one is what tough reads.
+BLAKE2B_LAYOUTS = ["sha256+blake2b-256", "sha256+blake2b-256-hash-prefix", "index-4-sha256+blake2b-256"]
+# A target whose sha256 is right and whose blake2b-256 is not: who checks blake2b-256.
+WRONG_BLAKE2B_LAYOUT = "sha256+wrong-blake2b-256-hash-prefix"
 
 
 def build(layout: str, bin_: Path, base: Path) -> Site:
@@ -560,12 +709,7 @@ def hex_prefixed(path: str, targets_path: str, name: str, hashes: dict[str, str]
     return bool(dot) and b == quote(basename) and h in hashes.values()
 
 
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "") not in ("", "0")
-
-
 if __name__ == "__main__":
     if sys.argv[1:2] != ["ngclient"]:
         sys.exit("usage: clients_util.py ngclient --metadata-url URL ... NAME...")
-    ngclient_main(sys.argv[2:])
-    sys.exit(0)
+    sys.exit(ngclient_main(sys.argv[2:]))

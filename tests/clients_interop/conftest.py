@@ -1,6 +1,7 @@
 """Fixtures for the clients interop tests: tuf-js (installed here with `npm ci` once per
-session), python-tuf's ngclient and tufpi's own client, side by side against every repository
-layout tufpi writes (clients_util: LAYOUTS). Each layout is built once per session, in its own
+session), python-tuf's ngclient, tufpi's own client and tough (interop/tough-client, built with
+cargo at its first run), side by side against every repository layout tufpi writes
+(clients_util: LAYOUTS; tough reads only some, tough.TOUGH_LAYOUTS). Each layout is built once per session, in its own
 directory, and torn down (servers stopped by their process or thread) when the tests move on
 to the next layout."""
 
@@ -20,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from clients_util import LAYOUTS, TUFJS_DIR, Client, Site, build, env_flag, make_clients  # noqa: E402
+from clients_util import LAYOUTS, TUFJS_DIR, Client, Site, build, make_clients  # noqa: E402
 
 STAMP = TUFJS_DIR / "node_modules" / ".tufpi-stamp"
 
@@ -74,7 +75,7 @@ def node() -> str | None:
 
 @pytest.fixture(scope="session")
 def clients(tufpi_bin, node) -> dict[str, Client]:
-    return make_clients(tufpi_bin, node, slow_ok=env_flag("TUFPI_INTEROP_SLOW"))
+    return make_clients(tufpi_bin, node)
 
 
 @pytest.fixture(scope="session", params=LAYOUTS)

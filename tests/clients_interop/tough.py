@@ -24,14 +24,16 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 MANIFEST = ROOT / "interop" / "tough-client" / "Cargo.toml"
 
 # Layouts tough reads, by experiment: tough 0.24.0 run on every layout clients_util builds
-# (clients_util.LAYOUTS and BLAKE2B_LAYOUTS, as built there).
-# - Read: "hash-prefix" (`repo init --hash-prefix-bins`), provided each target is also served
-#   at tough_target_path (tough_target_path explains why; without that copy only names with
-#   no `/` download, the others are 404s). Also read, when built with --hash-prefix-bins:
-#   `--targets-online --hash-prefix-bins`, a root rotation, an online-key rotation, a bulk
-#   import, extra target hashes (sha512, blake2b-256: tough verifies sha256 and ignores the
-#   others), and 14-bit hash-prefix bins (tough loads every bin up front: 16,384 of them take
-#   about 25 s).
+# (clients_util.LAYOUTS, BLAKE2B_LAYOUTS and WRONG_BLAKE2B_LAYOUT, as built there).
+# - Read: the --hash-prefix-bins layouts (`repo init --hash-prefix-bins`: classic
+#   path_hash_prefixes bins), provided each target is also served at tough_target_path
+#   (tough_target_path explains why; without that copy only names with no `/` download, the
+#   others are 404s; clients_util's static sites serve it). In the suite: "hash-prefix",
+#   "targets-online-hash-prefix" (--targets-online too), "rotated-root-hash-prefix" (two root
+#   rotations: tough walks 1 -> 2 -> 3) and the blake2b-256 ones (tough verifies sha256 and
+#   ignores every other listed hash, even a wrong one). Also read, by earlier experiment with
+#   --hash-prefix-bins: an online-key rotation, a bulk import, sha512, and 14-bit hash-prefix
+#   bins (tough loads every bin up front: 16,384 of them take about 25 s).
 # - Refused: every layout with TAP 15 succinct bins, tufpi's default: "succinct-4",
 #   "succinct-14", "targets-online" (plain --targets-online is succinct too), "import",
 #   "consistent-snapshot", "rotated-root", "rotated-online", "sha256+blake2b-256" and the
@@ -39,15 +41,14 @@ MANIFEST = ROOT / "interop" / "tough-client" / "Cargo.toml"
 #   load with "Failed to parse targets metadata: missing field `roles` at line 1 column N":
 #   tough's `Delegations` (src/schema/mod.rs) has a required `roles` list and no
 #   `succinct_roles`, so the first role delegating with `succinct_roles` (bins; targets in
-#   targets-online) does not parse.
-TOUGH_LAYOUTS: frozenset[str] = frozenset({"hash-prefix"})
-
-# `tufpi repo init` flags with which tough reads a layout (plus the layout's bit length):
-# "targets-online" joins TOUGH_LAYOUTS if that layout is built with --hash-prefix-bins.
-TOUGH_INIT_ARGS: dict[str, tuple[str, ...]] = {
-    "hash-prefix": ("--hash-prefix-bins",),
-    "targets-online": ("--targets-online", "--hash-prefix-bins"),
-}
+#   targets-online) does not parse. (In "rotated-root" it walks the root chain to v3 first.)
+TOUGH_LAYOUTS: frozenset[str] = frozenset({
+    "hash-prefix",
+    "targets-online-hash-prefix",
+    "rotated-root-hash-prefix",
+    "sha256+blake2b-256-hash-prefix",
+    "sha256+wrong-blake2b-256-hash-prefix",
+})
 
 _lock = threading.Lock()
 _binary: Path | None = None
@@ -125,10 +126,11 @@ def tough_out_path(out_dir: Path, name: str) -> Path:
     return out_dir / quote(name, safe="")
 
 
-def failures(p: subprocess.CompletedProcess) -> dict[str, str]:
-    """NAME → tough's error, from run_tough's output."""
+def failures(p: subprocess.CompletedProcess | str) -> dict[str, str]:
+    """NAME → tough's error, from run_tough's output (or its stderr)."""
     out: dict[str, str] = {}
-    for line in p.stderr.splitlines():
+    stderr = p if isinstance(p, str) else p.stderr
+    for line in stderr.splitlines():
         if line.startswith("FAILED "):
             name, _, err = line.removeprefix("FAILED ").partition(": ")
             out[name] = err

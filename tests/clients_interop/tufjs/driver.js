@@ -7,8 +7,12 @@
 // DIR (--metadata-dir) holds the trusted root as root.json; tuf-js keeps its metadata there.
 // Refreshes, then downloads and verifies every NAME into --target-dir under its
 // percent-encoded name (encodeURIComponent), printing "downloaded: NAME (N bytes)" for each.
-// Exit 0 when every target was downloaded and verified; otherwise exit 1 with one line on
-// stderr naming the failure: "error: <step or target>: <error class>: <message>".
+// A target that fails (not in the signed metadata, fetch failed, wrong length or hashes) gets
+// one line on stderr, "error: NAME: <error class>: <message>", and nothing in --target-dir
+// (tuf-js verifies before it copies); the driver goes on with the other NAMEs, so one run (one
+// refresh) can check good and tampered targets together. Exit 0 when every target was
+// downloaded and verified, else 1. A failed refresh (or bad usage) ends the run at once, exit 1
+// with one line: "error: refresh: ..." ("error: usage: ...").
 //
 // tuf-js is pinned at 6.0.2 (package.json), which declares node ^22.22.2 || ^24.15 || >=26
 // but runs on Node 20 (npm ci only warns, EBADENGINE): it needs nothing newer than the global
@@ -64,22 +68,33 @@ async function main() {
   } catch (err) {
     fail('refresh', oneLine(err));
   }
+  let failed = 0;
+  const targetFailed = (name, what) => {
+    process.stderr.write(`error: ${name}: ${what}\n`);
+    failed += 1;
+  };
   for (const name of args.positionals) {
     let info;
     try {
       info = await updater.getTargetInfo(name);
     } catch (err) {
-      fail(name, oneLine(err));
+      targetFailed(name, oneLine(err));
+      continue;
     }
-    if (!info) fail(name, 'not found in signed metadata');
+    if (!info) {
+      targetFailed(name, 'not found in signed metadata');
+      continue;
+    }
     try {
       const file = path.join(o['target-dir'], encodeURIComponent(name));
       await updater.downloadTarget(info, file);
     } catch (err) {
-      fail(name, oneLine(err));
+      targetFailed(name, oneLine(err));
+      continue;
     }
     process.stdout.write(`downloaded: ${name} (${info.length} bytes)\n`);
   }
+  if (failed > 0) process.exitCode = 1;
 }
 
 main().catch((err) => fail('driver', oneLine(err)));
