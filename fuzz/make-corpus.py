@@ -363,7 +363,7 @@ def main() -> None:
 
     # json: golden canonical-JSON inputs and the metadata files.
     for golden in ("canonical.jsonl", "canonical_refused.jsonl"):
-        lines = (ROOT / "tests/interop/golden" / golden).read_text().splitlines()
+        lines = (ROOT / "tests/core_interop/golden" / golden).read_text().splitlines()
         for i, line in enumerate(l for l in lines if l.strip()):
             write(CORPUS / "json" / f"{golden.split('.')[0]}-{i:03}", json.loads(line)["input"].encode())
     for n in ("1.root.json", "targets.json", "snapshot-compact.json", "bin-0.json"):

@@ -19,9 +19,11 @@ if str(ROOT / "tests") not in sys.path:
 
 @pytest.fixture(scope="session")
 def tufpi_bin() -> Path:
-    """$TUFPI_BIN (scripts/test sets it), else the workspace's target/debug/tufpi."""
+    """$TUFPI_BIN (scripts/test sets it), else debug/tufpi under $CARGO_TARGET_DIR or the
+    workspace's target/."""
     env = os.environ.get("TUFPI_BIN")
-    path = Path(env) if env else ROOT / "target" / "debug" / "tufpi"
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
+    path = Path(env) if env else target / "debug" / "tufpi"
     if not path.is_file() or not os.access(path, os.X_OK):
         pytest.fail(f"tufpi binary not found at {path}: build it and set TUFPI_BIN", pytrace=False)
     return path.resolve()

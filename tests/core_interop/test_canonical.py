@@ -37,7 +37,7 @@ def _golden_refused() -> list[dict[str, str]]:
 
 def test_golden_files_are_up_to_date():
     """The committed golden files are exactly what gen_golden.py produces with the pinned
-    securesystemslib (regenerate with: python tests/interop/gen_golden.py)."""
+    securesystemslib (regenerate with: python tests/core_interop/gen_golden.py)."""
     for path, text in gen_golden.render().items():
         assert path.read_text("ascii") == text, f"{path} is stale: run gen_golden.py"
     cases = _golden()

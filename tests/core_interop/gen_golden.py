@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Generate the canonical-JSON golden files from securesystemslib (the reference).
 
-    .venv/bin/python tests/interop/gen_golden.py          # rewrite tests/interop/golden/*
-    .venv/bin/python tests/interop/gen_golden.py --check  # exit 1 if they are out of date
+    .venv/bin/python tests/core_interop/gen_golden.py          # rewrite tests/core_interop/golden/*
+    .venv/bin/python tests/core_interop/gen_golden.py --check  # exit 1 if they are out of date
 
 golden/canonical.jsonl: one JSON object per line, exactly two members:
     {"input": "<JSON text>", "canonical_hex": "<hex>"}
