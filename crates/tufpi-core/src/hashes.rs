@@ -33,17 +33,66 @@ pub enum HashError {
     Unsupported(String),
 }
 
+/// An incremental digest with one of the algorithms TUF metadata lists: the one table of
+/// algorithm names in the workspace.
+#[derive(Clone)]
+pub struct Hasher(Inner);
+
+#[derive(Clone)]
+enum Inner {
+    Sha224(Sha224),
+    Sha256(Sha256),
+    Sha384(Sha384),
+    Sha512(Sha512),
+    Blake2b256(Blake2b<U32>),
+    Blake2b512(Blake2b512),
+}
+
+impl Hasher {
+    /// A hasher for `algorithm` (`sha224`, `sha256`, `sha384`, `sha512`, `blake2b-256`,
+    /// `blake2b`/`blake2b-512`), or `None` if unknown.
+    pub fn new(algorithm: &str) -> Option<Hasher> {
+        Some(Hasher(match algorithm {
+            "sha224" => Inner::Sha224(Sha224::new()),
+            "sha256" => Inner::Sha256(Sha256::new()),
+            "sha384" => Inner::Sha384(Sha384::new()),
+            "sha512" => Inner::Sha512(Sha512::new()),
+            "blake2b-256" => Inner::Blake2b256(Blake2b::<U32>::new()),
+            "blake2b" | "blake2b-512" => Inner::Blake2b512(Blake2b512::new()),
+            _ => return None,
+        }))
+    }
+
+    /// Feed the next bytes.
+    pub fn update(&mut self, data: &[u8]) {
+        match &mut self.0 {
+            Inner::Sha224(h) => h.update(data),
+            Inner::Sha256(h) => h.update(data),
+            Inner::Sha384(h) => h.update(data),
+            Inner::Sha512(h) => h.update(data),
+            Inner::Blake2b256(h) => h.update(data),
+            Inner::Blake2b512(h) => h.update(data),
+        }
+    }
+
+    /// The lower-case hex digest of everything fed.
+    pub fn finish_hex(self) -> String {
+        match self.0 {
+            Inner::Sha224(h) => hex::encode(h.finalize()),
+            Inner::Sha256(h) => hex::encode(h.finalize()),
+            Inner::Sha384(h) => hex::encode(h.finalize()),
+            Inner::Sha512(h) => hex::encode(h.finalize()),
+            Inner::Blake2b256(h) => hex::encode(h.finalize()),
+            Inner::Blake2b512(h) => hex::encode(h.finalize()),
+        }
+    }
+}
+
 /// Lower-case hex digest of `data` with `algorithm`, or `None` if unknown.
 pub fn digest_hex(algorithm: &str, data: &[u8]) -> Option<String> {
-    Some(match algorithm {
-        "sha224" => hex::encode(Sha224::digest(data)),
-        "sha256" => hex::encode(Sha256::digest(data)),
-        "sha384" => hex::encode(Sha384::digest(data)),
-        "sha512" => hex::encode(Sha512::digest(data)),
-        "blake2b-256" => hex::encode(Blake2b::<U32>::digest(data)),
-        "blake2b" | "blake2b-512" => hex::encode(Blake2b512::digest(data)),
-        _ => return None,
-    })
+    let mut h = Hasher::new(algorithm)?;
+    h.update(data);
+    Some(h.finish_hex())
 }
 
 /// Check `data` against an optional length and optional hashes.
@@ -76,6 +125,28 @@ pub fn verify_length_and_hashes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn incremental_matches_one_shot() {
+        for alg in [
+            "sha224",
+            "sha256",
+            "sha384",
+            "sha512",
+            "blake2b-256",
+            "blake2b",
+            "blake2b-512",
+        ] {
+            let mut h = Hasher::new(alg).unwrap();
+            h.update(b"a");
+            h.update(b"");
+            h.update(b"bc");
+            assert_eq!(h.finish_hex(), digest_hex(alg, b"abc").unwrap(), "{alg}");
+        }
+        assert!(Hasher::new("md5").is_none());
+        assert_eq!(digest_hex("blake2b", b"").unwrap().len(), 128);
+        assert_eq!(digest_hex("sha224", b"").unwrap().len(), 56);
+    }
 
     #[test]
     fn known_digests() {
