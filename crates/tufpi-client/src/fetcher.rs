@@ -1,8 +1,12 @@
 //! Fetchers: HTTP(S) and `file://` behind one trait, each refusing more than `max_length`
-//! bytes (endless-data defence) and bounded in time (slow-retrieval defence).
+//! bytes (endless-data defence) and bounded in time (slow-retrieval defence). Every
+//! `FetchError` is built with the URL redacted (`crate::redact`): no userinfo, query or
+//! fragment reaches an error text.
 
 use std::io::Read;
 use std::time::{Duration, Instant};
+
+use crate::redact::{redact, redact_url};
 
 /// Why a download failed.
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +84,7 @@ fn read_capped(
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                 return Err(FetchError::Timeout {
-                    url: url.into(),
+                    url: redact_url(url),
                     secs: deadline.map(|d| d.1.as_secs()).unwrap_or(0),
                 })
             }
@@ -93,13 +97,13 @@ fn read_capped(
                         .is_some_and(is_timeout);
                 if timed_out || e.to_string().contains("timed out") {
                     return Err(FetchError::Timeout {
-                        url: url.into(),
+                        url: redact_url(url),
                         secs: deadline.map(|d| d.1.as_secs()).unwrap_or(0),
                     });
                 }
                 return Err(FetchError::Transport {
-                    url: url.into(),
-                    message: e.to_string(),
+                    url: redact_url(url),
+                    message: redact(&e.to_string()),
                 });
             }
         };
@@ -108,7 +112,7 @@ fn read_capped(
         }
         if out.len() as u64 + n as u64 > max_length {
             return Err(FetchError::TooLong {
-                url: url.into(),
+                url: redact_url(url),
                 max_length,
             });
         }
@@ -116,7 +120,7 @@ fn read_capped(
         if let Some((start, limit)) = deadline {
             if start.elapsed() > limit {
                 return Err(FetchError::Timeout {
-                    url: url.into(),
+                    url: redact_url(url),
                     secs: limit.as_secs(),
                 });
             }
@@ -154,20 +158,20 @@ impl Fetcher for HttpFetcher {
     fn fetch(&self, url: &str, max_length: u64) -> Result<Vec<u8>, FetchError> {
         let start = Instant::now();
         let timeout = || FetchError::Timeout {
-            url: url.into(),
+            url: redact_url(url),
             secs: self.timeout.as_secs(),
         };
         let resp = match self.agent.get(url).call() {
             Ok(r) => r,
             Err(ureq::Error::Status(status, _)) if status == 403 || status == 404 => {
                 return Err(FetchError::NotFound {
-                    url: url.into(),
+                    url: redact_url(url),
                     status,
                 })
             }
             Err(ureq::Error::Status(status, _)) => {
                 return Err(FetchError::Status {
-                    url: url.into(),
+                    url: redact_url(url),
                     status,
                 })
             }
@@ -179,8 +183,8 @@ impl Fetcher for HttpFetcher {
                     timeout()
                 } else {
                     FetchError::Transport {
-                        url: url.into(),
-                        message: t.to_string(),
+                        url: redact_url(url),
+                        message: redact(&t.to_string()),
                     }
                 });
             }
@@ -190,7 +194,7 @@ impl Fetcher for HttpFetcher {
             .and_then(|l| l.trim().parse::<u64>().ok());
         if declared.is_some_and(|l| l > max_length) {
             return Err(FetchError::TooLong {
-                url: url.into(),
+                url: redact_url(url),
                 max_length,
             });
         }
@@ -210,25 +214,25 @@ pub struct FileFetcher;
 impl Fetcher for FileFetcher {
     fn fetch(&self, url: &str, max_length: u64) -> Result<Vec<u8>, FetchError> {
         let parsed = url::Url::parse(url).map_err(|e| FetchError::Transport {
-            url: url.into(),
-            message: e.to_string(),
+            url: redact_url(url),
+            message: redact(&e.to_string()),
         })?;
         let path = parsed.to_file_path().map_err(|()| FetchError::Transport {
-            url: url.into(),
+            url: redact_url(url),
             message: "not a local file URL".into(),
         })?;
         let file = match std::fs::File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(FetchError::NotFound {
-                    url: url.into(),
+                    url: redact_url(url),
                     status: 404,
                 })
             }
             Err(e) => {
                 return Err(FetchError::Transport {
-                    url: url.into(),
-                    message: e.to_string(),
+                    url: redact_url(url),
+                    message: redact(&e.to_string()),
                 })
             }
         };
@@ -258,38 +262,5 @@ impl Fetcher for AnyFetcher {
         } else {
             self.http.fetch(url, max_length)
         }
-    }
-}
-
-/// `text` with the `user:password@` of every URL in it removed, for logs.
-pub fn redact_userinfo(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("://") {
-        out.push_str(&rest[..i + 3]);
-        rest = &rest[i + 3..];
-        let end = rest
-            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace() || c == '"')
-            .unwrap_or(rest.len());
-        if let Some(at) = rest[..end].rfind('@') {
-            rest = &rest[at + 1..];
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-#[cfg(test)]
-mod redact_tests {
-    use super::redact_userinfo;
-
-    #[test]
-    fn userinfo_is_removed() {
-        assert_eq!(
-            redact_userinfo("GET http://alice:s3cr3t@h:1/m/x.json failed; see https://h/y"),
-            "GET http://h:1/m/x.json failed; see https://h/y"
-        );
-        assert_eq!(redact_userinfo("no url"), "no url");
-        assert_eq!(redact_userinfo("x://a@b"), "x://b");
     }
 }

@@ -4,11 +4,13 @@
 pub mod config;
 pub mod error;
 pub mod fetcher;
+pub mod redact;
 pub mod trusted;
 pub mod updater;
 
 pub use config::UpdaterConfig;
 pub use error::ClientError;
 pub use fetcher::{AnyFetcher, FetchError, Fetcher, FileFetcher, HttpFetcher};
+pub use redact::{redact, redact_url};
 pub use trusted::{TimestampUpdate, TrustedSet};
 pub use updater::Updater;

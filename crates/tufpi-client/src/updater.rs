@@ -172,7 +172,7 @@ impl Updater {
                     attempt += 1;
                     warn!(
                         "{}; the repository moved on, restarting the update from timestamp",
-                        crate::fetcher::redact_userinfo(&e.to_string())
+                        crate::redact::redact(&e.to_string())
                     );
                     self.restart()?;
                 }
@@ -450,7 +450,7 @@ impl Updater {
                     attempt += 1;
                     warn!(
                         "{}; the repository moved on, restarting the update from timestamp",
-                        crate::fetcher::redact_userinfo(&e.to_string())
+                        crate::redact::redact(&e.to_string())
                     );
                     self.restart()?;
                 }
