@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use tufpi_core::metadata::Metadata;
 use tufpi_repo::{layout, GcReport, RepoConfig};
+use tufpi_simple::PageKind;
 
-use crate::db::PageKind;
 use crate::error::IndexError;
 
 /// What one collection did.

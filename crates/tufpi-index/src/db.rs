@@ -11,6 +11,8 @@ use rand_core::{OsRng, RngCore};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use sha2::{Digest, Sha256};
 use tufpi_repo::{Change, TargetRecord};
+use tufpi_simple::targets::{basename, is_page_path, metadata_path, split_metadata};
+use tufpi_simple::PageKind;
 
 use crate::error::IndexError;
 use crate::names::{normalize, valid_project_name, DistIdentity, DistKind};
@@ -74,41 +76,6 @@ pub struct References {
     pub files: HashSet<String>,
     /// SHA-256s of stored pages (`pages/<sha256>`), current and past.
     pub pages: HashSet<String>,
-}
-
-/// The two renderings of a project page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PageKind {
-    /// PEP 503 HTML (`vnd.pypi.simple.v1.html`).
-    Html,
-    /// PEP 691 JSON (`vnd.pypi.simple.v1.json`).
-    Json,
-}
-
-impl PageKind {
-    /// Both kinds.
-    pub const ALL: [PageKind; 2] = [PageKind::Html, PageKind::Json];
-
-    /// As stored in the database.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PageKind::Html => "html",
-            PageKind::Json => "json",
-        }
-    }
-
-    /// The page's target basename.
-    pub fn target_basename(self) -> &'static str {
-        match self {
-            PageKind::Html => "vnd.pypi.simple.v1.html",
-            PageKind::Json => "vnd.pypi.simple.v1.json",
-        }
-    }
-
-    /// The page's TUF target path for `project` (normalised).
-    pub fn target_path(self, project: &str) -> String {
-        format!("simple/{project}/{}", self.target_basename())
-    }
 }
 
 /// Renders a project's pages from its files and stores them; returns their digests, HTML
@@ -419,7 +386,7 @@ impl IndexDb {
         let Some(sha) = listed.get("sha256") else {
             return Ok(None);
         };
-        let found = if path.starts_with("simple/") {
+        let found = if is_page_path(path) {
             self.conn
                 .query_row(
                     "SELECT size, sha256, blake2b FROM pages WHERE sha256 = ?1",
@@ -434,12 +401,8 @@ impl IndexDb {
                 )
                 .optional()?
         } else {
-            let (file, is_meta) = match path.strip_suffix(".metadata") {
-                Some(f) => (f, true),
-                None => (path, false),
-            };
-            let name = file.rsplit('/').next().unwrap_or(file);
-            self.file(name)?
+            let (file, is_meta) = split_metadata(path);
+            self.file(basename(file))?
                 .filter(|row| row.path == file)
                 .and_then(|row| {
                     if is_meta {
@@ -487,10 +450,8 @@ impl IndexDb {
         let mut out = Vec::new();
         for row in rows {
             let (sha, project, kind) = row?;
-            let kind = match kind.as_str() {
-                "html" => PageKind::Html,
-                "json" => PageKind::Json,
-                _ => continue,
+            let Some(kind) = PageKind::from_name(&kind) else {
+                continue;
             };
             out.push((sha, project, kind));
         }
@@ -598,7 +559,7 @@ impl IndexDb {
         let pages = render(&files)?;
         let mut changes = vec![Change::Add(target(&file.path, &file.digests))];
         if let Some(md) = m {
-            changes.push(Change::Add(target(&format!("{}.metadata", file.path), md)));
+            changes.push(Change::Add(target(&metadata_path(&file.path), md)));
         }
         changes.extend(record_pages(&tx, &file.project, &pages)?);
         push_outbox(&tx, &changes)?;
@@ -625,7 +586,7 @@ impl IndexDb {
             while let Some(r) = rows.next()? {
                 let path: String = r.get(0)?;
                 if r.get::<_, bool>(1)? {
-                    refs.files.insert(format!("{path}.metadata"));
+                    refs.files.insert(metadata_path(&path));
                 }
                 refs.files.insert(path);
             }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use serde_json::{json, Value};
 use tufpi_repo::{RepoConfig, RepoError, Repository, RoleState, TargetHashes};
+use tufpi_simple::targets::{metadata_path, package_path};
 
 use crate::collect::Collected;
 use crate::db::IndexDb;
@@ -391,11 +392,10 @@ impl Index {
                 up.filename
             )));
         }
-        let path = storage::package_path(&up.digests.blake2b, &up.filename);
+        let path = package_path(&up.digests.blake2b, &up.filename);
         let metadata = match &up.metadata {
             Some(m) => {
-                self.storage
-                    .put_file(&format!("{path}.metadata"), &m.bytes)?;
+                self.storage.put_file(&metadata_path(&path), &m.bytes)?;
                 Some(storage::digests(&m.bytes))
             }
             None => None,

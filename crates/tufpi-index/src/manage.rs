@@ -15,8 +15,10 @@ use axum::http::StatusCode;
 use pep440_rs::Version;
 use rusqlite::{params, TransactionBehavior};
 use tufpi_repo::Change;
+use tufpi_simple::targets::metadata_path;
+use tufpi_simple::PageKind;
 
-use crate::db::{files_of, push_outbox, record_pages, IndexDb, PageKind};
+use crate::db::{files_of, push_outbox, record_pages, IndexDb};
 use crate::error::IndexError;
 use crate::names::{normalize, parse_version, valid_project_name};
 use crate::pages::{self, FileRow};
@@ -198,7 +200,7 @@ pub fn apply(db: &mut IndexDb, storage: &Storage, op: &Operation) -> Result<Outc
                 removals.push(Change::Remove(f.path.clone()));
                 out.dead_paths.push(f.path.clone());
                 if f.metadata.is_some() {
-                    let md = format!("{}.metadata", f.path);
+                    let md = metadata_path(&f.path);
                     removals.push(Change::Remove(md.clone()));
                     out.dead_paths.push(md);
                 }

@@ -14,15 +14,17 @@ use axum::routing::{get, post};
 use axum::Router;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
+use tufpi_simple::targets::{
+    is_hex64, metadata_path, package_path, parse_package_path, split_hash_prefix, split_metadata,
+};
+use tufpi_simple::{negotiate, PageKind};
 
-use crate::db::PageKind;
 use crate::error::IndexError;
 use crate::gzip;
 use crate::index::Index;
 use crate::manage;
 use crate::names::normalize;
 use crate::pages::{self, HTML_TYPE, JSON_TYPE};
-use crate::storage::is_hex64;
 use crate::upload::{self, FORM_SLACK};
 
 /// The index's routes over `index`.
@@ -67,18 +69,7 @@ fn not_found(what: impl Into<String>) -> IndexError {
 }
 
 /// A page representation: which rendering, and the Content-Type to send.
-pub type Negotiated = (PageKind, &'static str);
-
-/// PEP 691 content negotiation (see `tufpi_simple::negotiate`), as a page kind.
-pub fn negotiate(accept: Option<&str>, format: Option<&str>) -> Option<Negotiated> {
-    tufpi_simple::negotiate(accept, format).map(|(f, ct)| {
-        let kind = match f {
-            tufpi_simple::Format::Html => PageKind::Html,
-            tufpi_simple::Format::Json => PageKind::Json,
-        };
-        (kind, ct)
-    })
-}
+type Negotiated = (PageKind, &'static str);
 
 fn negotiated(
     headers: &HeaderMap,
@@ -195,13 +186,6 @@ async fn project_page(
     page_file(current_page(index, norm, kind).await?, ct, req, "no-cache").await
 }
 
-fn kind_content_type(kind: PageKind) -> &'static str {
-    match kind {
-        PageKind::Html => HTML_TYPE,
-        PageKind::Json => JSON_TYPE,
-    }
-}
-
 /// `/simple/<project>/vnd.pypi.simple.v1.{html,json}` (the current page) and
 /// `/simple/<project>/<sha256 or blake2b>.vnd.pypi.simple.v1.{html,json}` (any page the
 /// project ever had: a snapshot may still name it).
@@ -214,9 +198,9 @@ async fn project_target(
         let base = kind.target_basename();
         if name == base {
             let path = current_page(index, project, kind).await?;
-            return page_file(path, kind_content_type(kind), req, "no-cache").await;
+            return page_file(path, kind.media_type(), req, "no-cache").await;
         }
-        let Some(digest) = name.strip_suffix(base).and_then(|p| p.strip_suffix('.')) else {
+        let Some((digest, _)) = split_hash_prefix(&name).filter(|(_, rest)| *rest == base) else {
             continue;
         };
         if !is_hex64(digest) {
@@ -231,7 +215,7 @@ async fn project_target(
         })
         .await?;
         let immutable = "public, max-age=31536000, immutable";
-        return page_file(path, kind_content_type(kind), req, immutable).await;
+        return page_file(path, kind.media_type(), req, immutable).await;
     }
     Err(not_found("Not found"))
 }
@@ -240,23 +224,16 @@ async fn project_target(
 /// its `.metadata`, or either under `<sha256 or blake2b>.<name>`.
 fn resolve_package(index: &Index, rest: &str) -> Result<std::path::PathBuf, IndexError> {
     let nf = || not_found("No such file");
-    let parts: Vec<&str> = rest.split('/').collect();
-    let [a, b, c, name] = parts[..] else {
+    let path = format!("packages/{rest}");
+    let Some((b2, name)) = parse_package_path(&path) else {
         return Err(nf());
     };
-    if !is_hex64(&format!("{a}{b}{c}")) || a.len() != 2 || b.len() != 2 {
-        return Err(nf());
-    }
-    let dir = format!("packages/{a}/{b}/{c}");
     let lookup = |name: &str| -> Result<Option<(std::path::PathBuf, [String; 2])>, IndexError> {
-        let (file, is_meta) = match name.strip_suffix(".metadata") {
-            Some(f) => (f, true),
-            None => (name, false),
-        };
+        let (file, is_meta) = split_metadata(name);
         let Some(row) = index.read(|db| db.file(file))? else {
             return Ok(None);
         };
-        if row.path != format!("{dir}/{file}") {
+        if row.path != package_path(&b2, file) {
             return Ok(None);
         }
         let d = if is_meta {
@@ -268,7 +245,7 @@ fn resolve_package(index: &Index, rest: &str) -> Result<std::path::PathBuf, Inde
             row.digests
         };
         let target = if is_meta {
-            format!("{}.metadata", row.path)
+            metadata_path(&row.path)
         } else {
             row.path
         };
@@ -280,7 +257,7 @@ fn resolve_package(index: &Index, rest: &str) -> Result<std::path::PathBuf, Inde
     if let Some((path, _)) = lookup(name)? {
         return Ok(path);
     }
-    if let Some((digest, base)) = name.split_once('.') {
+    if let Some((digest, base)) = split_hash_prefix(name) {
         if is_hex64(digest) {
             if let Some((path, hashes)) = lookup(base)? {
                 if hashes.iter().any(|h| h == digest) {

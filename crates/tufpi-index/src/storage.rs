@@ -26,23 +26,6 @@ pub fn digests(bytes: &[u8]) -> Digests {
     }
 }
 
-/// The target path of a distribution: `packages/<b2[0:2]>/<b2[2:4]>/<b2[4:]>/<filename>`.
-pub fn package_path(blake2b: &str, filename: &str) -> String {
-    format!(
-        "packages/{}/{}/{}/{filename}",
-        &blake2b[..2],
-        &blake2b[2..4],
-        &blake2b[4..]
-    )
-}
-
-/// Whether `s` is a 64-digit lowercase hex string.
-pub fn is_hex64(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
 /// The data directory's file areas.
 #[derive(Debug, Clone)]
 pub struct Storage {
@@ -228,6 +211,7 @@ impl Storage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tufpi_simple::targets::{is_hex64, package_path};
 
     #[test]
     fn digests_and_paths() {

@@ -8,7 +8,8 @@ use std::path::Path;
 use axum::http::StatusCode;
 use common::*;
 use tufpi_index::pages::JSON_TYPE;
-use tufpi_index::storage::{digests, package_path};
+use tufpi_index::storage::digests;
+use tufpi_simple::targets::package_path;
 
 fn write(path: &Path, bytes: &[u8]) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();

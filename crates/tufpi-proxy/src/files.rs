@@ -27,6 +27,7 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 use tufpi_core::hashes::digest_hex;
 use tufpi_core::metadata::TargetFile;
+use tufpi_simple::targets::named_blake2b_256;
 
 use crate::error::ProxyError;
 use crate::stream::{verify_bytes, verify_file, Blake2b256, VerifiedBody, BLAKE2B_256};
@@ -59,7 +60,7 @@ pub struct Served {
     /// The BLAKE2b-256 (lower-case hex) of exactly the bytes sent, when a check of those
     /// bytes established it before anything is sent: the signed one, or one computed from
     /// (or recorded for, and checked against) bytes that passed the signed hashes. Known
-    /// whenever the path names a BLAKE2b-256 (`named_blake2b_256`).
+    /// whenever the path names a BLAKE2b-256 (`tufpi_simple::targets::named_blake2b_256`).
     pub blake2b_256: Option<String>,
 }
 
@@ -79,24 +80,6 @@ impl From<Fetched> for Served {
             blake2b_256: f.blake2b_256,
         }
     }
-}
-
-/// The BLAKE2b-256 a PyPI-style path names, `packages/<b2[0:2]>/<b2[2:4]>/<b2[4:]>/NAME`: 64
-/// lower-case hex digits (as PyPI writes them and as digests are compared), or `None`.
-pub fn named_blake2b_256(path: &str) -> Option<String> {
-    let parts: Vec<&str> = path.split('/').collect();
-    let ["packages", a, b, rest, name] = parts.as_slice() else {
-        return None;
-    };
-    if a.len() != 2 || b.len() != 2 || name.is_empty() {
-        return None;
-    }
-    let digest = format!("{a}{b}{rest}");
-    (digest.len() == 64
-        && digest
-            .bytes()
-            .all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')))
-    .then_some(digest)
 }
 
 /// Where a target is cached. The plain name is its signed hash (`cache_name`). A target
@@ -445,29 +428,6 @@ mod tests {
         );
         assert_eq!(cache_name(&info(&[("sha256", "../x")])), None);
         assert_eq!(cache_name(&info(&[])), None);
-    }
-
-    #[test]
-    fn paths_name_a_blake2b_256_only_pypi_style() {
-        let b2 = format!("abcd{}", "e".repeat(60));
-        let path = format!("packages/ab/cd/{}/x-1.0.tar.gz", "e".repeat(60));
-        assert_eq!(named_blake2b_256(&path).as_deref(), Some(b2.as_str()));
-        // A wheel's PEP 658 metadata names the wheel's digest (never its own: see `Slot`).
-        assert_eq!(
-            named_blake2b_256(&format!("{path}.metadata")).as_deref(),
-            Some(b2.as_str())
-        );
-        for bad in [
-            format!("packages/AB/cd/{}/x", "e".repeat(60)),
-            format!("packages/ab/cd/{}/x", "e".repeat(59)),
-            format!("packages/ab/cd/{}/x", "g".repeat(60)),
-            format!("packages/abc/d/{}/x", "e".repeat(60)),
-            format!("packages/ab/cd/{}/", "e".repeat(60)),
-            format!("packages/ab/cd/{}/x/y", "e".repeat(60)),
-            format!("simple/ab/cd/{}/x", "e".repeat(60)),
-        ] {
-            assert_eq!(named_blake2b_256(&bad), None, "{bad}");
-        }
     }
 
     #[test]

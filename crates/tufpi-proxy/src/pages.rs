@@ -1,28 +1,15 @@
-//! Project pages: PEP 691 content negotiation, PEP 503 name normalisation, and the
-//! rewrite of a verified PEP 691 JSON page into the HTML or JSON asked for, every file link
-//! pointing back at the proxy (which verifies each file on the way through).
+//! Project pages: the rewrite of a verified PEP 691 JSON page into the HTML or JSON asked
+//! for, every file link pointing back at the proxy (which verifies each file on the way
+//! through), and the request paths and links between the proxy's URLs and target paths.
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
 use serde_json::{json, Map, Value};
-use tufpi_simple::escape;
+use tufpi_simple::targets::metadata_path;
+use tufpi_simple::{escape, PageKind};
 
-pub use tufpi_simple::{negotiate, Format, HTML_TYPE, JSON_TYPE};
-
-/// The page target the proxy verifies for a project (its JSON rendering: the proxy renders
+/// The page target the proxy verifies for a project: its JSON rendering (the proxy renders
 /// HTML from the same verified data, so both formats say exactly the same).
-pub const PAGE_TARGET_BASENAME: &str = "vnd.pypi.simple.v1.json";
-
-/// PEP 503 normalised name, or `None` if `name` is not a valid project name (PEP 508:
-/// ASCII letters, digits, `-`, `_`, `.`, starting and ending with a letter or digit).
-/// Nothing else can become a target path.
-pub fn normalize(name: &str) -> Option<String> {
-    tufpi_simple::valid_project_name(name).then(|| tufpi_simple::normalize(name))
-}
-
-/// The page target path of a (normalised) project.
-pub fn page_target(project: &str) -> String {
-    format!("simple/{project}/{PAGE_TARGET_BASENAME}")
-}
+pub const VERIFIED_PAGE: PageKind = PageKind::Json;
 
 /// Characters escaped in a target path segment of a link (`/` separates segments).
 const SEGMENT: &AsciiSet = &CONTROLS
@@ -113,7 +100,7 @@ pub fn rewrite(bytes: &[u8], page_url: &str, target_base: &str) -> Result<Page, 
                 let meta = ["core-metadata", "dist-info-metadata"]
                     .iter()
                     .any(|k| f.get(*k).is_some_and(|v| v.as_bool() != Some(false)));
-                targets.push((t.clone(), meta.then(|| format!("{t}.metadata"))));
+                targets.push((t.clone(), meta.then(|| metadata_path(&t))));
                 kept.push(Value::Object(f));
             }
             None => dropped.push(filename),
@@ -278,12 +265,7 @@ mod tests {
     }
 
     #[test]
-    fn names_and_paths() {
-        assert_eq!(normalize("Foo__Bar.baz").as_deref(), Some("foo-bar-baz"));
-        assert_eq!(normalize("a").as_deref(), Some("a"));
-        for bad in ["", "-a", "a-", "a/b", "..", "a b", "é"] {
-            assert_eq!(normalize(bad), None, "{bad}");
-        }
+    fn request_paths_and_links() {
         assert_eq!(
             target_of_request("/packages/a%20b/c.whl").as_deref(),
             Some("packages/a b/c.whl")
@@ -303,17 +285,5 @@ mod tests {
             proxy_link("packages/a b/c#d.whl"),
             "../../packages/a%20b/c%23d.whl"
         );
-    }
-
-    #[test]
-    fn negotiation_follows_pep_691() {
-        let pip = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01";
-        assert_eq!(negotiate(Some(pip), None), Some((Format::Json, JSON_TYPE)));
-        assert_eq!(negotiate(None, None).map(|r| r.0), Some(Format::Html));
-        assert_eq!(
-            negotiate(Some(JSON_TYPE), Some(HTML_TYPE)).map(|r| r.0),
-            Some(Format::Html)
-        );
-        assert_eq!(negotiate(Some("application/json"), None), None);
     }
 }

@@ -16,10 +16,12 @@ use axum::routing::get;
 use axum::Router;
 use tracing::{info, warn};
 use tufpi_client::UpdaterConfig;
+use tufpi_simple::targets::{basename, named_blake2b_256, split_hash_prefix};
+use tufpi_simple::{negotiate, normalize_valid, PageKind, HTML_TYPE, JSON_TYPE};
 
 use crate::error::{redact_url, ProxyError};
-use crate::files::{named_blake2b_256, Content, FileCache};
-use crate::pages::{self, Format, Page};
+use crate::files::{Content, FileCache};
+use crate::pages::{self, Page};
 use crate::trust::{Resolved, Trust, Upstream};
 
 /// What `tufpi proxy` was asked for.
@@ -234,7 +236,7 @@ fn bad_name(project: &str) -> ProxyError {
 }
 
 async fn project_redirect(Path(project): Path<String>, req: Request) -> Response {
-    match pages::normalize(&project) {
+    match normalize_valid(&project) {
         Some(norm) => moved(format!("/simple/{norm}/"), req.uri().query()),
         None => bad_name(&project).into_response(),
     }
@@ -262,24 +264,22 @@ async fn project_page_of(
     headers: HeaderMap,
     req: Request,
 ) -> Result<Response, ProxyError> {
-    let norm = pages::normalize(&project).ok_or_else(|| bad_name(&project))?;
+    let norm = normalize_valid(&project).ok_or_else(|| bad_name(&project))?;
     if norm != project {
         return Ok(moved(format!("/simple/{norm}/"), req.uri().query()));
     }
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     // An unescaped '+' in `?format=` arrives as a space: take it back.
     let format = query.get("format").map(|f| f.replace(' ', "+"));
-    let (kind, content_type) = pages::negotiate(accept, format.as_deref()).ok_or_else(|| {
+    let (kind, content_type) = negotiate(accept, format.as_deref()).ok_or_else(|| {
         ProxyError::NotAcceptable(format!(
-            "Not acceptable: this proxy serves {}, {} and text/html",
-            pages::JSON_TYPE,
-            pages::HTML_TYPE
+            "Not acceptable: this proxy serves {JSON_TYPE}, {HTML_TYPE} and text/html"
         ))
     })?;
     let page = verified_page(&app, norm).await?;
     let body = match kind {
-        Format::Html => page.html(),
-        Format::Json => page.json(),
+        PageKind::Html => page.html(),
+        PageKind::Json => page.json(),
     };
     Ok((
         [
@@ -296,7 +296,7 @@ async fn project_page_of(
 /// The project's page, looked up on refreshed metadata, downloaded and verified (or taken
 /// from memory when the signed hash is the one verified before), links rewritten.
 async fn verified_page(app: &Arc<App>, project: String) -> Result<Arc<Page>, ProxyError> {
-    let target = pages::page_target(&project);
+    let target = pages::VERIFIED_PAGE.target_path(&project);
     let resolved = app.trust.lookup(&target).await?.ok_or_else(|| {
         ProxyError::NotFound(format!(
             "project {project:?} is not in the signed TUF metadata ({target} is not a target)"
@@ -441,8 +441,7 @@ fn content_addressed(
             return true;
         }
     }
-    let base = path.rsplit('/').next().unwrap_or("");
-    base.split_once('.')
+    split_hash_prefix(basename(path))
         .is_some_and(|(prefix, _)| info.hashes.values().any(|h| !h.is_empty() && h == prefix))
 }
 
@@ -671,6 +670,21 @@ mod tests {
             file_headers(&r, Some(&b2))[header::CACHE_CONTROL],
             "public, max-age=31536000, immutable"
         );
+    }
+
+    #[test]
+    fn negotiation_follows_pep_691() {
+        let pip = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01";
+        assert_eq!(
+            negotiate(Some(pip), None),
+            Some((PageKind::Json, JSON_TYPE))
+        );
+        assert_eq!(negotiate(None, None).map(|r| r.0), Some(PageKind::Html));
+        assert_eq!(
+            negotiate(Some(JSON_TYPE), Some(HTML_TYPE)).map(|r| r.0),
+            Some(PageKind::Html)
+        );
+        assert_eq!(negotiate(Some("application/json"), None), None);
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! The simple repository API bits that the index server and the verifying proxy share:
-//! PEP 503 project names, PEP 691 content negotiation, HTML escaping for PEP 503 pages, and
-//! the redirect and shutdown plumbing of serving them, and the hardened connection loop both
-//! serve with ([`conn`]).
+//! PEP 503 project names, the TUF target names of pages and files ([`targets`]), PEP 691
+//! content negotiation, HTML escaping for PEP 503 pages, the redirect and shutdown plumbing
+//! of serving them, and the hardened connection loop both serve with ([`conn`]).
 
 pub mod conn;
+pub mod targets;
+
+pub use targets::PageKind;
 
 /// Media type of PEP 691 JSON pages.
 pub const JSON_TYPE: &str = "application/vnd.pypi.simple.v1+json";
@@ -12,24 +15,15 @@ pub const HTML_TYPE: &str = "application/vnd.pypi.simple.v1+html";
 /// The Content-Type of a plain `text/html` page.
 pub const TEXT_HTML: &str = "text/html; charset=utf-8";
 
-/// A page rendering.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// PEP 503 HTML.
-    Html,
-    /// PEP 691 JSON.
-    Json,
-}
-
 /// PEP 691 content negotiation over `Accept` (or a `?format=` value, which wins): the
 /// highest-q supported type, the first listed on ties; HTML when nothing is asked for.
 /// Returns the rendering and the Content-Type to send, or `None` if nothing offered fits.
-pub fn negotiate(accept: Option<&str>, format: Option<&str>) -> Option<(Format, &'static str)> {
+pub fn negotiate(accept: Option<&str>, format: Option<&str>) -> Option<(PageKind, &'static str)> {
     let wanted = format.or(accept).map(str::trim).filter(|s| !s.is_empty());
     let Some(wanted) = wanted else {
-        return Some((Format::Html, TEXT_HTML));
+        return Some((PageKind::Html, TEXT_HTML));
     };
-    let mut best: Option<(f32, (Format, &'static str))> = None;
+    let mut best: Option<(f32, (PageKind, &'static str))> = None;
     for item in wanted.split(',') {
         let mut parts = item.split(';');
         let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
@@ -38,9 +32,9 @@ pub fn negotiate(accept: Option<&str>, format: Option<&str>) -> Option<(Format, 
             .find_map(|v| v.trim().parse::<f32>().ok())
             .unwrap_or(1.0);
         let rep = match media.as_str() {
-            JSON_TYPE | "application/vnd.pypi.simple.latest+json" => (Format::Json, JSON_TYPE),
-            HTML_TYPE | "application/vnd.pypi.simple.latest+html" => (Format::Html, HTML_TYPE),
-            "text/html" | "text/*" | "*/*" => (Format::Html, TEXT_HTML),
+            JSON_TYPE | "application/vnd.pypi.simple.latest+json" => (PageKind::Json, JSON_TYPE),
+            HTML_TYPE | "application/vnd.pypi.simple.latest+html" => (PageKind::Html, HTML_TYPE),
+            "text/html" | "text/*" | "*/*" => (PageKind::Html, TEXT_HTML),
             _ => continue,
         };
         if q > 0.0 && !matches!(best, Some((bq, _)) if q <= bq) {
@@ -82,6 +76,12 @@ pub fn valid_project_name(name: &str) -> bool {
         && alnum(&b[b.len() - 1])
         && b.iter()
             .all(|c| alnum(c) || matches!(c, b'.' | b'_' | b'-'))
+}
+
+/// The PEP 503 normalised name of `name` if it is a valid project name
+/// ([`valid_project_name`]), else `None`: nothing else can become a page's target path.
+pub fn normalize_valid(name: &str) -> Option<String> {
+    valid_project_name(name).then(|| normalize(name))
 }
 
 /// Escape text for HTML content and attribute values.
@@ -136,9 +136,9 @@ mod tests {
 
     #[test]
     fn negotiation() {
-        let j = Some((Format::Json, JSON_TYPE));
-        let h = Some((Format::Html, HTML_TYPE));
-        assert_eq!(negotiate(None, None), Some((Format::Html, TEXT_HTML)));
+        let j = Some((PageKind::Json, JSON_TYPE));
+        let h = Some((PageKind::Html, HTML_TYPE));
+        assert_eq!(negotiate(None, None), Some((PageKind::Html, TEXT_HTML)));
         assert_eq!(negotiate(Some(JSON_TYPE), None), j);
         assert_eq!(
             negotiate(Some(&format!("{HTML_TYPE};q=0.2, {JSON_TYPE};q=0.9")), None),
@@ -160,5 +160,17 @@ mod tests {
             escape(r#"<a href="x">'&"#),
             "&lt;a href=&quot;x&quot;&gt;&#x27;&amp;"
         );
+    }
+
+    #[test]
+    fn only_valid_names_normalize() {
+        assert_eq!(
+            normalize_valid("Foo__Bar.baz").as_deref(),
+            Some("foo-bar-baz")
+        );
+        assert_eq!(normalize_valid("a").as_deref(), Some("a"));
+        for bad in ["", "-a", "a-", "a/b", "..", "a b", "é"] {
+            assert_eq!(normalize_valid(bad), None, "{bad}");
+        }
     }
 }
