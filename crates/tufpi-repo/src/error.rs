@@ -37,6 +37,13 @@ pub enum RepoError {
     State(String),
 }
 
+impl From<tufpi_fs::Error> for RepoError {
+    fn from(e: tufpi_fs::Error) -> RepoError {
+        let (context, source) = e.into_parts();
+        RepoError::Io { context, source }
+    }
+}
+
 impl RepoError {
     /// Wrap an I/O error with context.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> RepoError {

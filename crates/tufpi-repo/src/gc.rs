@@ -67,7 +67,7 @@ pub fn gc(metadata_dir: &Path, retention: Duration) -> Result<GcReport, RepoErro
             }
         };
         let name = name.to_string_lossy();
-        if name.starts_with('.') && name.ends_with(".tmp") {
+        if tufpi_fs::is_temp(&name) {
             // A temp file a crashed writer left behind.
             if SystemTime::now().duration_since(mtime).unwrap_or_default() >= retention {
                 let _ = std::fs::remove_file(e.path());

@@ -416,7 +416,7 @@ impl Repository {
         }
         // Every staged file durable before the plan that names them is recorded.
         if let Some(p) = &written {
-            crate::files::sync_files(&[p.as_path()])?;
+            tufpi_fs::sync_files(&[p.as_path()])?;
         }
         debug!(bins = planned.len(), elapsed = ?t0.elapsed(), "import: bins signed and staged");
         let t0 = std::time::Instant::now();

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use tufpi_core::crypto::{PrivateKey, Scheme};
 use tufpi_core::metadata::Key;
 
+use tufpi_fs::WriteOptions;
+
 use crate::error::RepoError;
 
 /// A private key with its public form and keyid.
@@ -66,7 +68,9 @@ pub fn generate(repo: &Path, role: &'static str, scheme: Scheme) -> Result<Signi
         .map_err(|e| RepoError::io(format!("creating {}", dir.display()), e))?;
     let key = PrivateKey::generate(scheme)?;
     let pem = key.to_pkcs8_pem()?;
-    crate::files::write_atomic_mode(&dir.join(format!("{role}.pem")), pem.as_bytes(), 0o600)?;
+    WriteOptions::new()
+        .mode(0o600)
+        .write(&dir.join(format!("{role}.pem")), pem.as_bytes())?;
     Ok(SigningKey::new(key))
 }
 
@@ -78,15 +82,17 @@ pub fn next_online_path(repo: &Path) -> PathBuf {
 /// Stage `key` as the next online key (durably), to be installed by `install_next_online`.
 pub fn stage_next_online(repo: &Path, key: &PrivateKey) -> Result<(), RepoError> {
     let pem = key.to_pkcs8_pem()?;
-    crate::files::write_atomic_mode(&next_online_path(repo), pem.as_bytes(), 0o600)
+    Ok(WriteOptions::new()
+        .mode(0o600)
+        .write(&next_online_path(repo), pem.as_bytes())?)
 }
 
 /// Install the staged online key (rename over `online.pem`, then sync the directory).
 pub fn install_next_online(repo: &Path) -> Result<(), RepoError> {
     let dir = key_dir(repo);
     std::fs::rename(next_online_path(repo), dir.join("online.pem"))
-        .and_then(|()| std::fs::File::open(&dir)?.sync_all())
-        .map_err(|e| RepoError::io("installing the new online key", e))
+        .map_err(|e| RepoError::io("installing the new online key", e))?;
+    Ok(tufpi_fs::sync_dir(&dir)?)
 }
 
 /// After a crash during a rotation: a staged key with a recorded plan belongs to that plan

@@ -6,6 +6,7 @@ pub mod ceremony;
 pub mod config;
 mod direct;
 pub mod error;
+#[doc(hidden)]
 pub mod files;
 pub mod gc;
 pub mod import;

@@ -16,10 +16,10 @@ use tufpi_core::metadata::{Body, MetaFile, Metadata, TargetFile};
 
 use crate::direct::direct_snapshot;
 use crate::error::RepoError;
-use crate::files::{write_atomic, write_many_once, write_once};
 use crate::layout;
 use crate::repo::{at, sign, succinct_index, Repository};
 use crate::store::{Change, RoleState, StateStore};
+use tufpi_fs::{write_atomic, write_many_once, write_once};
 
 /// Bins built (and signed) at once: bounds memory on bulk publishes.
 const CHUNK: usize = 1024;
@@ -262,7 +262,7 @@ impl Repository {
                 }
             }
             if renamed {
-                crate::files::sync_dir(&meta_dir)?;
+                tufpi_fs::sync_dir(&meta_dir)?;
             }
             if files.len() > 8 {
                 write_many_once(files)?;

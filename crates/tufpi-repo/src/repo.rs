@@ -14,7 +14,6 @@ use tufpi_core::metadata::{Metadata, Signed};
 
 use crate::config::RepoConfig;
 use crate::error::RepoError;
-use crate::files::write_many_once;
 use crate::keys::{self, SigningKey};
 use crate::layout::{self, TopKeys};
 use crate::publisher::Plan;
@@ -272,7 +271,7 @@ impl Repository {
         keys::settle_next_online(&self.dir, self.store.plan()?.is_some())?;
         self.online = keys::load(&self.dir, "online")?;
         // Temp files of a publisher killed mid-write would otherwise pile up.
-        crate::files::remove_stale_temps(&self.metadata_dir())?;
+        tufpi_fs::remove_stale_temps(&self.metadata_dir())?;
         if self.store.plan()?.is_none() {
             // An import killed before recording its plan: its staged files name nothing.
             let _ = std::fs::remove_dir_all(self.staging_dir());
@@ -352,7 +351,7 @@ impl Repository {
         let step_files: Vec<PathBuf> = (0..steps)
             .map(|k| staging.join(format!("empty-bin-{k}.json")))
             .collect();
-        write_many_once(
+        tufpi_fs::write_many_once(
             step_files
                 .iter()
                 .cloned()
@@ -426,7 +425,7 @@ impl Repository {
                 .map_err(|e| RepoError::io(format!("linking {}", to.display()), e))
         })?;
         let _ = std::fs::remove_dir_all(&staging);
-        write_many_once(files)?;
+        tufpi_fs::write_many_once(files)?;
 
         let online_exp = ts(now + config.online_expiry);
         roles.insert(

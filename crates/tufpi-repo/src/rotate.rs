@@ -12,11 +12,11 @@ use tufpi_core::metadata::{Body, Metadata};
 use crate::ceremony::{self, Edit};
 use crate::config::RepoConfig;
 use crate::error::RepoError;
-use crate::files::{write_atomic_mode, write_once};
 use crate::keys::{self, SigningKey};
 use crate::layout::{self, TopKeys};
 use crate::repo::{succinct_index, ts, Repository};
 use crate::store::RoleState;
+use tufpi_fs::{write_once, WriteOptions};
 
 /// Public keys and thresholds of the offline roles, for `init_ceremony`.
 pub struct OfflineKeys {
@@ -275,7 +275,7 @@ impl Repository {
         let mut out = Vec::new();
         let mut write = |name: &str, signed| -> Result<(), RepoError> {
             let path = cer.join(format!("1.{name}.json"));
-            crate::files::write_atomic(&path, &Metadata::new(signed).to_bytes())?;
+            tufpi_fs::write_atomic(&path, &Metadata::new(signed).to_bytes())?;
             out.push(path);
             Ok(())
         };
@@ -322,10 +322,9 @@ impl Repository {
         md.sign(&old.private, &old.keyid)?;
         md.sign(&new.private, &new.keyid)?;
         let report = self.publish_offline(vec![md], None)?;
-        write_atomic_mode(
+        WriteOptions::new().mode(0o600).write(
             &keys::key_dir(&self.dir).join("root.pem"),
             new.private.to_pkcs8_pem()?.as_bytes(),
-            0o600,
         )?;
         Ok(report)
     }

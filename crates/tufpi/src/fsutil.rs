@@ -1,5 +1,5 @@
-//! File helpers for the CLI: durable writes come from the repository crate (temp file →
-//! fsync → rename → fsync of the directory); reads name the file in their error.
+//! File helpers for the CLI: durable writes come from `tufpi-fs` (temp file → fsync → rename
+//! → fsync of the directory); reads name the file in their error.
 
 use std::path::Path;
 
@@ -7,12 +7,7 @@ use anyhow::{Context, Result};
 
 /// Write `bytes` to `path` atomically and durably.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    Ok(tufpi_repo::files::write_atomic(path, bytes)?)
-}
-
-/// Write `bytes` to `path` atomically and durably; the file is created with `mode` (Unix).
-pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    Ok(tufpi_repo::files::write_atomic_mode(path, bytes, mode)?)
+    Ok(tufpi_fs::write_atomic(path, bytes)?)
 }
 
 /// Read a file, naming it in the error.

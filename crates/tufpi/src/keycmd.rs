@@ -1,7 +1,6 @@
 //! `tufpi key …`: key generation. Existing files are never replaced unless asked
 //! (`--force`): a private key overwritten by mistake is a key lost.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -95,7 +94,9 @@ pub fn run(cmd: KeyCmd) -> Result<()> {
             let keyid = public.compute_keyid();
             let public_json = public_key_json(&public, &keyid);
             if force {
-                crate::fsutil::write_atomic_mode(&out, pem.as_bytes(), 0o600)
+                tufpi_fs::WriteOptions::new()
+                    .mode(0o600)
+                    .write(&out, pem.as_bytes())
                     .with_context(|| format!("writing private key {}", out.display()))?;
                 write_atomic(&public_out, &public_json)?;
             } else {
@@ -133,33 +134,11 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// overwritten either) with `mode` (Unix), write `bytes` and make it durable. A partly
 /// written file is removed.
 fn create_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, mode);
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut f = match opts.open(path) {
-        Ok(f) => f,
+    match tufpi_fs::write_new(path, bytes, mode) {
+        Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             bail!("{}", exists_message(path))
         }
-        Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
-    };
-    let written = f
-        .write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .and_then(|()| {
-            let dir = match path.parent() {
-                Some(d) if !d.as_os_str().is_empty() => d,
-                _ => Path::new("."),
-            };
-            std::fs::File::open(dir)?.sync_all()
-        });
-    if let Err(e) = written {
-        drop(f);
-        let _ = std::fs::remove_file(path);
-        return Err(e).with_context(|| format!("writing {}", path.display()));
+        Err(e) => Err(e.into()),
     }
-    Ok(())
 }
