@@ -128,3 +128,11 @@ impl ClientError {
         }
     }
 }
+
+impl From<tufpi_fs::Error> for ClientError {
+    /// A failed durable write: its context and OS error.
+    fn from(e: tufpi_fs::Error) -> ClientError {
+        let (context, source) = e.into_parts();
+        ClientError::io(context, source)
+    }
+}

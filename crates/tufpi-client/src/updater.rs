@@ -1,15 +1,15 @@
-//! The updater: the thin effectful shell around `TrustedSet`. It loads cached metadata first,
-//! downloads what is missing or stale within length caps, persists the exact bytes received
-//! (temp file → fsync → rename), walks delegations for a target, and downloads targets only
-//! after they verify.
+//! The updater: the client workflow (spec §5) around `TrustedSet`. It loads cached metadata
+//! first, downloads what is missing or stale within length caps, keeps the exact bytes
+//! received in the local metadata directory (`MetadataDir`), walks delegations for a target
+//! (`TargetWalk`), and downloads targets only after they verify. An update that loses a
+//! race with the repository starts over from timestamp (`race`). `close` finishes the
+//! directory's writes.
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tracing::{debug, warn};
 use tufpi_core::hashes;
 use tufpi_core::metadata::{Root, TargetFile};
@@ -17,54 +17,16 @@ use tufpi_core::metadata::{Root, TargetFile};
 use crate::config::UpdaterConfig;
 use crate::error::ClientError;
 use crate::fetcher::Fetcher;
+use crate::metadata_dir::MetadataDir;
+use crate::quote::{metadata_url_for, with_slash};
+pub use crate::quote::{quote, target_url_for};
+use crate::race::{retry_on_race, Restart};
 use crate::trusted::{targets_of, TimestampUpdate, TrustedSet};
-
-/// Python's `urllib.parse.quote(s, safe="")`: everything but `A-Za-z0-9_.-~` is encoded,
-/// `/` included, so a name can never leave its directory.
-const QUOTE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'-')
-    .remove(b'~');
-
-/// Percent-encode a role name or target path into one file-name-safe component.
-pub fn quote(name: &str) -> String {
-    let q = utf8_percent_encode(name, QUOTE).to_string();
-    // "." and ".." are the only all-safe names that still mean something to a filesystem.
-    match q.as_str() {
-        "." => "%2E".into(),
-        ".." => "%2E%2E".into(),
-        _ => q,
-    }
-}
-
-/// Encode a target path for a URL: each `/`-separated segment quoted, `/` kept. A path with a
-/// `.` or `..` segment is quoted whole, `/` included: URL parsing resolves dot segments (even
-/// percent-encoded ones, per the WHATWG URL standard) and they would climb out of the target
-/// base. `None` for a bare `.` or `..`, which has no URL form under the base.
-fn quote_path(path: &str) -> Option<String> {
-    let encode = |s: &str| utf8_percent_encode(s, QUOTE).to_string();
-    if path.split('/').any(|s| s == "." || s == "..") {
-        return (path != "." && path != "..").then(|| encode(path));
-    }
-    Some(path.split('/').map(encode).collect::<Vec<_>>().join("/"))
-}
-
-fn with_slash(url: &str) -> String {
-    if url.ends_with('/') {
-        url.to_string()
-    } else {
-        format!("{url}/")
-    }
-}
-
-/// How many times an update restarts from timestamp when a consistent-snapshot file it was
-/// told to fetch is already gone (the repository moved on mid-update).
-const RACE_RETRIES: usize = 3;
+use crate::walk::TargetWalk;
 
 /// A TUF client for one repository.
 pub struct Updater {
-    dir: PathBuf,
+    dir: MetadataDir,
     metadata_base: String,
     target_base: Option<String>,
     config: UpdaterConfig,
@@ -74,22 +36,30 @@ pub struct Updater {
     refreshed: bool,
     /// After a restart mid-update, do the full cycle (the cache is known to be incomplete).
     force_full: bool,
-    /// Files were renamed into the metadata directory since its last sync.
-    unsynced: bool,
-    /// Background writes of metadata files not yet joined.
-    writes: Vec<(PathBuf, std::thread::JoinHandle<Result<(), ClientError>>)>,
 }
 
-impl Drop for Updater {
-    fn drop(&mut self) {
-        // Never leave a write half-done behind the caller's back.
-        let _ = self.sync();
+impl Restart for Updater {
+    /// A file missing from a consistent-snapshot repository: it moved on mid-update.
+    fn is_race(&self, e: &ClientError) -> bool {
+        matches!(e, ClientError::Fetch(f) if f.is_not_found())
+            && self
+                .trusted
+                .root()
+                .map(Root::consistent_snapshot)
+                .unwrap_or(false)
     }
-}
 
-fn join(h: std::thread::JoinHandle<Result<(), ClientError>>) -> Result<(), ClientError> {
-    h.join()
-        .map_err(|_| ClientError::Order("a metadata write thread panicked"))?
+    /// Start over from the (already updated) trusted root on disk.
+    fn restart(&mut self) -> Result<(), ClientError> {
+        let root = self
+            .dir
+            .read("root")?
+            .ok_or(ClientError::Order("root.json vanished"))?;
+        self.trusted = TrustedSet::new(&root, self.now)?;
+        self.refreshed = false;
+        self.force_full = true;
+        Ok(())
+    }
 }
 
 impl Updater {
@@ -97,9 +67,7 @@ impl Updater {
     /// signed by its own threshold).
     pub fn init(dir: &Path, root_data: &[u8]) -> Result<(), ClientError> {
         TrustedSet::new(root_data, Utc::now())?;
-        fs::create_dir_all(dir)
-            .map_err(|e| ClientError::io(format!("creating {}", dir.display()), e))?;
-        persist(dir, "root", root_data)
+        MetadataDir::init(dir, root_data)
     }
 
     /// An updater over the trusted metadata in `dir` (which must hold `root.json`).
@@ -129,16 +97,16 @@ impl Updater {
         config: UpdaterConfig,
         now: DateTime<Utc>,
     ) -> Result<Updater, ClientError> {
-        remove_stale_temps(dir);
-        let root = read_local(dir, "root")?.ok_or_else(|| {
+        let dir = MetadataDir::open(dir);
+        let root = dir.read("root")?.ok_or_else(|| {
             ClientError::Config(format!(
                 "{} has no root.json: run `client init` with a trusted root first",
-                dir.display()
+                dir.path().display()
             ))
         })?;
         let trusted = TrustedSet::new(&root, now)?;
         Ok(Updater {
-            dir: dir.to_path_buf(),
+            dir,
             metadata_base: with_slash(metadata_base_url),
             target_base: target_base_url.map(with_slash),
             config,
@@ -147,9 +115,13 @@ impl Updater {
             now,
             refreshed: false,
             force_full: false,
-            unsynced: false,
-            writes: Vec::new(),
         })
+    }
+
+    /// Finish: every metadata write done and durable, or the error why not. An updater
+    /// dropped without `close` still waits for its writes but reports nothing.
+    pub fn close(self) -> Result<(), ClientError> {
+        self.dir.close()
     }
 
     /// The trusted metadata so far.
@@ -165,23 +137,9 @@ impl Updater {
         if self.trusted.timestamp().is_some() {
             self.restart()?;
         }
-        let mut attempt = 0;
-        loop {
-            match self.refresh_once() {
-                Err(e) if attempt + 1 < RACE_RETRIES && self.is_race(&e) => {
-                    attempt += 1;
-                    warn!(
-                        "{}; the repository moved on, restarting the update from timestamp",
-                        crate::redact::redact(&e.to_string())
-                    );
-                    self.restart()?;
-                }
-                other => {
-                    self.refreshed = other.is_ok();
-                    return other;
-                }
-            }
-        }
+        let out = retry_on_race(self, Self::refresh_once);
+        self.refreshed = out.is_ok();
+        out
     }
 
     /// `refresh` with `now` as the new reference time of every expiry check: a long-lived
@@ -192,25 +150,6 @@ impl Updater {
         self.now = now;
         self.restart()?;
         self.refresh()
-    }
-
-    fn is_race(&self, e: &ClientError) -> bool {
-        matches!(e, ClientError::Fetch(f) if f.is_not_found())
-            && self
-                .trusted
-                .root()
-                .map(Root::consistent_snapshot)
-                .unwrap_or(false)
-    }
-
-    /// Start over from the (already updated) trusted root on disk.
-    fn restart(&mut self) -> Result<(), ClientError> {
-        let root =
-            read_local(&self.dir, "root")?.ok_or(ClientError::Order("root.json vanished"))?;
-        self.trusted = TrustedSet::new(&root, self.now)?;
-        self.refreshed = false;
-        self.force_full = true;
-        Ok(())
     }
 
     fn refresh_once(&mut self) -> Result<(), ClientError> {
@@ -236,10 +175,8 @@ impl Updater {
         use tufpi_core::metadata::parse_expires;
         self.trusted.check_final_timestamp()?;
         let meta = self.trusted.timestamp_snapshot_meta()?;
-        let (Some(snap), Some(targets)) = (
-            read_local(&self.dir, "snapshot")?,
-            read_local(&self.dir, "targets")?,
-        ) else {
+        let (Some(snap), Some(targets)) = (self.dir.read("snapshot")?, self.dir.read("targets")?)
+        else {
             return Ok(false);
         };
         if hashes::verify_length_and_hashes(&snap, meta.length, meta.hashes.as_ref()).is_err() {
@@ -279,57 +216,7 @@ impl Updater {
             self.load_snapshot()?;
         }
         self.load_targets("targets", "root")?;
-        self.sync()
-    }
-
-    /// Persist the exact bytes received for `role` (directory synced later by `sync`).
-    /// Root is written at once; other roles on a background thread (the fsync overlaps the
-    /// next download), all joined by `sync` before an update cycle reports success.
-    fn persist(&mut self, role: &str, data: &[u8]) -> Result<(), ClientError> {
-        if role == "root" {
-            self.unsynced = true;
-            return persist(&self.dir, role, data);
-        }
-        let path = local_path(&self.dir, role);
-        if !matches!(role, "timestamp" | "snapshot" | "targets") {
-            // A delegated role's version and hash are pinned by the snapshot, so a copy lost
-            // or torn in a crash is only fetched again: replaced atomically, not synced (an
-            // fsync per bin would be most of the cost of resolving a target).
-            if let Some(i) = self.writes.iter().position(|(p, _)| *p == path) {
-                let (_, h) = self.writes.swap_remove(i);
-                join(h)?;
-            }
-            return write_atomic(&path, data, false, false);
-        }
-        self.unsynced = true;
-        // A later write of the same file must land after the earlier one.
-        if let Some(i) = self.writes.iter().position(|(p, _)| *p == path) {
-            let (_, h) = self.writes.swap_remove(i);
-            join(h)?;
-        }
-        let (p, bytes) = (path.clone(), data.to_vec());
-        self.writes.push((
-            path,
-            std::thread::spawn(move || write_atomic(&p, &bytes, true, false)),
-        ));
-        Ok(())
-    }
-
-    /// Finish background writes, then sync the metadata directory if anything was written.
-    fn sync(&mut self) -> Result<(), ClientError> {
-        let mut first_err = None;
-        for (_, h) in self.writes.drain(..) {
-            if let Err(e) = join(h) {
-                first_err.get_or_insert(e);
-            }
-        }
-        if let Some(e) = first_err {
-            return Err(e);
-        }
-        if std::mem::take(&mut self.unsynced) {
-            sync_dir(&self.dir)?;
-        }
-        Ok(())
+        self.dir.sync()
     }
 
     fn download_metadata(
@@ -338,11 +225,7 @@ impl Updater {
         max_length: u64,
         version: Option<u64>,
     ) -> Result<Vec<u8>, ClientError> {
-        let name = quote(role);
-        let url = match version {
-            Some(v) => format!("{}{v}.{name}.json", self.metadata_base),
-            None => format!("{}{name}.json", self.metadata_base),
-        };
+        let url = metadata_url_for(&self.metadata_base, role, version);
         debug!(%url, max_length, "fetching metadata");
         Ok(self.fetcher.fetch(&url, max_length)?)
     }
@@ -368,10 +251,10 @@ impl Updater {
                 || keys_changed(&previous, current, "snapshot")
             {
                 for role in ["timestamp", "snapshot"] {
-                    remove_local(&self.dir, role)?;
+                    self.dir.remove(role)?;
                 }
             }
-            self.persist("root", &data)?;
+            self.dir.persist("root", &data)?;
             if next + 1 == last {
                 warn!(
                     "stopped after {} root rotations in one update",
@@ -383,7 +266,7 @@ impl Updater {
     }
 
     fn load_timestamp(&mut self) -> Result<TimestampUpdate, ClientError> {
-        if let Some(local) = read_local(&self.dir, "timestamp")? {
+        if let Some(local) = self.dir.read("timestamp")? {
             if let Err(e) = self.trusted.update_timestamp(&local) {
                 debug!("local timestamp not usable as final: {e}");
             }
@@ -391,13 +274,13 @@ impl Updater {
         let data = self.download_metadata("timestamp", self.config.timestamp_max_length, None)?;
         let update = self.trusted.update_timestamp(&data)?;
         if update == TimestampUpdate::Updated {
-            self.persist("timestamp", &data)?;
+            self.dir.persist("timestamp", &data)?;
         }
         Ok(update)
     }
 
     fn load_snapshot(&mut self) -> Result<(), ClientError> {
-        if let Some(local) = read_local(&self.dir, "snapshot")? {
+        if let Some(local) = self.dir.read("snapshot")? {
             match self.trusted.update_snapshot(&local, true) {
                 Ok(_) => return Ok(()),
                 Err(e) => debug!("local snapshot not usable as final: {e}"),
@@ -412,14 +295,14 @@ impl Updater {
             .then_some(meta.version);
         let data = self.download_metadata("snapshot", length, version)?;
         self.trusted.update_snapshot(&data, false)?;
-        self.persist("snapshot", &data)
+        self.dir.persist("snapshot", &data)
     }
 
     fn load_targets(&mut self, role: &str, parent: &str) -> Result<(), ClientError> {
         if self.trusted.contains(role, parent) {
             return Ok(());
         }
-        if let Some(local) = read_local(&self.dir, role)? {
+        if let Some(local) = self.dir.read(role)? {
             match self.trusted.update_delegated_targets(&local, role, parent) {
                 Ok(_) => return Ok(()),
                 Err(e) => debug!("local {role} not usable: {e}"),
@@ -434,74 +317,44 @@ impl Updater {
             .then_some(meta.version);
         let data = self.download_metadata(role, length, version)?;
         self.trusted.update_delegated_targets(&data, role, parent)?;
-        self.persist(role, &data)
+        self.dir.persist(role, &data)
     }
 
     /// Find `target_path` in the delegation graph (refreshing first if needed). `None` means
     /// no trusted role lists it.
     pub fn get_targetinfo(&mut self, target_path: &str) -> Result<Option<TargetFile>, ClientError> {
-        let mut attempt = 0;
-        loop {
-            if !self.refreshed {
-                self.refresh()?;
+        let walked = retry_on_race(self, |u| {
+            if !u.refreshed {
+                if let Err(e) = u.refresh() {
+                    // `refresh` has had its own retries: its failure is final.
+                    return Ok(Err(e));
+                }
             }
-            match self.walk(target_path) {
-                Err(e) if attempt + 1 < RACE_RETRIES && self.is_race(&e) => {
-                    attempt += 1;
-                    warn!(
-                        "{}; the repository moved on, restarting the update from timestamp",
-                        crate::redact::redact(&e.to_string())
-                    );
-                    self.restart()?;
-                }
-                other => {
-                    self.sync()?;
-                    return other;
-                }
+            u.walk(target_path).map(Ok)
+        });
+        match walked {
+            Ok(Err(refresh_failed)) => Err(refresh_failed),
+            walked => {
+                self.dir.sync()?;
+                walked?
             }
         }
     }
 
-    /// Pre-order depth-first search of the delegations, as the spec and python-tuf do it.
+    /// Search the delegations (`TargetWalk`), loading each role the walk asks for.
     fn walk(&mut self, target_path: &str) -> Result<Option<TargetFile>, ClientError> {
         self.load_top_level()?;
-        let mut to_visit: Vec<(String, String)> = vec![("targets".into(), "root".into())];
-        let mut visited: BTreeSet<String> = BTreeSet::new();
-        while visited.len() <= self.config.max_delegations {
-            let Some((role, parent)) = to_visit.pop() else {
-                break;
-            };
-            if visited.contains(&role) {
-                continue;
-            }
-            self.load_targets(&role, &parent)?;
+        let mut walk = TargetWalk::new(target_path, self.config.max_delegations, ());
+        while let Some(next) = walk.next_role() {
+            self.load_targets(&next.role, &next.parent)?;
             let signed = self
                 .trusted
-                .targets(&role)
+                .targets(&next.role)
                 .ok_or(ClientError::Order("targets not loaded"))?;
             let targets = targets_of(signed).ok_or(ClientError::Order("targets body"))?;
-            if let Some(t) = targets.targets.get(target_path) {
-                debug!(role, target_path, "target found");
+            if let Some(t) = walk.visit(&next.role, targets, ()) {
                 return Ok(Some(t.clone()));
             }
-            visited.insert(role.clone());
-            if let Some(d) = &targets.delegations {
-                let mut children = Vec::new();
-                for (child, terminating) in d.roles_for_target(target_path) {
-                    children.push((child, role.clone()));
-                    if terminating {
-                        to_visit.clear();
-                        break;
-                    }
-                }
-                to_visit.extend(children.into_iter().rev());
-            }
-        }
-        if !to_visit.is_empty() {
-            warn!(
-                "{target_path}: gave up after visiting {} delegated roles",
-                visited.len()
-            );
         }
         Ok(None)
     }
@@ -563,35 +416,11 @@ impl Updater {
         let url = self.target_url(target_path, info)?;
         let data = self.fetcher.fetch(&url, info.length)?;
         Self::verify_target(target_path, info, &data)?;
-        let dir = parent_dir(filepath);
+        let dir = tufpi_fs::parent_dir(filepath);
         fs::create_dir_all(dir)
             .map_err(|e| ClientError::io(format!("creating {}", dir.display()), e))?;
-        write_atomic(filepath, &data, true, true)
+        Ok(tufpi_fs::write_atomic(filepath, &data)?)
     }
-}
-
-/// The URL of target `target_path` under `base` (which ends with `/`): each path segment
-/// quoted, and with `hash_prefix` (consistent snapshots, when targets are fetched by hash)
-/// the file name prefixed with its first signed hash, `dir/HASH.name`.
-pub fn target_url_for(
-    base: &str,
-    target_path: &str,
-    info: &TargetFile,
-    hash_prefix: bool,
-) -> Result<String, ClientError> {
-    let path = match info.hashes.values().next() {
-        Some(hash) if hash_prefix => match target_path.rsplit_once('/') {
-            Some((dir, base)) => format!("{dir}/{hash}.{base}"),
-            None => format!("{hash}.{target_path}"),
-        },
-        _ => target_path.to_string(),
-    };
-    let quoted = quote_path(&path).ok_or_else(|| {
-        ClientError::Config(format!(
-            "target path {target_path:?} has no URL form under the target base"
-        ))
-    })?;
-    Ok(format!("{base}{quoted}"))
 }
 
 fn keys_changed(a: &Root, b: &Root, role: &str) -> bool {
@@ -600,121 +429,4 @@ fn keys_changed(a: &Root, b: &Root, role: &str) -> bool {
             .map(|r| r.keyids.iter().cloned().collect::<BTreeSet<_>>())
     };
     ids(a) != ids(b)
-}
-
-fn local_path(dir: &Path, role: &str) -> PathBuf {
-    dir.join(format!("{}.json", quote(role)))
-}
-
-/// Read cached metadata; a missing file is `None`.
-fn read_local(dir: &Path, role: &str) -> Result<Option<Vec<u8>>, ClientError> {
-    let path = local_path(dir, role);
-    match fs::read(&path) {
-        Ok(d) => Ok(Some(d)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(ClientError::io(format!("reading {}", path.display()), e)),
-    }
-}
-
-fn remove_local(dir: &Path, role: &str) -> Result<(), ClientError> {
-    let path = local_path(dir, role);
-    match fs::remove_file(&path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(ClientError::io(format!("removing {}", path.display()), e)),
-    }
-}
-
-/// Persist the exact bytes received for `role`.
-fn persist(dir: &Path, role: &str, data: &[u8]) -> Result<(), ClientError> {
-    // Each file is replaced atomically; the directory itself is synced once per update cycle
-    // (`sync_dir`), except for root, whose chain progress is synced at once.
-    write_atomic(&local_path(dir, role), data, true, role == "root")
-}
-
-/// temp file → fsync → rename → fsync(dir).
-/// The directory holding `path` ("." for a bare file name, whose parent is "").
-fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    }
-}
-
-/// Remove temp files an interrupted write left in the metadata directory, which must hold
-/// only trusted metadata. Best effort: a leftover is harmless, only untidy.
-fn remove_stale_temps(dir: &Path) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') && name.ends_with(".tmp") {
-            let _ = fs::remove_file(e.path());
-        }
-    }
-}
-
-/// Make renames in `dir` durable.
-fn sync_dir(dir: &Path) -> Result<(), ClientError> {
-    fs::File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| ClientError::io(format!("syncing {}", dir.display()), e))
-}
-
-/// temp file (→ fsync when `durable`) → rename (→ fsync of the directory when `dir_sync`).
-fn write_atomic(
-    path: &Path,
-    data: &[u8],
-    durable: bool,
-    dir_sync: bool,
-) -> Result<(), ClientError> {
-    let dir = parent_dir(path);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(data)?;
-        if durable {
-            f.sync_data()?;
-        }
-        fs::rename(&tmp, path)?;
-        if dir_sync {
-            fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(ClientError::io(format!("writing {}", path.display()), e));
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quoting_never_escapes() {
-        assert_eq!(quote("../x"), "..%2Fx");
-        assert_eq!(quote("?#%/"), "%3F%23%25%2F");
-        assert_eq!(quote(".."), "%2E%2E");
-        assert_eq!(quote("bin-0a3f"), "bin-0a3f");
-        assert_eq!(quote("café"), "caf%C3%A9");
-        assert_eq!(
-            quote_path("packages/a b/c?.whl").as_deref(),
-            Some("packages/a%20b/c%3F.whl")
-        );
-        assert_eq!(quote_path("a/../../b").as_deref(), Some("a%2F..%2F..%2Fb"));
-        assert_eq!(quote_path("./x").as_deref(), Some(".%2Fx"));
-        assert_eq!(quote_path(".."), None);
-        assert_eq!(quote_path("."), None);
-    }
 }

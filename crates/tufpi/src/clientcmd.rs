@@ -78,6 +78,17 @@ fn updater(args: &ClientArgs) -> Result<Updater> {
     )?)
 }
 
+/// `f` on a fresh updater, which is then closed (its metadata writes finished and made
+/// durable) whether `f` succeeded or not; `f`'s error comes first.
+fn with_updater<T>(args: &ClientArgs, f: impl FnOnce(&mut Updater) -> Result<T>) -> Result<T> {
+    let mut u = updater(args)?;
+    let out = f(&mut u);
+    let closed = u.close();
+    let out = out?;
+    closed?;
+    Ok(out)
+}
+
 /// Run the client.
 pub fn run(args: ClientArgs) -> Result<()> {
     match &args.action {
@@ -87,11 +98,11 @@ pub fn run(args: ClientArgs) -> Result<()> {
             Updater::init(&args.metadata_dir, &data)?;
         }
         ClientAction::Refresh => {
-            let mut u = updater(&args)?;
-            u.refresh()?;
-            let ts = u.trusted().timestamp().map(|t| t.version).unwrap_or(0);
-            let root = u.trusted().root_signed().version;
-            std::mem::forget(u);
+            let (root, ts) = with_updater(&args, |u| {
+                u.refresh()?;
+                let ts = u.trusted().timestamp().map(|t| t.version).unwrap_or(0);
+                Ok((u.trusted().root_signed().version, ts))
+            })?;
             println!("refreshed: root v{root}, timestamp v{ts}");
         }
         ClientAction::Download => {
@@ -102,23 +113,22 @@ pub fn run(args: ClientArgs) -> Result<()> {
                 .target_dir
                 .as_deref()
                 .context("--target-dir is required")?;
-            let mut u = updater(&args)?;
-            u.refresh()?;
-            for name in &args.target_names {
-                let info = u
-                    .get_targetinfo(name)?
-                    .ok_or_else(|| ClientError::TargetNotFound(name.clone()))?;
-                let path = Updater::target_file_path(target_dir, name);
-                if Updater::find_cached_target(&info, &path) {
-                    println!("cached: {name}");
-                    continue;
+            with_updater(&args, |u| {
+                u.refresh()?;
+                for name in &args.target_names {
+                    let info = u
+                        .get_targetinfo(name)?
+                        .ok_or_else(|| ClientError::TargetNotFound(name.clone()))?;
+                    let path = Updater::target_file_path(target_dir, name);
+                    if Updater::find_cached_target(&info, &path) {
+                        println!("cached: {name}");
+                        continue;
+                    }
+                    u.download_target(name, &info, &path)?;
+                    println!("downloaded: {name} ({} bytes)", info.length);
                 }
-                u.download_target(name, &info, &path)?;
-                println!("downloaded: {name} ({} bytes)", info.length);
-            }
-            // The process ends here: freeing the trusted metadata (a 16k-entry snapshot) would
-            // only cost time.
-            std::mem::forget(u);
+                Ok(())
+            })?;
         }
     }
     Ok(())
