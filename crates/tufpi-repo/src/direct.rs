@@ -217,7 +217,6 @@ fn signed_file(signed: Vec<u8>, key: &SigningKey) -> Result<Option<Vec<u8>>, Rep
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::repo::{at, sign};
     use tufpi_core::crypto::{PrivateKey, Scheme};
 
     #[test]
@@ -245,9 +244,10 @@ mod tests {
                 },
             );
         }
-        let exp = at(1_900_000_123);
+        let exp = RoleState::at(1_900_000_123);
         let direct = direct_snapshot(&roles, 77, exp, &key).unwrap().unwrap();
-        let model = sign(layout::build_snapshot(&roles, 77, exp), &key)
+        let model = key
+            .sign(layout::build_snapshot(&roles, 77, exp))
             .unwrap()
             .to_compact_bytes();
         assert_eq!(
@@ -258,7 +258,8 @@ mod tests {
         let direct = direct_snapshot(&BTreeMap::new(), 1, exp, &key)
             .unwrap()
             .unwrap();
-        let model = sign(layout::build_snapshot(&BTreeMap::new(), 1, exp), &key)
+        let model = key
+            .sign(layout::build_snapshot(&BTreeMap::new(), 1, exp))
             .unwrap()
             .to_compact_bytes();
         assert_eq!(direct, model);

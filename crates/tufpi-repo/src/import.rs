@@ -19,13 +19,15 @@ use rayon::prelude::*;
 use tracing::debug;
 use tufpi_core::json;
 
+use crate::change::TargetRecord;
 use crate::direct::{direct_bin, field, hash_pairs, RecView};
 use crate::error::RepoError;
 use crate::keys::SigningKey;
 use crate::layout;
-use crate::publisher::{read_bin_targets, Plan};
-use crate::repo::{at, sign, ts, validate, Repository};
-use crate::store::{Change, RoleState, StateStore, TargetRecord};
+use crate::plan::Plan;
+use crate::publisher::read_bin_targets;
+use crate::repo::Repository;
+use crate::store::{RoleState, StateStore};
 
 /// Encoded records buffered in memory before the buckets spill to disk.
 const SPILL_AT: usize = 64 << 20;
@@ -246,7 +248,7 @@ fn build_bin(
         }
     }
     if previous.is_none() {
-        if let Some(bytes) = direct_bin(&unique, st.version, at(st.expires), online)? {
+        if let Some(bytes) = direct_bin(&unique, st.version, st.expiry(), online)? {
             return Ok((bytes, unique.len() as u64));
         }
     }
@@ -259,11 +261,9 @@ fn build_bin(
         targets.insert(path, entry);
     }
     let count = targets.len() as u64;
-    let md = sign(
-        layout::bin_of_targets(targets, st.version, at(st.expires)),
-        online,
-    )
-    .map_err(|e| RepoError::State(format!("{name}: {e}")))?;
+    let md = online
+        .sign(layout::bin_of_targets(targets, st.version, st.expiry()))
+        .map_err(|e| RepoError::State(format!("{name}: {e}")))?;
     Ok((md.to_compact_bytes(), count))
 }
 
@@ -321,10 +321,7 @@ impl Repository {
                 .map(|items| {
                     let mut local = vec![Vec::new(); nbuckets];
                     for item in items {
-                        let change = validate(cfg, Change::Add(convert(item)?))?;
-                        let Change::Add(rec) = change else {
-                            return Err(RepoError::Invalid("not an addition".into()));
-                        };
+                        let rec = convert(item)?.validate(cfg)?;
                         let bin = layout::bin_of(cfg, &rec.path);
                         encode(&mut local[bucket_of(bin)], bin, &rec)?;
                     }
@@ -362,10 +359,9 @@ impl Repository {
         let now = Utc::now();
         // New bins' expiries spread over a second day, as at init, so they are not all due
         // for re-signing at once.
-        let base = ts(now + self.config.online_expiry);
+        let base = RoleState::ts(now + self.config.online_expiry);
         let span = self.config.online_expiry.num_seconds().max(1) as u128;
-        let mut planned: Vec<(String, RoleState)> = Vec::new();
-        let mut counts = BTreeMap::new();
+        let mut plan = Plan::new();
         let mut written: Option<PathBuf> = None;
         // Buckets in parallel too: reading, decoding and sorting one is sequential work.
         let parts = buckets.into_parts()?;
@@ -410,36 +406,21 @@ impl Repository {
             })
             .collect::<Result<_, RepoError>>()?;
         for (name, st, count, path) in done.into_iter().flatten() {
-            counts.insert(name.clone(), count);
-            planned.push((name, st));
+            plan.stage(name, st, count);
             written = Some(path);
         }
         // Every staged file durable before the plan that names them is recorded.
         if let Some(p) = &written {
             tufpi_fs::sync_files(&[p.as_path()])?;
         }
-        debug!(bins = planned.len(), elapsed = ?t0.elapsed(), "import: bins signed and staged");
+        let bins = plan.roles().len();
+        debug!(bins, elapsed = ?t0.elapsed(), "import: bins signed and staged");
         let t0 = std::time::Instant::now();
-        let bins = planned.len();
-        let exp = ts(now + self.config.online_expiry);
-        let mut roles: Vec<String> = planned.iter().map(|(n, _)| n.clone()).collect();
-        for r in ["snapshot", "timestamp"] {
-            planned.push((
-                r.to_string(),
-                RoleState {
-                    version: self.roles.get(r).map_or(0, |s| s.version) + 1,
-                    expires: exp,
-                },
-            ));
-            roles.push(r.to_string());
-        }
-        let plan = Plan {
-            roles,
-            upto: 0,
-            staged: true,
-            counts,
-        };
-        self.record_plan(planned, &plan)?;
+        plan.add_snapshot_and_timestamp(
+            &self.roles,
+            RoleState::ts(now + self.config.online_expiry),
+        );
+        self.record(&plan)?;
         self.finish_plan()?;
         debug!(elapsed = ?t0.elapsed(), "import: plan recorded and published");
         Ok(ImportReport {
@@ -502,11 +483,9 @@ mod tests {
             assert_eq!(count, 3);
             let mut model_recs = recs.clone();
             model_recs.remove(0);
-            let md = sign(
-                layout::build_bin(model_recs, st.version, at(st.expires)),
-                &key,
-            )
-            .unwrap();
+            let md = key
+                .sign(layout::build_bin(model_recs, st.version, st.expiry()))
+                .unwrap();
             let model = md.to_compact_bytes();
             if scheme == Scheme::Ed25519 {
                 assert_eq!(
@@ -549,7 +528,8 @@ mod tests {
         };
         let (bytes, count) = build_bin("bin-0", st, None, &views, &key).unwrap();
         assert_eq!(count, 2);
-        let model = sign(layout::build_bin(recs, 2, at(st.expires)), &key)
+        let model = key
+            .sign(layout::build_bin(recs, 2, st.expiry()))
             .unwrap()
             .to_compact_bytes();
         assert_eq!(bytes, model);

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use tufpi_core::crypto::{PrivateKey, Scheme};
-use tufpi_core::metadata::Key;
+use tufpi_core::metadata::{Key, Metadata, Signed};
 
 use tufpi_fs::WriteOptions;
 
@@ -35,6 +35,13 @@ impl SigningKey {
     /// (keyid, public key).
     pub fn entry(&self) -> (String, Key) {
         (self.keyid.clone(), self.public.clone())
+    }
+
+    /// `signed` with this key's signature.
+    pub fn sign(&self, signed: Signed) -> Result<Metadata, RepoError> {
+        let mut md = Metadata::new(signed);
+        md.sign(&self.private, &self.keyid)?;
+        Ok(md)
     }
 }
 

@@ -11,8 +11,9 @@ use tufpi_core::metadata::{
 };
 use tufpi_core::pathmatch;
 
+use crate::change::TargetRecord;
 use crate::config::{BinsMode, RepoConfig};
-use crate::store::{RoleState, TargetRecord};
+use crate::store::RoleState;
 
 /// Name of the role the bins are delegated from (`bins`, or `targets` when targets is online).
 pub fn bins_delegator(cfg: &RepoConfig) -> &'static str {
@@ -39,6 +40,11 @@ pub fn succinct(cfg: &RepoConfig, online: &[String]) -> SuccinctRoles {
 pub fn bin_of(cfg: &RepoConfig, path: &str) -> u64 {
     let d = pathmatch::path_hash(path);
     u64::from(u32::from_be_bytes([d[0], d[1], d[2], d[3]]) >> (32 - cfg.bit_length))
+}
+
+/// The bin index named by `name`, if it is one of this repository's bins.
+pub fn succinct_index(cfg: &RepoConfig, name: &str) -> Option<u64> {
+    succinct(cfg, &[]).index_of(name)
 }
 
 /// Role name of bin `index`.

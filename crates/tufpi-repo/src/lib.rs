@@ -1,8 +1,13 @@
 //! tufpi-repo: the repository side of PEP 458 — the default layout (root, targets and bins
 //! offline; timestamp, snapshot and 2^k succinct bins online), a state store, a crash-safe
 //! sequential publisher that batches, expiry refresh and GC.
+//!
+//! The repository (`repo.rs`, with `init.rs`, `import.rs`, `rotate.rs` adding to it) queues
+//! changes and plans publishes (`plan.rs`); the publisher (`publisher.rs`) writes a recorded
+//! plan and knows nothing of the repository.
 
 pub mod ceremony;
+pub mod change;
 pub mod config;
 mod direct;
 pub mod error;
@@ -10,19 +15,23 @@ pub mod error;
 pub mod files;
 pub mod gc;
 pub mod import;
+pub mod init;
 pub mod keys;
 pub mod layout;
-pub mod publisher;
+mod lock;
+mod plan;
+mod publisher;
 pub mod repo;
 pub mod rotate;
 pub mod store;
 pub mod target_hashes;
 
+pub use change::{Change, TargetRecord};
 pub use config::{BinsMode, RepoConfig};
 pub use error::RepoError;
 pub use gc::GcReport;
 pub use import::ImportReport;
+pub use init::OfflineKeys;
 pub use repo::{PublishReport, Repository};
-pub use rotate::OfflineKeys;
-pub use store::{Change, RoleState, StateStore, TargetRecord};
+pub use store::{RoleState, StateStore};
 pub use target_hashes::TargetHashes;

@@ -1,6 +1,7 @@
 //! Finishing a recorded plan: bins → snapshot → timestamp, each file written once under its
 //! version name. A plan is recorded (with the role versions it publishes) before any file is
-//! written, so a publisher killed at any point finishes the same plan on restart.
+//! written (see `plan.rs`), so a publisher killed at any point finishes the same plan on
+//! restart.
 //!
 //! A bin's next version is built from its current published file plus the queued changes of
 //! the plan's batch: the published bins are the record of which targets each bin lists.
@@ -11,99 +12,20 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use tracing::warn;
 use tufpi_core::hashes;
-use tufpi_core::json::{self, Map, Value};
 use tufpi_core::metadata::{Body, MetaFile, Metadata, TargetFile};
+use tufpi_fs::{write_atomic, write_many_once, write_once};
 
+use crate::change::Change;
+use crate::config::RepoConfig;
 use crate::direct::direct_snapshot;
 use crate::error::RepoError;
+use crate::keys::SigningKey;
 use crate::layout;
-use crate::repo::{at, sign, succinct_index, Repository};
-use crate::store::{Change, RoleState, StateStore};
-use tufpi_fs::{write_atomic, write_many_once, write_once};
+use crate::plan::Plan;
+use crate::store::{RoleState, StateStore};
 
 /// Bins built (and signed) at once: bounds memory on bulk publishes.
 const CHUNK: usize = 1024;
-
-/// What a recorded plan publishes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Plan {
-    /// Roles to (re)write at their recorded versions.
-    pub roles: Vec<String>,
-    /// Queued changes up to this sequence number are applied (0: none).
-    pub upto: u64,
-    /// The bins' new files were written ahead into `DIR/staging/` (bulk import).
-    pub staged: bool,
-    /// Target counts of staged bins.
-    pub counts: BTreeMap<String, u64>,
-}
-
-impl Plan {
-    /// A plan writing `roles` (no queued changes).
-    pub fn of(roles: Vec<String>) -> Plan {
-        Plan {
-            roles,
-            ..Plan::default()
-        }
-    }
-
-    /// The stored form.
-    pub fn text(&self) -> String {
-        let mut m = Map::new();
-        m.insert(
-            "roles".into(),
-            Value::Array(self.roles.iter().cloned().map(Value::String).collect()),
-        );
-        m.insert("upto".into(), Value::from(self.upto));
-        m.insert("staged".into(), Value::Bool(self.staged));
-        m.insert(
-            "counts".into(),
-            Value::Object(
-                self.counts
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Value::from(*v)))
-                    .collect(),
-            ),
-        );
-        String::from_utf8(json::canonical(&Value::Object(m)).unwrap_or_default())
-            .unwrap_or_default()
-    }
-
-    /// Parse the stored form.
-    pub fn parse(text: &str) -> Result<Plan, RepoError> {
-        let bad = |what: &str| RepoError::Store(format!("stored plan: {what}"));
-        let v = json::parse(text.as_bytes()).map_err(|e| bad(&e.to_string()))?;
-        let o = v.as_object().ok_or_else(|| bad("not an object"))?;
-        let roles = match o.get("roles") {
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|i| i.as_str().map(str::to_string).ok_or_else(|| bad("role")))
-                .collect::<Result<_, _>>()?,
-            _ => return Err(bad("no roles")),
-        };
-        let upto = o.get("upto").and_then(u64_of).unwrap_or(0);
-        let staged = matches!(o.get("staged"), Some(Value::Bool(true)));
-        let counts = match o.get("counts") {
-            Some(Value::Object(m)) => m
-                .iter()
-                .filter_map(|(k, v)| Some((k.clone(), u64_of(v)?)))
-                .collect(),
-            _ => BTreeMap::new(),
-        };
-        Ok(Plan {
-            roles,
-            upto,
-            staged,
-            counts,
-        })
-    }
-}
-
-fn u64_of(v: &Value) -> Option<u64> {
-    match v {
-        Value::Int(i) => i.as_u64(),
-        _ => None,
-    }
-}
 
 /// One bin of a plan, with everything needed to build it off the store's thread.
 struct BinJob {
@@ -150,7 +72,7 @@ pub(crate) fn read_bin_targets(path: &Path) -> Result<BTreeMap<String, TargetFil
 }
 
 /// Apply queued `changes` to `targets` in order.
-pub(crate) fn apply(targets: &mut BTreeMap<String, TargetFile>, changes: Vec<Change>) {
+fn apply(targets: &mut BTreeMap<String, TargetFile>, changes: Vec<Change>) {
     for c in changes {
         match c {
             Change::Add(r) => {
@@ -164,20 +86,24 @@ pub(crate) fn apply(targets: &mut BTreeMap<String, TargetFile>, changes: Vec<Cha
     }
 }
 
-impl Repository {
-    /// Record `plan` and adopt its role states (not yet written).
-    pub(crate) fn record_plan(
-        &mut self,
-        planned: Vec<(String, RoleState)>,
-        plan: &Plan,
-    ) -> Result<(), RepoError> {
-        self.store.record_plan(&planned, &plan.text())?;
-        for (name, st) in planned {
-            self.roles.insert(name, st);
-        }
-        Ok(())
-    }
+/// What finishing a recorded plan needs of the repository. The repository calls the
+/// publisher; the publisher knows nothing of the repository.
+pub(crate) struct Publisher<'a> {
+    /// The layout.
+    pub config: &'a RepoConfig,
+    /// The state store (queued changes in, bin counts and the plan's end out).
+    pub store: &'a mut dyn StateStore,
+    /// Every role's state, the plan's new ones included.
+    pub roles: &'a BTreeMap<String, RoleState>,
+    /// The online key.
+    pub online: &'a SigningKey,
+    /// `DIR/metadata`.
+    pub meta_dir: PathBuf,
+    /// `DIR/staging`: where a bulk import wrote its bins ahead of the plan.
+    pub staging: PathBuf,
+}
 
+impl Publisher<'_> {
     fn state(&self, role: &str) -> Result<RoleState, RepoError> {
         self.roles
             .get(role)
@@ -185,25 +111,14 @@ impl Repository {
             .ok_or_else(|| RepoError::Store(format!("no state for {role}")))
     }
 
-    /// Write everything the recorded plan names, bins → snapshot → timestamp, then clear it.
+    /// Write everything `plan` names, bins → snapshot → timestamp, then clear it in the store.
     /// Safe to repeat after a crash: versioned files already written are kept as they are.
-    pub(crate) fn finish_plan(&mut self) -> Result<(), RepoError> {
-        let Some(text) = self.store.plan()? else {
-            return Ok(());
-        };
-        let plan = Plan::parse(&text)?;
-        let online = self
-            .online
-            .as_ref()
-            .ok_or(RepoError::MissingKey("online"))?;
-        let meta_dir = self.metadata_dir();
-        let staging = self.staging_dir();
+    pub fn finish(self, plan: &Plan) -> Result<(), RepoError> {
+        let online = self.online;
+        let meta_dir = &self.meta_dir;
+        let staging = &self.staging;
         let published = self.store.bin_counts()?;
-        let bins: Vec<(String, u64)> = plan
-            .roles
-            .iter()
-            .filter_map(|n| Some((n.clone(), succinct_index(&self.config, n)?)))
-            .collect();
+        let bins = plan.bins(self.config);
         let mut counts = Vec::with_capacity(bins.len());
         for chunk in bins.chunks(CHUNK) {
             let mut jobs = Vec::with_capacity(chunk.len());
@@ -262,7 +177,7 @@ impl Repository {
                 }
             }
             if renamed {
-                tufpi_fs::sync_dir(&meta_dir)?;
+                tufpi_fs::sync_dir(meta_dir)?;
             }
             if files.len() > 8 {
                 write_many_once(files)?;
@@ -272,31 +187,29 @@ impl Repository {
                 }
             }
         }
-        if self.config.targets_online && plan.roles.iter().any(|n| n == "targets") {
+        if self.config.targets_online && plan.writes("targets") {
             // Targets is online in this layout: the publisher re-signs it (key rotation).
             let st = self.state("targets")?;
             let t = layout::build_targets(
-                &self.config,
+                self.config,
                 &[],
                 1,
                 &online.entry(),
                 st.version,
-                at(st.expires),
+                st.expiry(),
             );
             write_once(
                 &meta_dir.join(format!("{}.targets.json", st.version)),
-                sign(t, online)?.to_compact_bytes(),
+                online.sign(t)?.to_compact_bytes(),
             )?;
         }
-        if plan.roles.iter().any(|n| n == "snapshot") {
+        if plan.writes("snapshot") {
             let st = self.state("snapshot")?;
-            let bytes = match direct_snapshot(&self.roles, st.version, at(st.expires), online)? {
+            let bytes = match direct_snapshot(self.roles, st.version, st.expiry(), online)? {
                 Some(b) => b,
-                None => sign(
-                    layout::build_snapshot(&self.roles, st.version, at(st.expires)),
-                    online,
-                )?
-                .to_compact_bytes(),
+                None => online
+                    .sign(layout::build_snapshot(self.roles, st.version, st.expiry()))?
+                    .to_compact_bytes(),
             };
             let bytes = write_once(
                 &meta_dir.join(format!("{}.snapshot.json", st.version)),
@@ -309,27 +222,19 @@ impl Repository {
                 "sha256".to_string(),
                 hashes::digest_hex("sha256", &bytes).unwrap_or_default(),
             )]));
-            let md = sign(
-                layout::build_timestamp(meta, ts_st.version, at(ts_st.expires)),
-                online,
-            )?;
+            let md = online.sign(layout::build_timestamp(meta, ts_st.version, ts_st.expiry()))?;
             write_atomic(&meta_dir.join("timestamp.json"), &md.to_compact_bytes())?;
         }
         self.store.clear_plan(plan.upto, &counts)?;
         if plan.staged {
-            let _ = std::fs::remove_dir_all(&staging);
+            let _ = std::fs::remove_dir_all(staging);
         }
         Ok(())
-    }
-
-    /// Where a bulk import writes its bins ahead of recording the plan that names them.
-    pub(crate) fn staging_dir(&self) -> PathBuf {
-        self.dir.join("staging")
     }
 }
 
 /// Place or build one bin of a plan.
-fn build(job: BinJob, online: &crate::keys::SigningKey) -> Result<BinDone, RepoError> {
+fn build(job: BinJob, online: &SigningKey) -> Result<BinDone, RepoError> {
     if let (Some(staged), Some(count)) = (&job.staged, job.staged_count) {
         if job.path.exists() {
             return Ok(BinDone::Placed {
@@ -354,10 +259,11 @@ fn build(job: BinJob, online: &crate::keys::SigningKey) -> Result<BinDone, RepoE
     };
     apply(&mut targets, job.changes);
     let count = targets.len() as u64;
-    let md = sign(
-        layout::bin_of_targets(targets, job.state.version, at(job.state.expires)),
-        online,
-    )?;
+    let md = online.sign(layout::bin_of_targets(
+        targets,
+        job.state.version,
+        job.state.expiry(),
+    ))?;
     Ok(BinDone::Built {
         index: job.index,
         count,

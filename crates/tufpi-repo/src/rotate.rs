@@ -3,36 +3,20 @@
 //! moment when the published timestamp is signed by a key root no longer trusts.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use tufpi_core::crypto::{PrivateKey, Scheme};
 use tufpi_core::metadata::{Body, Metadata};
 
-use crate::ceremony::{self, Edit};
-use crate::config::RepoConfig;
-use crate::error::RepoError;
-use crate::keys::{self, SigningKey};
-use crate::layout::{self, TopKeys};
-use crate::repo::{succinct_index, ts, Repository};
-use crate::store::RoleState;
 use tufpi_fs::{write_once, WriteOptions};
 
-/// Public keys and thresholds of the offline roles, for `init_ceremony`.
-pub struct OfflineKeys {
-    /// (keyid, key) of each root key holder.
-    pub root: Vec<(String, tufpi_core::metadata::Key)>,
-    /// Root threshold.
-    pub root_threshold: u64,
-    /// Targets keys.
-    pub targets: Vec<(String, tufpi_core::metadata::Key)>,
-    /// Targets threshold.
-    pub targets_threshold: u64,
-    /// Bins keys.
-    pub bins: Vec<(String, tufpi_core::metadata::Key)>,
-    /// Bins threshold.
-    pub bins_threshold: u64,
-}
+use crate::ceremony::{self, Edit};
+use crate::error::RepoError;
+use crate::keys::{self, SigningKey};
+use crate::layout;
+use crate::plan::Plan;
+use crate::repo::Repository;
+use crate::store::RoleState;
 
 /// The offline roles a ceremony may publish, in publishing order.
 const ORDER: [&str; 3] = ["root", "targets", "bins"];
@@ -145,7 +129,7 @@ impl Repository {
         check_online_trusted(&root, &targets, &online.keyid, self.config.targets_online)?;
 
         let meta_dir = self.metadata_dir();
-        let mut planned: Vec<(String, RoleState)> = Vec::new();
+        let mut plan = Plan::new();
         for (role, md) in &by_role {
             let bytes = if role == "root" {
                 md.to_bytes()
@@ -156,149 +140,59 @@ impl Repository {
                 &meta_dir.join(format!("{}.{role}.json", md.signed.version)),
                 bytes,
             )?;
-            planned.push((
+            plan.adopt(
                 role.clone(),
-                RoleState {
-                    version: md.signed.version,
-                    expires: ts(md.signed.expires),
-                },
-            ));
+                RoleState::new(md.signed.version, md.signed.expires),
+            );
         }
         if rotated {
             // Staged now, installed once the plan that uses it is recorded (see run below).
             keys::stage_next_online(&self.dir, &online.private)?;
             report.push(format!("online key is now {}", online.keyid));
         }
-        let exp = ts(Utc::now() + self.config.online_expiry);
-        let mut names = Vec::new();
+        let exp = RoleState::ts(Utc::now() + self.config.online_expiry);
         if initial && self.config.targets_online {
-            let texp = ts(Utc::now() + self.config.offline_expiry);
-            planned.push((
-                "targets".into(),
+            let texp = RoleState::ts(Utc::now() + self.config.offline_expiry);
+            plan.set(
+                "targets",
                 RoleState {
                     version: 1,
                     expires: texp,
                 },
-            ));
-            names.push("targets".into());
+            );
         }
         if initial {
             // Every bin, v1, before the snapshot that lists them; staggered expiries.
             let n = self.config.bins();
             let span = self.config.online_expiry.num_seconds().max(1) as u64;
             for i in 0..n {
-                let name = crate::layout::bin_name(&self.config, i);
-                planned.push((
-                    name.clone(),
+                let expires = exp + (i * span / n) as i64;
+                plan.set(
+                    layout::bin_name(&self.config, i),
                     RoleState {
                         version: 1,
-                        expires: exp + (i * span / n) as i64,
+                        expires,
                     },
-                ));
-                names.push(name);
+                );
             }
         }
         if rotated {
-            for (name, st) in &self.roles {
-                let online_role = succinct_index(&self.config, name).is_some()
+            for name in self.roles.keys() {
+                let online_role = layout::succinct_index(&self.config, name).is_some()
                     || (self.config.targets_online && name == "targets");
-                if online_role && !planned.iter().any(|(n, _)| n == name) {
-                    planned.push((
-                        name.clone(),
-                        RoleState {
-                            version: st.version + 1,
-                            expires: exp,
-                        },
-                    ));
-                    names.push(name.clone());
+                if online_role && !plan.has(name) {
+                    plan.bump(name.clone(), &self.roles, exp);
                 }
             }
         }
+        plan.add_snapshot_and_timestamp(&self.roles, exp);
         self.online = Some(online);
-        self.record(planned, names, exp)?;
+        self.record(&plan)?;
         if rotated {
             keys::install_next_online(&self.dir)?;
         }
         self.finish_plan()?;
         Ok(report)
-    }
-
-    /// Start a production repository: generate only the online key (DIR/keys/online.pem) and
-    /// write unsigned version 1 of root, targets and bins to DIR/ceremony/ for the offline key
-    /// holders to sign. Publishing them (`publish_offline`) publishes everything else.
-    pub fn init_ceremony(
-        dir: &Path,
-        config: RepoConfig,
-        keys: &OfflineKeys,
-    ) -> Result<Vec<PathBuf>, RepoError> {
-        if dir.join("state.db").exists() {
-            return Err(RepoError::State(format!(
-                "{} already holds a repository",
-                dir.display()
-            )));
-        }
-        let checks = [
-            ("root", &keys.root, keys.root_threshold),
-            ("targets", &keys.targets, keys.targets_threshold),
-            ("bins", &keys.bins, keys.bins_threshold),
-        ];
-        for (role, list, t) in checks {
-            if role != "root" && config.targets_online {
-                continue;
-            }
-            if list.is_empty() || t == 0 || t as usize > list.len() {
-                return Err(RepoError::Invalid(format!(
-                    "{role}: threshold {t} with {} key(s)",
-                    list.len()
-                )));
-            }
-        }
-        std::fs::create_dir_all(dir.join("metadata"))
-            .map_err(|e| RepoError::io("creating metadata dir", e))?;
-        let cer = dir.join("ceremony");
-        std::fs::create_dir_all(&cer).map_err(|e| RepoError::io("creating ceremony dir", e))?;
-        let online = keys::generate(dir, "online", Scheme::Ed25519)?;
-        let mut store = crate::store::SqliteStore::open(&dir.join("state.db"))?;
-        for (k, v) in config.to_settings() {
-            crate::store::StateStore::set_setting(&mut store, k, &v)?;
-        }
-        let now = Utc::now();
-        let top = TopKeys {
-            root: (keys.root.clone(), keys.root_threshold),
-            targets: if config.targets_online {
-                (vec![online.entry()], 1)
-            } else {
-                (keys.targets.clone(), keys.targets_threshold)
-            },
-            online: online.entry(),
-        };
-        let mut out = Vec::new();
-        let mut write = |name: &str, signed| -> Result<(), RepoError> {
-            let path = cer.join(format!("1.{name}.json"));
-            tufpi_fs::write_atomic(&path, &Metadata::new(signed).to_bytes())?;
-            out.push(path);
-            Ok(())
-        };
-        write(
-            "root",
-            layout::build_root(&top, 1, now + config.root_expiry),
-        )?;
-        if !config.targets_online {
-            let exp = now + config.offline_expiry;
-            write(
-                "targets",
-                layout::build_targets(
-                    &config,
-                    &keys.bins,
-                    keys.bins_threshold,
-                    &online.entry(),
-                    1,
-                    exp,
-                ),
-            )?;
-            write("bins", layout::build_bins(&config, &online.entry(), 1, exp))?;
-        }
-        Ok(out)
     }
 
     /// Development repositories only (all keys in DIR/keys): replace the root key, signing the

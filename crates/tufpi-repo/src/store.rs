@@ -5,42 +5,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tufpi_core::json::{self, Value};
 
+use crate::change::{Change, TargetRecord};
 use crate::error::RepoError;
-
-/// A target as the repository records it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetRecord {
-    /// Target path (relative to the target base URL).
-    pub path: String,
-    /// Length in bytes.
-    pub length: u64,
-    /// Algorithm → hex digest (as queued: exactly the repository's target hashes).
-    pub hashes: BTreeMap<String, String>,
-    /// Opaque `custom` value, if any.
-    pub custom: Option<Value>,
-}
-
-/// A queued change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    /// Add or replace a target.
-    Add(TargetRecord),
-    /// Remove a target by path.
-    Remove(String),
-}
-
-impl Change {
-    /// The target path the change concerns.
-    pub fn path(&self) -> &str {
-        match self {
-            Change::Add(t) => &t.path,
-            Change::Remove(p) => p,
-        }
-    }
-}
 
 /// Version and expiry of a role as last planned or published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +19,33 @@ pub struct RoleState {
     pub version: u64,
     /// Expiry, Unix seconds.
     pub expires: i64,
+}
+
+impl RoleState {
+    /// `version`, expiring at `expires`.
+    pub fn new(version: u64, expires: DateTime<Utc>) -> RoleState {
+        RoleState {
+            version,
+            expires: RoleState::ts(expires),
+        }
+    }
+
+    /// The expiry as a time.
+    pub fn expiry(&self) -> DateTime<Utc> {
+        RoleState::at(self.expires)
+    }
+
+    /// Unix seconds of `t`: how expiries are kept.
+    pub fn ts(t: DateTime<Utc>) -> i64 {
+        t.timestamp()
+    }
+
+    /// The time `secs` Unix seconds stand for (the last representable one if out of range).
+    pub fn at(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(secs, 0)
+            .single()
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
 }
 
 /// Given the touched bins and the last sequence number taken, the role states to record and

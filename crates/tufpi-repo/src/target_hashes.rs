@@ -11,10 +11,6 @@ use std::fmt;
 use tufpi_core::hashes;
 
 use crate::error::RepoError;
-use crate::layout;
-use crate::publisher::read_bin_targets;
-use crate::repo::Repository;
-use crate::store::{Change, StateStore, TargetRecord};
 
 /// Algorithms an operator may choose, with their hex digest lengths.
 const ALGORITHMS: [(&str, usize); 3] = [("sha256", 64), ("sha512", 128), ("blake2b-256", 64)];
@@ -101,64 +97,6 @@ impl TargetHashes {
 /// SHA-256 and BLAKE2b-256 of every file and page), so a switch can add an algorithm.
 pub type KnownHashes<'a> =
     dyn Fn(&str, &BTreeMap<String, String>) -> Option<BTreeMap<String, String>> + 'a;
-
-impl Repository {
-    /// Switch the repository to list `new` for every target: publishes what is queued, then
-    /// queues every current target whose listing changes (the next publish re-signs their
-    /// bins) and records `new`. Refused, changing nothing, if a target lacks one of `new`'s
-    /// algorithms in its bin and in `known`. Returns how many targets were re-listed.
-    pub fn set_target_hashes(
-        &mut self,
-        new: TargetHashes,
-        known: &KnownHashes<'_>,
-    ) -> Result<u64, RepoError> {
-        self.publish(100_000)?;
-        let meta_dir = self.metadata_dir();
-        let mut changes = Vec::new();
-        let mut lacking = Vec::new();
-        for (index, count) in self.store.bin_counts()? {
-            let name = layout::bin_name(&self.config, index);
-            let Some(state) = self.roles.get(&name).filter(|_| count > 0) else {
-                continue;
-            };
-            let file = meta_dir.join(format!("{}.{name}.json", state.version));
-            for (path, target) in read_bin_targets(&file)? {
-                let mut available = target.hashes.clone();
-                for (alg, hex) in known(&path, &target.hashes).unwrap_or_default() {
-                    available.entry(alg).or_insert(hex);
-                }
-                match new.select(&path, &available) {
-                    Ok(hashes) if hashes == target.hashes => {}
-                    Ok(hashes) => changes.push((
-                        index,
-                        Change::Add(TargetRecord {
-                            path,
-                            length: target.length,
-                            hashes,
-                            custom: target.custom().cloned(),
-                        }),
-                    )),
-                    Err(e) => lacking.push(e.to_string()),
-                }
-            }
-        }
-        if let Some(first) = lacking.first() {
-            return Err(RepoError::Invalid(format!(
-                "cannot list {new} for every target: {} targets lack a digest (first: {first}); \
-                 add them again with it, or keep the target hashes as they are ({})",
-                lacking.len(),
-                self.config.target_hashes
-            )));
-        }
-        let n = changes.len() as u64;
-        if n > 0 {
-            self.store.enqueue_all(&mut changes.into_iter().map(Ok))?;
-        }
-        self.store.set_setting("target_hashes", &new.to_string())?;
-        self.config.target_hashes = new;
-        Ok(n)
-    }
-}
 
 impl fmt::Display for TargetHashes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use common::{assert_targets, record, target, verify_published, Expect};
 use rusqlite::{params, Connection};
-use tufpi_repo::repo::succinct_index;
+use tufpi_repo::layout::succinct_index;
 use tufpi_repo::{Change, RepoConfig, Repository};
 
 /// Turn a current state store into the older format: targets as rows, no counts, no bins

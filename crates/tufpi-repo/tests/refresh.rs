@@ -12,7 +12,7 @@ use tufpi_repo::{Change, RepoConfig, Repository};
 fn bins(repo: &Repository) -> BTreeMap<String, tufpi_repo::RoleState> {
     repo.role_states()
         .iter()
-        .filter(|(n, _)| tufpi_repo::repo::succinct_index(repo.config(), n).is_some())
+        .filter(|(n, _)| tufpi_repo::layout::succinct_index(repo.config(), n).is_some())
         .map(|(n, s)| (n.clone(), *s))
         .collect()
 }

@@ -520,7 +520,7 @@ fn status(repo: &Path) -> Result<()> {
     }
     let bins: Vec<_> = states
         .iter()
-        .filter(|(n, _)| tufpi_repo::repo::succinct_index(r.config(), n).is_some())
+        .filter(|(n, _)| tufpi_repo::layout::succinct_index(r.config(), n).is_some())
         .collect();
     if let (Some(min), Some(max)) = (
         bins.iter().map(|b| b.1.expires).min(),
