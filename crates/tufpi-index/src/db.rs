@@ -9,7 +9,6 @@ use std::path::Path;
 use base64::Engine;
 use rand_core::{OsRng, RngCore};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
-use sha2::{Digest, Sha256};
 use tufpi_repo::{Change, TargetRecord};
 use tufpi_simple::targets::{basename, is_page_path, metadata_path, split_metadata};
 use tufpi_simple::PageKind;
@@ -106,7 +105,7 @@ pub struct TokenScope {
 
 /// The SHA-256 (hex) under which a token is stored.
 pub fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+    tufpi_core::hashes::digest_hex("sha256", token.as_bytes()).expect("sha256 is known")
 }
 
 /// A new random upload token (`tufpi-` + 32 random bytes, base64url).

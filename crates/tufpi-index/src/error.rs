@@ -34,6 +34,13 @@ pub enum IndexError {
     Internal(String),
 }
 
+impl From<tufpi_fs::Error> for IndexError {
+    fn from(e: tufpi_fs::Error) -> IndexError {
+        let (context, source) = e.into_parts();
+        IndexError::Io { context, source }
+    }
+}
+
 impl IndexError {
     /// A refusal with `status` and `message` (made one line: line breaks become spaces).
     pub fn refused(status: StatusCode, message: impl Into<String>) -> IndexError {

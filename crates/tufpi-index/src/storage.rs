@@ -6,55 +6,65 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use blake2::digest::consts::U32;
-use blake2::Blake2b;
-use sha2::{Digest, Sha256};
+use tufpi_core::hashes::Hasher;
+use tufpi_fs::{ensure_dir, sync_dir, write_atomic};
 
 use crate::db::References;
 use crate::error::IndexError;
 use crate::pages::Digests;
 
-/// BLAKE2b with a 256-bit digest.
-pub type Blake2b256 = Blake2b<U32>;
+/// The digests the index keeps ([`Digests`]) of bytes fed in pieces.
+pub struct DigestsHasher {
+    size: u64,
+    sha256: Hasher,
+    blake2b: Hasher,
+}
+
+impl Default for DigestsHasher {
+    fn default() -> Self {
+        DigestsHasher::new()
+    }
+}
+
+impl DigestsHasher {
+    /// Nothing fed yet.
+    pub fn new() -> DigestsHasher {
+        let hasher = |alg| Hasher::new(alg).expect("a hash algorithm the core knows");
+        DigestsHasher {
+            size: 0,
+            sha256: hasher("sha256"),
+            blake2b: hasher("blake2b-256"),
+        }
+    }
+
+    /// Feed the next bytes.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.size += bytes.len() as u64;
+        self.sha256.update(bytes);
+        self.blake2b.update(bytes);
+    }
+
+    /// Size, SHA-256 and BLAKE2b-256 of everything fed.
+    pub fn finish(self) -> Digests {
+        Digests {
+            size: self.size,
+            sha256: self.sha256.finish_hex(),
+            blake2b: self.blake2b.finish_hex(),
+        }
+    }
+}
 
 /// Size, SHA-256 and BLAKE2b-256 of `bytes`.
 pub fn digests(bytes: &[u8]) -> Digests {
-    Digests {
-        size: bytes.len() as u64,
-        sha256: hex::encode(Sha256::digest(bytes)),
-        blake2b: hex::encode(Blake2b256::digest(bytes)),
-    }
+    let mut h = DigestsHasher::new();
+    h.update(bytes);
+    h.finish()
 }
 
 /// The data directory's file areas.
 #[derive(Debug, Clone)]
 pub struct Storage {
     dir: PathBuf,
-}
-
-fn sync_dir(dir: &Path) -> Result<(), IndexError> {
-    fs::File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| IndexError::io(format!("syncing {}", dir.display()), e))
-}
-
-/// Create `dir` and any missing parents, making each new entry durable in its parent.
-fn ensure_dir(dir: &Path) -> Result<(), IndexError> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    if let Some(parent) = dir.parent() {
-        ensure_dir(parent)?;
-    }
-    match fs::create_dir(dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
-        Err(e) => return Err(IndexError::io(format!("creating {}", dir.display()), e)),
-    }
-    if let Some(parent) = dir.parent() {
-        sync_dir(parent)?;
-    }
-    Ok(())
 }
 
 impl Storage {
@@ -171,7 +181,7 @@ impl Storage {
         let d = digests(bytes);
         let path = self.page_path(&d.sha256);
         if !path.exists() {
-            tufpi_repo::files::write_atomic(&path, bytes)?;
+            write_atomic(&path, bytes)?;
         }
         Ok(d)
     }
@@ -192,7 +202,7 @@ impl Storage {
         if let Some(parent) = path.parent() {
             ensure_dir(parent)?;
         }
-        Ok(tufpi_repo::files::write_atomic(&path, bytes)?)
+        Ok(write_atomic(&path, bytes)?)
     }
 
     /// Durably move a received (already fsynced) temp file to target path `target`.
@@ -204,7 +214,7 @@ impl Storage {
         ensure_dir(parent)?;
         fs::rename(tmp, &path)
             .map_err(|e| IndexError::io(format!("moving upload to {}", path.display()), e))?;
-        sync_dir(parent)
+        Ok(sync_dir(parent)?)
     }
 }
 

@@ -12,9 +12,8 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use blake2::Digest;
+use md5::{Digest, Md5};
 use pep440_rs::VersionSpecifiers;
-use sha2::Sha256;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -24,7 +23,7 @@ use crate::index::{Accepted, Index};
 use crate::names::{self, DistIdentity, DistKind};
 use crate::pages::Digests;
 use crate::sdist;
-use crate::storage::Blake2b256;
+use crate::storage::DigestsHasher;
 use crate::wheel;
 
 /// Room for the form's other fields (description, classifiers…) on top of the file: also the
@@ -588,15 +587,14 @@ async fn receive_file(
     let mut out = tokio::fs::File::create(&tmp.0)
         .await
         .map_err(|e| IndexError::io("creating the upload temp file", e))?;
-    let (mut sha, mut b2, mut md5) = (Sha256::new(), Blake2b256::new(), md5::Md5::new());
+    let (mut hasher, mut md5) = (DigestsHasher::new(), Md5::new());
     let mut size = 0u64;
     while let Some(chunk) = f.chunk().await.map_err(|e| multipart_error(e, max))? {
         size += chunk.len() as u64;
         if size > max {
             continue; // keep reading so the client sees the answer, store nothing
         }
-        sha.update(&chunk);
-        b2.update(&chunk);
+        hasher.update(&chunk);
         md5.update(&chunk);
         out.write_all(&chunk)
             .await
@@ -607,10 +605,10 @@ async fn receive_file(
             .await
             .map_err(|e| IndexError::io("syncing the upload temp file", e))?;
     }
+    // The size counts every byte received, also past `max` (then the upload is refused).
     let digests = Digests {
         size,
-        sha256: hex::encode(sha.finalize()),
-        blake2b: hex::encode(b2.finalize()),
+        ..hasher.finish()
     };
     let md5 = hex::encode(md5.finalize());
     Ok((

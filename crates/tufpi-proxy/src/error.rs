@@ -1,22 +1,25 @@
 //! Proxy errors and the HTTP answers they become: a failed TUF check or an upstream that
 //! cannot deliver what the metadata lists is a 502 with a one-line reason (also the HTTP
 //! reason phrase, which is what installers print); something not in signed metadata is 404.
-//! Every URL in an error text loses its userinfo and query (`redact`): upstream credentials
-//! never reach a client or a log.
+//! Every URL in an error text loses its userinfo and query (`tufpi_client::redact`):
+//! upstream credentials never reach a client or a log.
+
+use std::fmt;
+use std::sync::Arc;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tufpi_client::{ClientError, FetchError};
+use tufpi_client::{redact, ClientError, FetchError};
 
 /// Why a request could not be answered with verified content.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProxyError {
     /// A TUF check failed: the role or target, the check and the values.
     #[error("TUF verification failed: {0}")]
-    Verification(String),
+    Verification(Reason),
     /// The upstream could not deliver (unreachable, timed out, missing a listed file).
     #[error("upstream failed: {0}")]
-    Upstream(String),
+    Upstream(Reason),
     /// Not in the signed metadata (or no such route).
     #[error("{0}")]
     NotFound(String),
@@ -25,29 +28,101 @@ pub enum ProxyError {
     NotAcceptable(String),
     /// A local failure (cache directory, runtime).
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(Reason),
     /// Bad configuration.
     #[error("configuration: {0}")]
     Config(String),
+}
+
+/// What failed: the TUF client's error, kept typed (shared: a download's outcome goes to
+/// every request waiting for it), or the proxy's own words. Shown with every URL redacted.
+#[derive(Debug, Clone)]
+pub enum Reason {
+    /// The proxy's own words.
+    Text(String),
+    /// The TUF client's error, after what the proxy was doing (if it says).
+    Client {
+        /// What the proxy was doing, e.g. `target "x"`.
+        context: Option<String>,
+        /// What the client refused or could not fetch.
+        error: Arc<ClientError>,
+    },
+}
+
+impl Reason {
+    /// The client's error, if the client failed.
+    pub fn client_error(&self) -> Option<&ClientError> {
+        match self {
+            Reason::Text(_) => None,
+            Reason::Client { error, .. } => Some(error),
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Text(t) => f.write_str(&redact(t)),
+            Reason::Client {
+                context: None,
+                error,
+            } => f.write_str(&redact(&error.to_string())),
+            Reason::Client {
+                context: Some(c),
+                error,
+            } => f.write_str(&redact(&format!("{c}: {error}"))),
+        }
+    }
+}
+
+impl From<String> for Reason {
+    fn from(text: String) -> Reason {
+        Reason::Text(text)
+    }
+}
+
+impl From<&str> for Reason {
+    fn from(text: &str) -> Reason {
+        Reason::Text(text.to_string())
+    }
 }
 
 impl ProxyError {
     /// Sort a client error: transport trouble is the upstream's, everything else a failed
     /// check (an oversized file is a refused check, not a transport failure).
     /// A metadata file the upstream does not have (404 during a refresh) is the upstream's
-    /// failure too. URLs in the text are redacted.
-    pub fn from_client(e: &ClientError) -> ProxyError {
-        match e {
+    /// failure too. The error is kept as it is; its text is shown redacted.
+    pub fn from_client(e: ClientError) -> ProxyError {
+        ProxyError::from_client_in(None, e)
+    }
+
+    /// [`ProxyError::from_client`], the error said to have happened in `context`.
+    pub fn from_client_in(context: Option<String>, e: ClientError) -> ProxyError {
+        let sort: fn(Reason) -> ProxyError = match &e {
             ClientError::Fetch(
-                f @ (FetchError::Transport { .. }
+                FetchError::Transport { .. }
                 | FetchError::Timeout { .. }
                 | FetchError::Status { .. }
-                | FetchError::NotFound { .. }),
-            ) => ProxyError::Upstream(redact(&f.to_string())),
+                | FetchError::NotFound { .. },
+            ) => ProxyError::Upstream,
             ClientError::Io { .. } | ClientError::Config(_) | ClientError::Order(_) => {
-                ProxyError::Internal(redact(&e.to_string()))
+                ProxyError::Internal
             }
-            other => ProxyError::Verification(redact(&other.to_string())),
+            _ => ProxyError::Verification,
+        };
+        sort(Reason::Client {
+            context,
+            error: Arc::new(e),
+        })
+    }
+
+    /// The TUF client's error behind this one, if any.
+    pub fn client_error(&self) -> Option<&ClientError> {
+        match self {
+            ProxyError::Verification(r) | ProxyError::Upstream(r) | ProxyError::Internal(r) => {
+                r.client_error()
+            }
+            _ => None,
         }
     }
 
@@ -60,63 +135,6 @@ impl ProxyError {
             ProxyError::Internal(_) | ProxyError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
-}
-
-/// `url` without userinfo, query and fragment (unchanged if it does not parse, except that
-/// anything between `://` and an `@` in its authority goes).
-pub fn redact_url(url: &str) -> String {
-    if let Ok(mut u) = url::Url::parse(url) {
-        if u.has_host() {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-        }
-        u.set_query(None);
-        u.set_fragment(None);
-        return u.to_string();
-    }
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(end);
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let path = path.split(['?', '#']).next().unwrap_or("");
-    if scheme.is_empty() {
-        format!("{host}{path}")
-    } else {
-        format!("{scheme}://{host}{path}")
-    }
-}
-
-/// `text` with every URL in it (`scheme://…` up to whitespace or a quote) redacted by
-/// `redact_url`: error texts of the fetchers carry the URLs they fetched.
-pub fn redact(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("://") {
-        // The scheme: the ASCII letters, digits, `+`, `-`, `.` just before `://`.
-        let start = rest[..i]
-            .char_indices()
-            .rev()
-            .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
-            .map_or(0, |(j, c)| j + c.len_utf8());
-        if start == i {
-            // No scheme: not a URL.
-            out.push_str(&rest[..i + 3]);
-            rest = &rest[i + 3..];
-            continue;
-        }
-        let end = rest[i..]
-            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`'))
-            .map_or(rest.len(), |j| i + j);
-        out.push_str(&rest[..start]);
-        let token = &rest[start..end];
-        // A trailing `:` or `,` is the sentence's, not the URL's.
-        let trimmed = token.trim_end_matches([':', ',', ';', ')']);
-        out.push_str(&redact_url(trimmed));
-        out.push_str(&token[trimmed.len()..]);
-        rest = &rest[end..];
-    }
-    out.push_str(rest);
-    out
 }
 
 /// `text` as one line of visible ASCII, at most `max` bytes: fit for an HTTP reason phrase
@@ -172,6 +190,7 @@ impl IntoResponse for ProxyError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tufpi_client::redact_url;
 
     #[test]
     fn reasons_are_one_short_line() {
@@ -186,7 +205,7 @@ mod tests {
             url: "https://user:secret@index.test/metadata/timestamp.json?token=abc#x".into(),
             status: 500,
         });
-        let p = ProxyError::from_client(&e);
+        let p = ProxyError::from_client(e);
         assert!(matches!(p, ProxyError::Upstream(_)));
         let text = p.to_string();
         assert!(!text.contains("secret") && !text.contains("user") && !text.contains("abc"));
@@ -200,6 +219,30 @@ mod tests {
         let body = ProxyError::Upstream("http://a:b@h/ failed".into()).into_response();
         let reason = body.extensions().get::<hyper::ext::ReasonPhrase>().unwrap();
         assert_eq!(reason.as_bytes(), b"upstream failed: http://h/ failed");
+    }
+
+    #[test]
+    fn client_errors_stay_typed() {
+        let e = ClientError::Fetch(FetchError::Status {
+            url: "https://index.test/metadata/timestamp.json".into(),
+            status: 503,
+        });
+        let p = ProxyError::from_client_in(Some("refreshing".into()), e);
+        assert!(matches!(
+            p.client_error(),
+            Some(ClientError::Fetch(FetchError::Status { status: 503, .. }))
+        ));
+        assert_eq!(
+            p.to_string(),
+            "upstream failed: refreshing: https://index.test/metadata/timestamp.json: HTTP status 503"
+        );
+        // Shared, not copied, by every clone (a download's outcome goes to many requests).
+        let q = p.clone();
+        assert!(std::ptr::eq(
+            p.client_error().unwrap(),
+            q.client_error().unwrap()
+        ));
+        assert!(ProxyError::Upstream("x".into()).client_error().is_none());
     }
 
     #[test]
@@ -217,7 +260,7 @@ mod tests {
             max_length: 1,
         });
         assert!(matches!(
-            ProxyError::from_client(&too_long),
+            ProxyError::from_client(too_long),
             ProxyError::Verification(_)
         ));
         let missing = ClientError::Fetch(FetchError::NotFound {
@@ -225,7 +268,7 @@ mod tests {
             status: 404,
         });
         assert!(matches!(
-            ProxyError::from_client(&missing),
+            ProxyError::from_client(missing),
             ProxyError::Upstream(_)
         ));
     }

@@ -159,7 +159,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, ProxyError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| ProxyError::Internal(e.to_string()))?
+        .map_err(|e| ProxyError::Internal(e.to_string().into()))?
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -179,16 +179,8 @@ impl FileCache {
     /// A cache in `dir` (created; temp files a previous run left behind are removed).
     pub fn open(dir: &Path) -> Result<FileCache, ProxyError> {
         std::fs::create_dir_all(dir)
-            .map_err(|e| ProxyError::Internal(format!("creating {}: {e}", dir.display())))?;
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            for e in entries.flatten() {
-                let name = e.file_name();
-                let name = name.to_string_lossy();
-                if name.starts_with('.') && name.ends_with(".tmp") {
-                    let _ = std::fs::remove_file(e.path());
-                }
-            }
-        }
+            .map_err(|e| ProxyError::Internal(format!("creating {}: {e}", dir.display()).into()))?;
+        let _ = tufpi_fs::remove_stale_temps(dir);
         Ok(FileCache {
             dir: dir.to_path_buf(),
             inflight: Arc::new(Mutex::new(HashMap::new())),
@@ -316,8 +308,8 @@ async fn download(trust: Arc<Trust>, dir: PathBuf, slot: Slot, resolved: Resolve
 /// re-download later.
 fn store(dir: &Path, slot: &Slot, fetched: &Fetched) {
     let file = dir.join(slot.name_for(fetched.blake2b_256.as_deref()));
-    if let Err(e) = write_atomic(dir, &file, &fetched.data) {
-        warn!("caching {}: {e}", file.display());
+    if let Err(e) = write_cached(&file, &fetched.data) {
+        warn!("caching {}: {}", file.display(), e.io_error());
     }
 }
 
@@ -383,23 +375,13 @@ async fn cached(
 }
 
 /// temp file (created new: never an existing file or a symlink) → rename: readers see the
-/// whole verified file or none.
-fn write_atomic(dir: &Path, file: &Path, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let n = SEQ.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!(".{}.{n}.tmp", std::process::id()));
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .and_then(|mut f| f.write_all(data));
-    written
-        .and_then(|()| std::fs::rename(&tmp, file))
-        .inspect_err(|_| {
-            let _ = std::fs::remove_file(&tmp);
-        })
+/// whole verified file or none. Not synced: every hit is verified again, so a file a power
+/// loss damaged is only downloaded again.
+fn write_cached(file: &Path, data: &[u8]) -> tufpi_fs::Result<()> {
+    tufpi_fs::WriteOptions::new()
+        .sync_data(false)
+        .sync_dir(false)
+        .write(file, data)
 }
 
 #[cfg(test)]
@@ -575,7 +557,7 @@ mod tests {
         FileCache::open(d.path()).unwrap();
         assert!(!stale.exists() && d.path().join("sha256-aa").exists());
         let target = d.path().join("sha256-bb");
-        write_atomic(d.path(), &target, b"abc").unwrap();
+        write_cached(&target, b"abc").unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"abc");
     }
 }

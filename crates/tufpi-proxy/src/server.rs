@@ -19,7 +19,9 @@ use tufpi_client::UpdaterConfig;
 use tufpi_simple::targets::{basename, named_blake2b_256, split_hash_prefix};
 use tufpi_simple::{negotiate, normalize_valid, PageKind, HTML_TYPE, JSON_TYPE};
 
-use crate::error::{redact_url, ProxyError};
+use tufpi_client::{redact, redact_url};
+
+use crate::error::ProxyError;
 use crate::files::{Content, FileCache};
 use crate::pages::{self, Page};
 use crate::trust::{Resolved, Trust, Upstream};
@@ -207,7 +209,7 @@ async fn health(State(app): State<Arc<App>>) -> Response {
         (true, line) => text(StatusCode::OK, &format!("ok: {line}\n")),
         (false, line) => text(
             StatusCode::SERVICE_UNAVAILABLE,
-            &format!("failing: {}\n", crate::error::redact(&line)),
+            &format!("failing: {}\n", redact(&line)),
         ),
     }
 }
@@ -316,8 +318,9 @@ async fn verified_page(app: &Arc<App>, project: String) -> Result<Arc<Page>, Pro
     let page_url = format!("{}{target}", upstream.target_base);
     let bytes = app.trust.download(resolved).await?;
     // Signed, yet not a page we can read: refuse it whole rather than guess.
-    let page = pages::rewrite(&bytes, &page_url, &upstream.target_base)
-        .map_err(|e| ProxyError::Verification(format!("target {target:?} verified, but {e}")))?;
+    let page = pages::rewrite(&bytes, &page_url, &upstream.target_base).map_err(|e| {
+        ProxyError::Verification(format!("target {target:?} verified, but {e}").into())
+    })?;
     if !page.dropped.is_empty() {
         warn!(
             project = page.name(),
@@ -482,21 +485,21 @@ pub fn run(opts: ProxyOptions) -> Result<(), ProxyError> {
         .enable_all()
         .thread_name("tufpi-proxy")
         .build()
-        .map_err(|e| ProxyError::Internal(format!("starting the runtime: {e}")))?;
+        .map_err(|e| ProxyError::Internal(format!("starting the runtime: {e}").into()))?;
     rt.block_on(async move {
         let listener = tufpi_simple::conn::bind(&opts.listen)
             .await
             .map_err(|e| ProxyError::Config(format!("listening on {}: {e}", opts.listen)))?;
         let addr = listener
             .local_addr()
-            .map_err(|e| ProxyError::Internal(format!("reading the bound address: {e}")))?;
+            .map_err(|e| ProxyError::Internal(format!("reading the bound address: {e}").into()))?;
         // A first refresh says at once whether the upstream and the root fit; a failure is
         // reported and retried on the next request, not fatal.
         let t = trust.clone();
         match tokio::task::spawn_blocking(move || t.refresh()).await {
             Ok(Ok(())) => info!(%metadata_url, "trusted metadata refreshed"),
             Ok(Err(e)) => warn!("first refresh: {e}"),
-            Err(e) => return Err(ProxyError::Internal(e.to_string())),
+            Err(e) => return Err(ProxyError::Internal(e.to_string().into())),
         }
         let app = Arc::new(App {
             trust,
@@ -519,7 +522,7 @@ pub fn run(opts: ProxyOptions) -> Result<(), ProxyError> {
             tufpi_simple::shutdown_signal(),
         )
         .await
-        .map_err(|e| ProxyError::Internal(format!("serving: {e}")))?;
+        .map_err(|e| ProxyError::Internal(format!("serving: {e}").into()))?;
         info!("stopped");
         Ok(())
     })

@@ -10,60 +10,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::body::Bytes;
-use blake2::digest::consts::U32;
-use blake2::{Blake2b, Blake2b512, Digest};
 use hyper::body::{Frame, SizeHint};
-use sha2::{Sha224, Sha256, Sha384, Sha512};
 use tokio::sync::mpsc;
+use tufpi_core::hashes::Hasher;
 use tufpi_core::metadata::TargetFile;
 
 /// Bytes read (and sent) at a time.
 const CHUNK: usize = 256 * 1024;
-
-enum Hasher {
-    Sha224(Sha224),
-    Sha256(Sha256),
-    Sha384(Sha384),
-    Sha512(Sha512),
-    Blake2b256(Blake2b<U32>),
-    Blake2b512(Blake2b512),
-}
-
-impl Hasher {
-    fn new(algorithm: &str) -> Option<Hasher> {
-        Some(match algorithm {
-            "sha224" => Hasher::Sha224(Sha224::new()),
-            "sha256" => Hasher::Sha256(Sha256::new()),
-            "sha384" => Hasher::Sha384(Sha384::new()),
-            "sha512" => Hasher::Sha512(Sha512::new()),
-            "blake2b-256" => Hasher::Blake2b256(Blake2b::<U32>::new()),
-            "blake2b" | "blake2b-512" => Hasher::Blake2b512(Blake2b512::new()),
-            _ => return None,
-        })
-    }
-
-    fn update(&mut self, data: &[u8]) {
-        match self {
-            Hasher::Sha224(h) => h.update(data),
-            Hasher::Sha256(h) => h.update(data),
-            Hasher::Sha384(h) => h.update(data),
-            Hasher::Sha512(h) => h.update(data),
-            Hasher::Blake2b256(h) => h.update(data),
-            Hasher::Blake2b512(h) => h.update(data),
-        }
-    }
-
-    fn hex(self) -> String {
-        match self {
-            Hasher::Sha224(h) => hex::encode(h.finalize()),
-            Hasher::Sha256(h) => hex::encode(h.finalize()),
-            Hasher::Sha384(h) => hex::encode(h.finalize()),
-            Hasher::Sha512(h) => hex::encode(h.finalize()),
-            Hasher::Blake2b256(h) => hex::encode(h.finalize()),
-            Hasher::Blake2b512(h) => hex::encode(h.finalize()),
-        }
-    }
-}
 
 /// What a check does about the BLAKE2b-256 beyond the signed hashes (a signed
 /// `blake2b-256` is always checked as signed).
@@ -160,7 +113,7 @@ impl Check {
         }
         let mut b2 = None;
         for (alg, want, h) in self.hashes {
-            let got = h.hex();
+            let got = h.finish_hex();
             if let Some(want) = want {
                 if got != want {
                     return Err(format!("{alg} hash mismatch: expected {want}, got {got}"));

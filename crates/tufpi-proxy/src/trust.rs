@@ -36,11 +36,11 @@ use tracing::{debug, error, info, warn};
 use tufpi_client::trusted::targets_of;
 use tufpi_client::updater::{quote, target_url_for};
 use tufpi_client::{
-    AnyFetcher, ClientError, FetchError, Fetcher, TrustedSet, Updater, UpdaterConfig,
+    redact, AnyFetcher, ClientError, FetchError, Fetcher, TrustedSet, Updater, UpdaterConfig,
 };
 use tufpi_core::metadata::{Body, Signed, TargetFile};
 
-use crate::error::{redact, ProxyError};
+use crate::error::{ProxyError, Reason};
 
 /// The root `--root` gave when this trust store was created: later runs compare theirs.
 const ANCHOR: &str = "proxy-initial-root.json";
@@ -426,7 +426,7 @@ impl Trust {
             let m = me.clone();
             let out = tokio::task::spawn_blocking(move || m.refresh_blocking())
                 .await
-                .unwrap_or_else(|e| Err(ProxyError::Internal(format!("refresh: {e}"))));
+                .unwrap_or_else(|e| Err(ProxyError::Internal(format!("refresh: {e}").into())));
             me.finished(start, out.clone());
             let _ = tx.send(Some(out));
         });
@@ -471,7 +471,7 @@ impl Trust {
                     Ok(())
                 }
             }
-            Err(e) => Err(ProxyError::from_client(&e)),
+            Err(e) => Err(ProxyError::from_client(e)),
         };
         let failed_before = lock(&self.summary).failure.is_some();
         match &out {
@@ -527,7 +527,7 @@ impl Trust {
                     expiry_refresh = true;
                     self.refreshed_since(Some(arrival)).await?;
                 }
-                Some(why) => return Err(ProxyError::Verification(why)),
+                Some(why) => return Err(ProxyError::Verification(why.into())),
             }
         }
     }
@@ -555,7 +555,7 @@ impl Trust {
         if gen.is_missing(path) {
             return Ok(None);
         }
-        let internal = |m: &str| (false, ProxyError::Internal(m.to_string()));
+        let internal = |m: &str| (false, ProxyError::Internal(m.to_string().into()));
         let mut to_visit: Vec<(String, String, Arc<Signed>)> =
             vec![("targets".into(), "root".into(), gen.root.clone())];
         let mut visited: BTreeSet<String> = BTreeSet::new();
@@ -579,7 +579,7 @@ impl Trust {
                     info,
                     gen.consistent && self.config.prefix_targets_with_hash,
                 )
-                .map_err(|e| (false, ProxyError::from_client(&e)))?;
+                .map_err(|e| (false, ProxyError::from_client(e)))?;
                 return Ok(Some(Resolved {
                     path: path.to_string(),
                     info: info.clone(),
@@ -635,11 +635,11 @@ impl Trust {
                 .clone()
                 .acquire_owned()
                 .await
-                .map_err(|e| (false, ProxyError::Internal(e.to_string())))?;
+                .map_err(|e| (false, ProxyError::Internal(e.to_string().into())))?;
             let (m, g2, r2) = (me.clone(), g.clone(), r.clone());
             let s = tokio::task::spawn_blocking(move || m.load_role_blocking(&g2, &r2, &delegator))
                 .await
-                .map_err(|e| (false, ProxyError::Internal(e.to_string())))??;
+                .map_err(|e| (false, ProxyError::Internal(e.to_string().into())))??;
             let s = Arc::new(s);
             lock(&g.roles).insert((p, r), s.clone());
             Ok(s)
@@ -661,7 +661,7 @@ impl Trust {
         role: &str,
         delegator: &Signed,
     ) -> Result<Signed, (bool, ProxyError)> {
-        let refused = |e: ClientError| (false, ProxyError::from_client(&e));
+        let refused = |e: ClientError| (false, ProxyError::from_client(e));
         let file = self.dir.join(format!("{}.json", quote(role)));
         if let Ok(local) = std::fs::read(&file) {
             match gen
@@ -683,7 +683,7 @@ impl Trust {
         debug!(url = %redact(&url), length, "fetching metadata");
         let data = self.fetcher.fetch(&url, length).map_err(|e| {
             let race = gen.consistent && e.is_not_found();
-            (race, ProxyError::from_client(&ClientError::Fetch(e)))
+            (race, ProxyError::from_client(ClientError::Fetch(e)))
         })?;
         let s = gen
             .trusted
@@ -693,7 +693,11 @@ impl Trust {
         // for the current generation: a lookup still on an older one does not put back the
         // version a newer snapshot has replaced.
         if self.generation().is_some_and(|c| c.id == gen.id) {
-            if let Err(e) = write_atomic(&file, &data) {
+            // Not synced: a copy a power loss damaged fails verification and is fetched again.
+            let cache = tufpi_fs::WriteOptions::new()
+                .sync_data(false)
+                .sync_dir(false);
+            if let Err(e) = cache.write(&file, &data) {
                 warn!("caching {role}: {e}");
             }
         }
@@ -713,11 +717,11 @@ impl Trust {
                 .clone()
                 .acquire_owned()
                 .await
-                .map_err(|e| ProxyError::Internal(e.to_string()))?;
+                .map_err(|e| ProxyError::Internal(e.to_string().into()))?;
             let m = me.clone();
             tokio::task::spawn_blocking(move || m.fetch_verified(&t).map(Bytes::from))
                 .await
-                .map_err(|e| ProxyError::Internal(e.to_string()))?
+                .map_err(|e| ProxyError::Internal(e.to_string().into()))?
         };
         self.transfers.run(key, task).await.unwrap_or_else(|| {
             Err(ProxyError::Internal(
@@ -732,18 +736,25 @@ impl Trust {
         let data = self
             .fetcher
             .fetch(&t.url, t.info.length)
-            .map_err(|e| match e {
-                FetchError::NotFound { .. } => ProxyError::Upstream(redact(&format!(
-                    "target {:?} is in the signed metadata but the upstream does not have it: {e}",
-                    t.path
-                ))),
-                FetchError::TooLong { .. } => ProxyError::Verification(redact(&format!(
-                    "target {:?}: {e} (signed length {})",
-                    t.path, t.info.length
-                ))),
-                other => ProxyError::Upstream(redact(&other.to_string())),
+            .map_err(|e| {
+                let path = &t.path;
+                let (sort, context): (fn(Reason) -> ProxyError, String) = match &e {
+                    FetchError::NotFound { .. } => (
+                        ProxyError::Upstream,
+                        format!("target {path:?} is in the signed metadata but the upstream does not have it"),
+                    ),
+                    FetchError::TooLong { .. } => (
+                        ProxyError::Verification,
+                        format!("target {path:?} (signed length {})", t.info.length),
+                    ),
+                    _ => return ProxyError::from_client(ClientError::Fetch(e)),
+                };
+                sort(Reason::Client {
+                    context: Some(context),
+                    error: Arc::new(ClientError::Fetch(e)),
+                })
             })?;
-        Updater::verify_target(&t.path, &t.info, &data).map_err(|e| ProxyError::from_client(&e))?;
+        Updater::verify_target(&t.path, &t.info, &data).map_err(ProxyError::from_client)?;
         Ok(data)
     }
 
@@ -809,28 +820,6 @@ fn with_slash(url: &str) -> String {
     } else {
         format!("{url}/")
     }
-}
-
-/// temp file (created new) → rename: a reader sees the old file or the new one, whole.
-fn write_atomic(file: &Path, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let n = SEQ.fetch_add(1, Ordering::Relaxed);
-    let dir = file.parent().unwrap_or(Path::new("."));
-    let name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.proxy{n}.tmp", std::process::id()));
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .and_then(|mut f| f.write_all(data))
-        .and_then(|()| std::fs::rename(&tmp, file))
-        .inspect_err(|_| {
-            let _ = std::fs::remove_file(&tmp);
-        })
 }
 
 /// Warn (loudly) when `root` is not the root this store was created from: the store's own,
