@@ -1,3 +1,9 @@
+use ed25519_dalek::pkcs8::KeypairBytes;
+use pkcs8::{EncodePrivateKey, LineEnding};
+
+use super::encoding::py_fromhex;
+use super::private::Inner;
+use super::public::{rsa_public, verify_rsa_pss_sha256_auto, PublicKey};
 use super::*;
 
 const MSG: &[u8] = br#"{"signed":{"_type":"root","version":1}}"#;

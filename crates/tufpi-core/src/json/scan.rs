@@ -2,7 +2,8 @@
 //! without allocating. For cheap consistency checks of cached files that were verified in full
 //! when they were stored (e.g. "is the cached snapshot the version timestamp names?").
 
-use super::{parse, Value};
+use super::parse::{parse, MAX_DEPTH};
+use super::value::Value;
 
 /// The value at `path` (object keys from the top), parsed, or `None` if absent or malformed.
 /// Keys are compared with their raw JSON text, so only keys without escapes can be looked up.
@@ -109,7 +110,7 @@ impl Scanner<'_> {
     }
 
     fn skip_value(&mut self, depth: usize) -> Option<()> {
-        if depth > super::MAX_DEPTH {
+        if depth > MAX_DEPTH {
             return None;
         }
         self.ws();
