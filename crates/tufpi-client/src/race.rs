@@ -44,6 +44,7 @@ pub fn retry_on_race<S: Restart, T>(
 mod tests {
     use super::*;
 
+    #[derive(Default)]
     struct Counter {
         tries: usize,
         restarts: usize,
@@ -61,10 +62,7 @@ mod tests {
 
     #[test]
     fn races_are_retried_a_bounded_number_of_times() {
-        let mut c = Counter {
-            tries: 0,
-            restarts: 0,
-        };
+        let mut c = Counter::default();
         let out: Result<(), _> = retry_on_race(&mut c, |c| {
             c.tries += 1;
             Err(ClientError::Order("race"))
@@ -72,10 +70,7 @@ mod tests {
         assert!(matches!(out, Err(ClientError::Order("race"))));
         assert_eq!((c.tries, c.restarts), (RACE_RETRIES, RACE_RETRIES - 1));
 
-        let mut c = Counter {
-            tries: 0,
-            restarts: 0,
-        };
+        let mut c = Counter::default();
         let out = retry_on_race(&mut c, |c| {
             c.tries += 1;
             if c.tries == 2 {
@@ -87,10 +82,7 @@ mod tests {
         assert_eq!(out.unwrap(), 7);
         assert_eq!((c.tries, c.restarts), (2, 1));
 
-        let mut c = Counter {
-            tries: 0,
-            restarts: 0,
-        };
+        let mut c = Counter::default();
         let out: Result<(), _> = retry_on_race(&mut c, |c| {
             c.tries += 1;
             Err(ClientError::Order("other"))
