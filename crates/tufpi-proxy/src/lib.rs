@@ -5,14 +5,17 @@
 //! `trust` holds the TUF client and its refresh policy, `pages` turns a verified PEP 691
 //! page into the HTML or JSON asked for with links back at the proxy, `files` downloads,
 //! verifies and caches distribution files (`stream` verifies and streams large cached
-//! ones), `server` has the routes and the run loop.
+//! ones), `routes` answers requests, `pip` tells pip the reasons it would hide, `run` is the
+//! run loop.
 
 pub mod error;
 pub mod files;
 pub mod pages;
-pub mod server;
+mod pip;
+mod routes;
+pub mod run;
 pub mod stream;
 pub mod trust;
 
 pub use error::ProxyError;
-pub use server::{run, ProxyOptions};
+pub use run::{run, ProxyOptions};

@@ -1,6 +1,10 @@
 //! Project pages: the rewrite of a verified PEP 691 JSON page into the HTML or JSON asked
 //! for, every file link pointing back at the proxy (which verifies each file on the way
-//! through), and the request paths and links between the proxy's URLs and target paths.
+//! through), the request paths and links between the proxy's URLs and target paths, and the
+//! verified pages kept in memory ([`PageCache`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
 use serde_json::{json, Map, Value};
@@ -196,6 +200,43 @@ impl Page {
     }
 }
 
+/// Most bytes of signed page files whose parsed pages are kept in memory (a parsed page
+/// takes several times its file's size); the lot is dropped when a new page would pass it.
+const PAGE_CACHE_BYTES: usize = 16 << 20;
+
+/// Verified pages in memory: the newest version of each page only, bounded in bytes.
+#[derive(Default)]
+pub(crate) struct PageCache {
+    /// Target path → (signed digest, page, its file's size).
+    pages: HashMap<String, (String, Arc<Page>, usize)>,
+    /// Sum of the file sizes.
+    bytes: usize,
+}
+
+impl PageCache {
+    pub(crate) fn get(&self, target: &str, digest: &str) -> Option<Arc<Page>> {
+        self.pages
+            .get(target)
+            .filter(|(d, _, _)| d == digest)
+            .map(|(_, p, _)| p.clone())
+    }
+
+    pub(crate) fn insert(&mut self, target: String, digest: String, page: Arc<Page>, size: usize) {
+        if let Some((_, _, old)) = self.pages.remove(&target) {
+            self.bytes -= old;
+        }
+        if size > PAGE_CACHE_BYTES {
+            return;
+        }
+        if self.bytes + size > PAGE_CACHE_BYTES {
+            self.pages.clear();
+            self.bytes = 0;
+        }
+        self.bytes += size;
+        self.pages.insert(target, (digest, page, size));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,5 +326,39 @@ mod tests {
             proxy_link("packages/a b/c#d.whl"),
             "../../packages/a%20b/c%23d.whl"
         );
+    }
+
+    #[test]
+    fn the_page_cache_keeps_one_version_per_page_within_its_bytes() {
+        let page = || {
+            let doc = br#"{"meta":{"api-version":"1.1"},"name":"x","files":[]}"#;
+            Arc::new(
+                rewrite(
+                    doc,
+                    "http://h/simple/x/vnd.pypi.simple.v1.json",
+                    "http://h/",
+                )
+                .unwrap(),
+            )
+        };
+        let mut c = PageCache::default();
+        for v in 0..100 {
+            c.insert("simple/x/p".into(), format!("d{v}"), page(), 1 << 20);
+        }
+        assert_eq!(c.pages.len(), 1);
+        assert_eq!(c.bytes, 1 << 20);
+        assert!(c.get("simple/x/p", "d99").is_some());
+        assert!(c.get("simple/x/p", "d98").is_none());
+        for i in 0..100 {
+            c.insert(format!("simple/p{i}/p"), "d".into(), page(), 1 << 20);
+            assert!(c.bytes <= PAGE_CACHE_BYTES);
+        }
+        c.insert(
+            "simple/huge/p".into(),
+            "d".into(),
+            page(),
+            PAGE_CACHE_BYTES + 1,
+        );
+        assert!(c.get("simple/huge/p", "d").is_none());
     }
 }

@@ -1,12 +1,9 @@
-//! Routes and the run loop: `/simple/<project>/` pages (verified, re-rendered, links back at
-//! the proxy), every other path a target (verified, cached), `/health`; a one-line banner
-//! with the pip and uv command lines; graceful shutdown on Ctrl-C or SIGTERM.
+//! The routes: `/simple/<project>/` pages (verified, re-rendered, links back at the proxy),
+//! every other path a target (verified, cached), `/health`. pip gets its answers through
+//! [`crate::pip`].
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
@@ -14,111 +11,38 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use tracing::{info, warn};
-use tufpi_client::UpdaterConfig;
+use tracing::warn;
+use tufpi_client::redact;
 use tufpi_simple::targets::{basename, named_blake2b_256, split_hash_prefix};
 use tufpi_simple::{negotiate, normalize_valid, PageKind, HTML_TYPE, JSON_TYPE};
 
-use tufpi_client::{redact, redact_url};
-
 use crate::error::ProxyError;
 use crate::files::{Content, FileCache};
-use crate::pages::{self, Page};
-use crate::trust::{Resolved, Trust, Upstream};
+use crate::pages::{self, Page, PageCache};
+use crate::pip::{for_pip, PageResponse};
+use crate::trust::{Resolved, Trust};
 
-/// What `tufpi proxy` was asked for.
-#[derive(Debug, Clone)]
-pub struct ProxyOptions {
-    /// The index, e.g. `http://127.0.0.1:4458`.
-    pub upstream: String,
-    /// TUF metadata base URL (default `<upstream>/metadata/`).
-    pub metadata_url: Option<String>,
-    /// Target base URL (default `<upstream>/`).
-    pub target_base: Option<String>,
-    /// The trusted root metadata file (used when the cache holds no trusted root yet).
-    pub root: PathBuf,
-    /// Address to listen on, `HOST:PORT` (port 0: any free port).
-    pub listen: String,
-    /// Cache directory: trusted metadata and verified files.
-    pub cache_dir: PathBuf,
-    /// Refresh the metadata at most this often (a page request after it has passed does).
-    pub refresh_interval: Duration,
-    /// Overall timeout of one upstream download.
-    pub fetch_timeout: Duration,
-    /// Most upstream target downloads at once.
-    pub max_downloads: usize,
-    /// Connection limits and timeouts.
-    pub conn: tufpi_simple::conn::Limits,
-}
-
-/// Most bytes of signed page files whose parsed pages are kept in memory (a parsed page
-/// takes several times its file's size); the lot is dropped when a new page would pass it.
-const PAGE_CACHE_BYTES: usize = 16 << 20;
-
-/// Verified pages in memory: the newest version of each page only, bounded in bytes.
-#[derive(Default)]
-struct PageCache {
-    /// Target path → (signed digest, page, its file's size).
-    pages: HashMap<String, (String, Arc<Page>, usize)>,
-    /// Sum of the file sizes.
-    bytes: usize,
-}
-
-impl PageCache {
-    fn get(&self, target: &str, digest: &str) -> Option<Arc<Page>> {
-        self.pages
-            .get(target)
-            .filter(|(d, _, _)| d == digest)
-            .map(|(_, p, _)| p.clone())
-    }
-
-    fn insert(&mut self, target: String, digest: String, page: Arc<Page>, size: usize) {
-        if let Some((_, _, old)) = self.pages.remove(&target) {
-            self.bytes -= old;
-        }
-        if size > PAGE_CACHE_BYTES {
-            return;
-        }
-        if self.bytes + size > PAGE_CACHE_BYTES {
-            self.pages.clear();
-            self.bytes = 0;
-        }
-        self.bytes += size;
-        self.pages.insert(target, (digest, page, size));
-    }
-}
-
-struct App {
+/// What every route shares.
+pub(crate) struct App {
     trust: Arc<Trust>,
     files: FileCache,
     /// Verified, rewritten pages (the version the signed sha256 names).
     pages: Mutex<PageCache>,
 }
 
-/// `url` parsed, normalised, with a trailing slash; no query or fragment (target paths are
-/// appended to it). Error texts show it without credentials.
-fn base_url(url: &str, what: &str) -> Result<String, ProxyError> {
-    let shown = redact_url(url);
-    let bad = |why: String| ProxyError::Config(format!("{what} {shown:?}: {why}"));
-    let u = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
-    if !matches!(u.scheme(), "http" | "https" | "file") {
-        return Err(bad("only http, https and file URLs".into()));
+impl App {
+    /// The routes' state over an opened trust store and file cache.
+    pub(crate) fn new(trust: Arc<Trust>, files: FileCache) -> App {
+        App {
+            trust,
+            files,
+            pages: Mutex::new(PageCache::default()),
+        }
     }
-    if u.query().is_some() || u.fragment().is_some() {
-        return Err(bad(
-            "a base URL cannot have a query or fragment (paths are appended to it)".into(),
-        ));
-    }
-    let mut u = u;
-    if !u.path().ends_with('/') {
-        let path = format!("{}/", u.path());
-        u.set_path(&path);
-    }
-    Ok(u.to_string())
 }
 
 /// The routes over an opened trust store and file cache.
-fn router(app: Arc<App>) -> Router {
+pub(crate) fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/health", get(health))
@@ -130,57 +54,6 @@ fn router(app: Arc<App>) -> Router {
         .layer(axum::middleware::from_fn(for_pip))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app)
-}
-
-/// Marks a response as a project page's (set by `project_page`): only those get pip's
-/// page workaround in `for_pip`.
-#[derive(Debug, Clone, Copy)]
-struct PageResponse;
-
-/// pip hides the proxy's reasons: it retries a 502 five times and then reports only "too many
-/// 502 error responses", and it logs a failed index page only at debug level. So to pip (and
-/// only pip, by its User-Agent) a refused file is a 403, which it does not retry and whose
-/// reason phrase — the failed check — it prints; and a refused project page is a 200 whose
-/// Content-Type carries the reason, which pip prints in its "Skipping page" warning before it
-/// fails for want of a distribution. No file link is ever served: the body is the reason, as
-/// plain text. Every other client gets the 502.
-async fn for_pip(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let pip = req
-        .headers()
-        .get(axum::http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ua| ua.starts_with("pip/"));
-    let resp = next.run(req).await;
-    if pip {
-        pip_answer(resp)
-    } else {
-        resp
-    }
-}
-
-/// A 502 as pip is told it: a page's (marked `PageResponse`) as a 200 with the reason in
-/// the Content-Type, anything else's as a 403.
-fn pip_answer(mut resp: Response) -> Response {
-    if resp.status() != StatusCode::BAD_GATEWAY {
-        return resp;
-    }
-    if resp.extensions().get::<PageResponse>().is_none() {
-        *resp.status_mut() = StatusCode::FORBIDDEN;
-        return resp;
-    }
-    let reason = resp
-        .extensions()
-        .get::<hyper::ext::ReasonPhrase>()
-        .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
-        .unwrap_or_else(|| "TUF verification failed".into());
-    let ctype = format!("text/plain; tufpi-refused=\"{}\"", reason.replace('"', "'"));
-    if let Ok(v) = axum::http::HeaderValue::from_str(&ctype) {
-        *resp.status_mut() = StatusCode::OK;
-        resp.extensions_mut().remove::<hyper::ext::ReasonPhrase>();
-        resp.headers_mut()
-            .insert(axum::http::header::CONTENT_TYPE, v);
-    }
-    resp
 }
 
 async fn home() -> Response {
@@ -448,147 +321,11 @@ fn content_addressed(
         .is_some_and(|(prefix, _)| info.hashes.values().any(|h| !h.is_empty() && h == prefix))
 }
 
-/// Run the proxy until interrupted.
-pub fn run(opts: ProxyOptions) -> Result<(), ProxyError> {
-    let upstream = base_url(&opts.upstream, "upstream")?;
-    let metadata_url = base_url(
-        opts.metadata_url
-            .as_deref()
-            .unwrap_or(&format!("{upstream}metadata/")),
-        "metadata URL",
-    )?;
-    let target_base = base_url(
-        opts.target_base.as_deref().unwrap_or(&upstream),
-        "target base URL",
-    )?;
-    let root = std::fs::read(&opts.root)
-        .map_err(|e| ProxyError::Config(format!("reading {}: {e}", opts.root.display())))?;
-    let config = UpdaterConfig {
-        fetch_timeout: opts.fetch_timeout,
-        ..UpdaterConfig::default()
-    };
-    let trust = Arc::new(Trust::open(
-        &opts.cache_dir.join("metadata"),
-        &root,
-        Upstream {
-            metadata_url: metadata_url.clone(),
-            target_base: target_base.clone(),
-        },
-        opts.refresh_interval,
-        opts.max_downloads,
-        config,
-    )?);
-    // What the logs and the banner show: no credentials.
-    let (metadata_url, target_base) = (redact_url(&metadata_url), redact_url(&target_base));
-    let files = FileCache::open(&opts.cache_dir.join("files"))?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("tufpi-proxy")
-        .build()
-        .map_err(|e| ProxyError::Internal(format!("starting the runtime: {e}").into()))?;
-    rt.block_on(async move {
-        let listener = tufpi_simple::conn::bind(&opts.listen)
-            .await
-            .map_err(|e| ProxyError::Config(format!("listening on {}: {e}", opts.listen)))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| ProxyError::Internal(format!("reading the bound address: {e}").into()))?;
-        // A first refresh says at once whether the upstream and the root fit; a failure is
-        // reported and retried on the next request, not fatal.
-        let t = trust.clone();
-        match tokio::task::spawn_blocking(move || t.refresh()).await {
-            Ok(Ok(())) => info!(%metadata_url, "trusted metadata refreshed"),
-            Ok(Err(e)) => warn!("first refresh: {e}"),
-            Err(e) => return Err(ProxyError::Internal(e.to_string().into())),
-        }
-        let app = Arc::new(App {
-            trust,
-            files,
-            pages: Mutex::new(PageCache::default()),
-        });
-        let base = format!("http://{addr}");
-        {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(
-                out,
-                "tufpi proxy of {target_base} listening on {base}/ (pip install --index-url {base}/simple/ PROJECT | uv pip install --index-url {base}/simple/ PROJECT)"
-            );
-            let _ = out.flush();
-        }
-        tufpi_simple::conn::serve(
-            listener,
-            router(app),
-            opts.conn.clone(),
-            tufpi_simple::shutdown_signal(),
-        )
-        .await
-        .map_err(|e| ProxyError::Internal(format!("serving: {e}").into()))?;
-        info!("stopped");
-        Ok(())
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
     use tufpi_core::metadata::TargetFile;
-
-    #[test]
-    fn the_page_cache_keeps_one_version_per_page_within_its_bytes() {
-        let page = || {
-            let doc = br#"{"meta":{"api-version":"1.1"},"name":"x","files":[]}"#;
-            Arc::new(
-                pages::rewrite(
-                    doc,
-                    "http://h/simple/x/vnd.pypi.simple.v1.json",
-                    "http://h/",
-                )
-                .unwrap(),
-            )
-        };
-        let mut c = PageCache::default();
-        for v in 0..100 {
-            c.insert("simple/x/p".into(), format!("d{v}"), page(), 1 << 20);
-        }
-        assert_eq!(c.pages.len(), 1);
-        assert_eq!(c.bytes, 1 << 20);
-        assert!(c.get("simple/x/p", "d99").is_some());
-        assert!(c.get("simple/x/p", "d98").is_none());
-        for i in 0..100 {
-            c.insert(format!("simple/p{i}/p"), "d".into(), page(), 1 << 20);
-            assert!(c.bytes <= PAGE_CACHE_BYTES);
-        }
-        c.insert(
-            "simple/huge/p".into(),
-            "d".into(),
-            page(),
-            PAGE_CACHE_BYTES + 1,
-        );
-        assert!(c.get("simple/huge/p", "d").is_none());
-    }
-
-    #[test]
-    fn base_urls() {
-        assert_eq!(
-            base_url("http://h:1/a", "upstream").unwrap(),
-            "http://h:1/a/"
-        );
-        for bad in [
-            "http://h/?x=1",
-            "http://h/#f",
-            "http://u:secret@h/?tok=1",
-            "ftp://h/",
-        ] {
-            let e = base_url(bad, "upstream").unwrap_err();
-            assert!(matches!(e, ProxyError::Config(_)), "{bad}");
-            assert!(!e.to_string().contains("secret"), "{e}");
-        }
-        assert!(base_url("http://h/?x=1", "upstream")
-            .unwrap_err()
-            .to_string()
-            .contains("query or fragment"));
-    }
 
     #[test]
     fn only_content_addressed_paths_are_immutable() {
@@ -688,29 +425,5 @@ mod tests {
             Some(PageKind::Html)
         );
         assert_eq!(negotiate(Some("application/json"), None), None);
-    }
-
-    #[test]
-    fn pip_gets_page_reasons_in_a_200_and_file_refusals_as_403() {
-        let refused = || ProxyError::Verification("sha256 hash mismatch".into()).into_response();
-        // A failing target file, wherever its path lies (even under simple/): 403.
-        let file = pip_answer(refused());
-        assert_eq!(file.status(), StatusCode::FORBIDDEN);
-        assert!(file.headers()[header::CONTENT_TYPE]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain; charset"));
-        // A project page's refusal: 200, the reason in the Content-Type, no links.
-        let mut page = refused();
-        page.extensions_mut().insert(PageResponse);
-        let page = pip_answer(page);
-        assert_eq!(page.status(), StatusCode::OK);
-        assert!(page.headers()[header::CONTENT_TYPE]
-            .to_str()
-            .unwrap()
-            .contains("tufpi-refused=\"TUF verification failed: sha256 hash mismatch\""));
-        // Anything else passes untouched.
-        let nf = pip_answer(ProxyError::NotFound("x".into()).into_response());
-        assert_eq!(nf.status(), StatusCode::NOT_FOUND);
     }
 }
