@@ -1,4 +1,4 @@
-//! HTTP routes: `/simple/` pages with PEP 691 content negotiation, their TUF target names
+//! The routes: `/simple/` pages with PEP 691 content negotiation, their TUF target names
 //! (also hash-prefixed, as consistent-snapshot clients fetch them), `/packages/…` files,
 //! `/metadata/…` TUF metadata, `POST /legacy/` uploads, `POST /manage/project/<name>/<action>`
 //! (yank, unyank, remove) and `/health`.

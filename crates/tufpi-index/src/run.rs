@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::collect::CollectConfig;
 use crate::error::IndexError;
 use crate::index::{Index, IndexOptions};
-use crate::server::router;
+use crate::routes::router;
 
 /// What `tufpi serve` was asked for.
 #[derive(Debug, Clone)]
