@@ -8,15 +8,14 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[path = "../repo/mod.rs"]
-mod repo;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use repo::report;
-use repo::scenarios::{self, Error, Params};
-use repo::table::{self, Figures};
+use tufpi_bench::cli::parse_flags;
+use tufpi_bench::measure::Error;
+use tufpi_bench::repo::report;
+use tufpi_bench::repo::scenarios::{self, Params};
+use tufpi_bench::repo::table::{self, Figures};
 
 const USAGE: &str = "usage: repo_bench [--n N] [--reps R] [--secs S] [--rate R] [--batch B] \
 [--python PATH | --no-python] [--py-n N] [--py-reps R] [--with-10m] [--work DIR] [--keep]
@@ -56,13 +55,8 @@ fn parse_args() -> Result<Opts, Error> {
         work: None,
         keep: false,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut val = || {
-            args.next()
-                .ok_or_else(|| format!("{a} needs a value\n{USAGE}"))
-        };
-        match a.as_str() {
+    parse_flags(USAGE, |flag, val| {
+        match flag {
             "--scenario" => o.scenario = Some(val()?),
             "--dir" => o.dir = Some(PathBuf::from(val()?)),
             "--n" => o.n = val()?.parse()?,
@@ -77,13 +71,10 @@ fn parse_args() -> Result<Opts, Error> {
             "--with-10m" => o.ten_m = true,
             "--work" => o.work = Some(PathBuf::from(val()?)),
             "--keep" => o.keep = true,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument {other}\n{USAGE}").into()),
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    })?;
     Ok(o)
 }
 
@@ -132,21 +123,28 @@ fn collect(mut cmd: Command, what: &str) -> Result<Figures, Error> {
     Ok(table::parse(&String::from_utf8_lossy(&out.stdout)))
 }
 
+/// The arguments both sides' scenarios take: `--n --reps --secs --rate --batch`.
+fn size_args(o: &Opts, n: u64, reps: usize) -> [String; 10] {
+    [
+        "--n".into(),
+        n.to_string(),
+        "--reps".into(),
+        reps.to_string(),
+        "--secs".into(),
+        o.secs.to_string(),
+        "--rate".into(),
+        o.rate.to_string(),
+        "--batch".into(),
+        o.batch.to_string(),
+    ]
+}
+
 /// One tufpi scenario in a child process of this binary.
 fn tufpi(o: &Opts, name: &str, dir: &Path, n: u64, reps: usize) -> Result<Figures, Error> {
     let mut cmd = Command::new(std::env::current_exe()?);
-    cmd.args(["--scenario", name, "--dir"]).arg(dir).args([
-        "--n",
-        &n.to_string(),
-        "--reps",
-        &reps.to_string(),
-        "--secs",
-        &o.secs.to_string(),
-        "--rate",
-        &o.rate.to_string(),
-        "--batch",
-        &o.batch.to_string(),
-    ]);
+    cmd.args(["--scenario", name, "--dir"])
+        .arg(dir)
+        .args(size_args(o, n, reps));
     collect(cmd, &format!("tufpi {name}, {n} targets"))
 }
 
@@ -195,18 +193,7 @@ fn orchestrate(o: &Opts) -> Result<(), Error> {
         cmd.arg(&script)
             .arg("--dir")
             .arg(work.join("python"))
-            .args([
-                "--n",
-                &py_n.to_string(),
-                "--reps",
-                &o.py_reps.to_string(),
-                "--secs",
-                &o.secs.to_string(),
-                "--rate",
-                &o.rate.to_string(),
-                "--batch",
-                &o.batch.to_string(),
-            ]);
+            .args(size_args(o, py_n, o.py_reps));
         p = collect(cmd, &format!("python-tuf, {py_n} targets"))?;
         remove(&work.join("python"), o.keep);
     }

@@ -8,9 +8,7 @@ use tufpi_repo::{RepoConfig, Repository, TargetHashes};
 
 use super::records;
 use super::stream::{self, StreamCfg};
-
-/// Boxed error for the benchmark.
-pub type Error = Box<dyn std::error::Error + Send + Sync>;
+use crate::measure::{emit, ms, peak_rss_mb, percentile, Error};
 
 /// Parameters of a scenario run.
 pub struct Params {
@@ -26,37 +24,6 @@ pub struct Params {
     pub secs: f64,
     /// Offered adds per second in the paced stream.
     pub rate: f64,
-}
-
-/// Print one result line.
-pub fn emit(key: &str, value: f64) {
-    println!("{key}={value}");
-}
-
-/// Peak resident set size of this process so far, in MB (VmHWM).
-pub fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
-/// Milliseconds since `t0`.
-pub fn ms(t0: Instant) -> f64 {
-    t0.elapsed().as_secs_f64() * 1000.0
-}
-
-/// The `p`-th percentile (nearest rank) of `xs`.
-pub fn percentile(xs: &[f64], p: f64) -> f64 {
-    if xs.is_empty() {
-        return f64::NAN;
-    }
-    let mut v = xs.to_vec();
-    v.sort_by(f64::total_cmp);
-    let rank = ((p / 100.0) * v.len() as f64).ceil().max(1.0) as usize;
-    v[rank.min(v.len()) - 1]
 }
 
 /// Run scenario `name`: "init", "full", "stream" (as fast as the producer can enqueue) or

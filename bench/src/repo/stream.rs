@@ -19,7 +19,7 @@ use tufpi_core::metadata::Metadata;
 use tufpi_repo::Repository;
 
 use super::records;
-use super::scenarios::{emit, peak_rss_mb, percentile, Error};
+use crate::measure::{emit, peak_rss_mb, percentile, Error};
 
 /// How often the watcher polls.
 const POLL: Duration = Duration::from_millis(1);

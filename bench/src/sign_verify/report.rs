@@ -1,38 +1,11 @@
-//! Timing statistics, reading python_bench.py's JSON, and the result table.
+//! Reading python_bench.py's JSON, and the result table.
 
 use tufpi_core::Value;
 
+use crate::measure::Stats;
+
 /// The speed-up over python-tuf the issue asks for.
 pub const GOAL: f64 = 10.0;
-
-/// Per-iteration times in milliseconds.
-#[derive(Debug, Clone)]
-pub struct Stats {
-    ms: Vec<f64>,
-}
-
-impl Stats {
-    /// Statistics over `ms` (must be non-empty).
-    pub fn new(mut ms: Vec<f64>) -> Stats {
-        ms.sort_by(f64::total_cmp);
-        Stats { ms }
-    }
-
-    /// Median time.
-    pub fn median(&self) -> f64 {
-        let n = self.ms.len();
-        if n % 2 == 1 {
-            self.ms[n / 2]
-        } else {
-            (self.ms[n / 2 - 1] + self.ms[n / 2]) / 2.0
-        }
-    }
-
-    /// Mean time.
-    pub fn mean(&self) -> f64 {
-        self.ms.iter().sum::<f64>() / self.ms.len() as f64
-    }
-}
 
 /// python-tuf's timings and signature for one file.
 pub struct PythonCase {

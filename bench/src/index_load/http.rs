@@ -6,7 +6,7 @@ use std::io;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{fail, Error};
+use crate::measure::{fail, Error};
 
 /// One keep-alive HTTP/1.1 connection (reopened when the server closes it).
 pub(crate) struct Conn {
@@ -248,4 +248,11 @@ pub(crate) fn get_request(host: &str, path: &str, accept: &str) -> Vec<u8> {
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: tufpi-index-load\r\nAccept: {accept}\r\n\r\n"
     )
     .into_bytes()
+}
+
+/// A current-thread runtime for the connections.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }
