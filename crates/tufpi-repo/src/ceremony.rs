@@ -38,8 +38,15 @@ pub enum Edit {
     },
 }
 
-fn invalid(msg: impl Into<String>) -> RepoError {
-    RepoError::Invalid(msg.into())
+impl Edit {
+    /// The role whose keys or threshold change.
+    pub fn role(&self) -> &str {
+        match self {
+            Edit::AddKey { role, .. }
+            | Edit::RemoveKey { role, .. }
+            | Edit::Threshold { role, .. } => role,
+        }
+    }
 }
 
 /// An unsigned successor of `current`: version + 1, expiry `now + expiry`, edits applied.
@@ -69,28 +76,21 @@ impl NoNanos for chrono::DateTime<Utc> {
 
 /// (keyids, threshold, key map) of `role` inside `signed`, for editing.
 fn apply(signed: &mut Signed, e: &Edit) -> Result<(), RepoError> {
-    let role = match e {
-        Edit::AddKey { role, .. } | Edit::RemoveKey { role, .. } | Edit::Threshold { role, .. } => {
-            role.clone()
-        }
-    };
+    let role = e.role().to_string();
     let (keyids, threshold, keys) = match &mut signed.body {
         Body::Root(r) => {
             let entry = r
                 .roles
                 .get_mut(&role)
-                .ok_or_else(|| invalid(format!("root has no role {role:?}")))?;
+                .ok_or_else(|| RepoError::NoRootRole { role: role.clone() })?;
             (&mut entry.keyids, &mut entry.threshold, &mut r.keys)
         }
         Body::Targets(t) => {
-            let d = t
-                .delegations
-                .as_mut()
-                .ok_or_else(|| invalid("this targets role delegates nothing"))?;
+            let d = t.delegations.as_mut().ok_or(RepoError::NoDelegations)?;
             if let Some(s) = d.succinct_roles.as_mut() {
                 (&mut s.keyids, &mut s.threshold, &mut d.keys)
             } else {
-                let roles = d.roles.as_mut().ok_or_else(|| invalid("no delegations"))?;
+                let roles = d.roles.as_mut().ok_or(RepoError::NoDelegations)?;
                 // Hash-prefix bins share one key set: edit every delegated role alike.
                 if roles.iter().any(|r| r.name == role) || role == "bins" || role == "bin-n" {
                     let first_ids = roles.first().map(|r| r.keyids.clone()).unwrap_or_default();
@@ -104,13 +104,13 @@ fn apply(signed: &mut Signed, e: &Edit) -> Result<(), RepoError> {
                     prune_keys(&mut d.keys, roles.iter().flat_map(|r| r.keyids.iter()));
                     return Ok(());
                 }
-                return Err(invalid(format!("no delegated role {role:?}")));
+                return Err(RepoError::NoDelegatedRole { role });
             }
         }
         _ => {
-            return Err(invalid(
-                "only root, targets and bins are edited in ceremonies",
-            ))
+            return Err(RepoError::NotEditable {
+                role_type: signed.role_type().to_string(),
+            })
         }
     };
     edit_ids(keyids, threshold, keys, e)?;
@@ -150,19 +150,20 @@ fn edit_ids(
             let before = keyids.len();
             keyids.retain(|k| k != keyid);
             if keyids.len() == before {
-                return Err(invalid(format!(
-                    "{role}: keyid {keyid} is not one of its keys"
-                )));
+                return Err(RepoError::NotAKey {
+                    role: role.clone(),
+                    keyid: keyid.clone(),
+                });
             }
         }
         Edit::Threshold { threshold: t, .. } => *threshold = *t,
     }
     if keyids.is_empty() || *threshold == 0 || *threshold > keyids.len() as u64 {
-        return Err(invalid(format!(
-            "threshold {} with {} key(s) can never (or always) be met",
-            threshold,
-            keyids.len()
-        )));
+        return Err(RepoError::BadThreshold {
+            role: e.role().to_string(),
+            threshold: *threshold,
+            keys: keyids.len(),
+        });
     }
     Ok(())
 }
@@ -232,13 +233,11 @@ pub fn diff(old: &Metadata, new: &Metadata) -> Vec<String> {
 /// Merge the signatures of separately signed copies of the same metadata.
 pub fn combine(copies: Vec<Metadata>) -> Result<Metadata, RepoError> {
     let mut it = copies.into_iter();
-    let mut out = it.next().ok_or_else(|| invalid("nothing to combine"))?;
+    let mut out = it.next().ok_or(RepoError::NothingToCombine)?;
     let canonical = out.signed.canonical()?;
     for md in it {
         if md.signed.canonical()? != canonical {
-            return Err(invalid(
-                "copies differ in their signed content; each holder must sign the same file",
-            ));
+            return Err(RepoError::CopiesDiffer);
         }
         for sig in md.signatures {
             if !out.signatures.iter().any(|s| s.keyid == sig.keyid) {
@@ -260,8 +259,12 @@ pub fn check(
 ) -> Result<Vec<String>, RepoError> {
     let mut lines = Vec::new();
     let mut one = |label: &str, d: &Signed| -> Result<(), RepoError> {
-        let rk = role_keys(d, role).map_err(|e| invalid(e.to_string()))?;
-        let ok = verify_role(new, role, rk).map_err(|e| invalid(format!("{label}: {e}")))?;
+        let failed = |source| RepoError::Threshold {
+            check: label.to_string(),
+            source,
+        };
+        let rk = role_keys(d, role).map_err(failed)?;
+        let ok = verify_role(new, role, rk).map_err(failed)?;
         lines.push(format!(
             "{label}: {}/{} signatures",
             ok.valid_keyids.len(),

@@ -57,9 +57,9 @@ impl Change {
 fn check_path(path: &str) -> Result<(), RepoError> {
     let bad_segment = |seg: &[u8]| seg.is_empty() || seg == b"." || seg == b"..";
     if path.is_empty() || path.as_bytes().split(|&b| b == b'/').any(bad_segment) {
-        return Err(RepoError::Invalid(format!(
-            "target path {path:?} must be relative, without empty, . or .. segments"
-        )));
+        return Err(RepoError::BadTargetPath {
+            path: path.to_string(),
+        });
     }
     Ok(())
 }

@@ -135,9 +135,7 @@ pub(crate) fn direct_bin(
     expires: DateTime<Utc>,
     key: &SigningKey,
 ) -> Result<Option<Vec<u8>>, RepoError> {
-    let skeleton = layout::bin_of_targets(BTreeMap::new(), version, expires)
-        .canonical()
-        .map_err(|e| RepoError::State(format!("bin skeleton: {e}")))?;
+    let skeleton = layout::bin_of_targets(BTreeMap::new(), version, expires).canonical()?;
     let signed = splice(&skeleton, b"\"targets\":{}", recs.len() * 260, |out| {
         for (i, r) in recs.iter().enumerate() {
             if i > 0 {
@@ -163,9 +161,7 @@ pub(crate) fn direct_snapshot(
     expires: DateTime<Utc>,
     key: &SigningKey,
 ) -> Result<Option<Vec<u8>>, RepoError> {
-    let skeleton = layout::build_snapshot(&BTreeMap::new(), version, expires)
-        .canonical()
-        .map_err(|e| RepoError::State(format!("snapshot skeleton: {e}")))?;
+    let skeleton = layout::build_snapshot(&BTreeMap::new(), version, expires).canonical()?;
     let signed = splice(&skeleton, b"\"meta\":{}", roles.len() * 36, |out| {
         let mut first = true;
         // BTreeMap order is byte order: canonical JSON's key order for these names.
@@ -196,10 +192,7 @@ pub(crate) fn direct_snapshot(
 
 /// The file holding canonical `signed` and one signature over it by `key`.
 fn signed_file(signed: Vec<u8>, key: &SigningKey) -> Result<Option<Vec<u8>>, RepoError> {
-    let sig = key
-        .private
-        .sign_hex(&signed)
-        .map_err(|e| RepoError::State(format!("signing: {e}")))?;
+    let sig = key.private.sign_hex(&signed)?;
     if !plain(key.keyid.as_bytes()) {
         return Ok(None);
     }

@@ -39,7 +39,10 @@ pub fn gc(metadata_dir: &Path, retention: Duration) -> Result<GcReport, RepoErro
     let snap_version = ts
         .as_timestamp()
         .map(|t| t.snapshot_meta.version)
-        .ok_or_else(|| RepoError::State("timestamp.json is not timestamp metadata".into()))?;
+        .ok_or_else(|| RepoError::WrongMetadataType {
+            file: "timestamp.json".into(),
+            expected: "timestamp",
+        })?;
     let snap = Metadata::from_bytes(&read(
         &metadata_dir.join(format!("{snap_version}.snapshot.json")),
     )?)?;

@@ -153,15 +153,23 @@ fn encode(buf: &mut Vec<u8>, bin: u64, rec: &TargetRecord) -> Result<(), RepoErr
         None => put_bytes(buf, b""),
         Some(v) => put_bytes(
             buf,
-            &json::canonical(v)
-                .map_err(|e| RepoError::Invalid(format!("target {:?}: custom: {e}", rec.path)))?,
+            &json::canonical(v).map_err(|source| RepoError::BadCustom {
+                path: rec.path.clone(),
+                source,
+            })?,
         ),
     }
     Ok(())
 }
 
+fn corrupt(detail: impl ToString) -> RepoError {
+    RepoError::CorruptSpill {
+        detail: detail.to_string(),
+    }
+}
+
 fn truncated() -> RepoError {
-    RepoError::Store("import spill data truncated".into())
+    corrupt("truncated")
 }
 
 fn u64_at(data: &[u8]) -> Result<(u64, &[u8]), RepoError> {
@@ -179,8 +187,7 @@ fn decode_views(data: &[u8]) -> Result<Vec<RecView<'_>>, RepoError> {
     while !rest.is_empty() {
         let (bin, r) = u64_at(rest)?;
         let (path, r) = field(r).ok_or_else(truncated)?;
-        let path = std::str::from_utf8(path)
-            .map_err(|_| RepoError::Store("import spill data: bad UTF-8".into()))?;
+        let path = std::str::from_utf8(path).map_err(|_| corrupt("bad UTF-8"))?;
         let (length, r) = u64_at(r)?;
         let n = u32::from_le_bytes(
             r.get(..4)
@@ -210,17 +217,14 @@ fn decode_views(data: &[u8]) -> Result<Vec<RecView<'_>>, RepoError> {
 
 /// The record a view encodes.
 fn to_record(v: &RecView<'_>) -> Result<TargetRecord, RepoError> {
-    let text = |b: &[u8]| {
-        String::from_utf8(b.to_vec())
-            .map_err(|_| RepoError::Store("import spill data: bad UTF-8".into()))
-    };
+    let text = |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| corrupt("bad UTF-8"));
     let mut hashes = BTreeMap::new();
     for (alg, hex) in hash_pairs(v).ok_or_else(truncated)? {
         hashes.insert(text(alg)?, text(hex)?);
     }
     let custom = match v.custom {
         [] => None,
-        b => Some(json::parse(b).map_err(|e| RepoError::Store(format!("import spill data: {e}")))?),
+        b => Some(json::parse(b).map_err(corrupt)?),
     };
     Ok(TargetRecord {
         path: v.path.to_string(),
@@ -263,7 +267,10 @@ fn build_bin(
     let count = targets.len() as u64;
     let md = online
         .sign(layout::bin_of_targets(targets, st.version, st.expiry()))
-        .map_err(|e| RepoError::State(format!("{name}: {e}")))?;
+        .map_err(|e| RepoError::Bin {
+            bin: name.to_string(),
+            source: Box::new(e),
+        })?;
     Ok((md.to_compact_bytes(), count))
 }
 

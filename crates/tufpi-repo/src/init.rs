@@ -38,10 +38,9 @@ pub struct OfflineKeys {
 /// Refuse to make a repository where there is one.
 fn refuse_existing(dir: &Path) -> Result<(), RepoError> {
     if dir.join("state.db").exists() {
-        return Err(RepoError::State(format!(
-            "{} already holds a repository",
-            dir.display()
-        )));
+        return Err(RepoError::AlreadyInitialised {
+            dir: dir.to_path_buf(),
+        });
     }
     Ok(())
 }
@@ -61,10 +60,9 @@ impl Repository {
     pub fn init_dev(dir: &Path, config: RepoConfig) -> Result<Repository, RepoError> {
         refuse_existing(dir)?;
         if !(1..=32).contains(&config.bit_length) {
-            return Err(RepoError::Invalid(format!(
-                "bins bit length must be 1..=32, got {}",
-                config.bit_length
-            )));
+            return Err(RepoError::BadBitLength {
+                got: config.bit_length,
+            });
         }
         std::fs::create_dir_all(dir.join("metadata"))
             .map_err(|e| RepoError::io("creating metadata dir", e))?;
@@ -203,10 +201,11 @@ impl Repository {
                 continue;
             }
             if list.is_empty() || t == 0 || t as usize > list.len() {
-                return Err(RepoError::Invalid(format!(
-                    "{role}: threshold {t} with {} key(s)",
-                    list.len()
-                )));
+                return Err(RepoError::BadThreshold {
+                    role: role.to_string(),
+                    threshold: t,
+                    keys: list.len(),
+                });
             }
         }
         std::fs::create_dir_all(dir.join("metadata"))

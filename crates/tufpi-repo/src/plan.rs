@@ -139,7 +139,10 @@ impl Plan {
 
     /// Parse the stored form (the states are in the store's role table).
     pub fn parse(text: &str) -> Result<Plan, RepoError> {
-        let bad = |what: &str| RepoError::Store(format!("stored plan: {what}"));
+        let bad = |detail: &str| RepoError::CorruptStore {
+            what: "plan",
+            detail: detail.to_string(),
+        };
         let v = json::parse(text.as_bytes()).map_err(|e| bad(&e.to_string()))?;
         let o = v.as_object().ok_or_else(|| bad("not an object"))?;
         let roles = match o.get("roles") {

@@ -60,14 +60,16 @@ enum BinDone {
 pub(crate) fn read_bin_targets(path: &Path) -> Result<BTreeMap<String, TargetFile>, RepoError> {
     let bytes =
         std::fs::read(path).map_err(|e| RepoError::io(format!("reading {}", path.display()), e))?;
-    let md = Metadata::from_bytes(&bytes)
-        .map_err(|e| RepoError::State(format!("{}: {e}", path.display())))?;
+    let md = Metadata::from_bytes(&bytes).map_err(|source| RepoError::BadPublishedFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
     match md.signed.body {
         Body::Targets(t) => Ok(t.targets),
-        _ => Err(RepoError::State(format!(
-            "{} is not targets metadata",
-            path.display()
-        ))),
+        _ => Err(RepoError::WrongMetadataType {
+            file: path.display().to_string(),
+            expected: "targets",
+        }),
     }
 }
 
@@ -108,7 +110,9 @@ impl Publisher<'_> {
         self.roles
             .get(role)
             .copied()
-            .ok_or_else(|| RepoError::Store(format!("no state for {role}")))
+            .ok_or_else(|| RepoError::NoRoleState {
+                role: role.to_string(),
+            })
     }
 
     /// Write everything `plan` names, bins → snapshot → timestamp, then clear it in the store.

@@ -88,17 +88,14 @@ impl Repository {
     pub fn open(dir: &Path) -> Result<Repository, RepoError> {
         let db = dir.join("state.db");
         if !db.exists() {
-            return Err(RepoError::State(format!(
-                "{} is not a tufpi repository (no state.db)",
-                dir.display()
-            )));
+            return Err(RepoError::NotARepository {
+                dir: dir.to_path_buf(),
+            });
         }
         let store = SqliteStore::open(&db)?;
         let config = RepoConfig::from_settings(|k| store.get_setting(k).ok().flatten())
-            .ok_or_else(|| {
-                RepoError::State(
-                    "repository settings missing: initialisation did not finish".into(),
-                )
+            .ok_or_else(|| RepoError::InitialisationUnfinished {
+                dir: dir.to_path_buf(),
             })?;
         let roles = store.roles()?;
         let online = keys::load(dir, "online")?;
@@ -398,17 +395,18 @@ impl Repository {
                             custom: target.custom().cloned(),
                         }),
                     )),
-                    Err(e) => lacking.push(e.to_string()),
+                    Err(e) => lacking.push(e),
                 }
             }
         }
-        if let Some(first) = lacking.first() {
-            return Err(RepoError::Invalid(format!(
-                "cannot list {new} for every target: {} targets lack a digest (first: {first}); \
-                 add them again with it, or keep the target hashes as they are ({})",
-                lacking.len(),
-                self.config.target_hashes
-            )));
+        let count = lacking.len();
+        if let Some(first) = lacking.into_iter().next() {
+            return Err(RepoError::TargetsLackDigest {
+                new: new.to_string(),
+                count,
+                first: Box::new(first),
+                current: self.config.target_hashes.to_string(),
+            });
         }
         let n = changes.len() as u64;
         if n > 0 {

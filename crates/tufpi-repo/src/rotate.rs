@@ -2,8 +2,6 @@
 //! is installed in the same plan that re-signs every online role with it, so there is no
 //! moment when the published timestamp is signed by a key root no longer trusts.
 
-use std::collections::BTreeSet;
-
 use chrono::Utc;
 use tufpi_core::crypto::{PrivateKey, Scheme};
 use tufpi_core::metadata::{Body, Metadata};
@@ -28,7 +26,9 @@ impl Repository {
             .roles
             .get(role)
             .map(|s| s.version)
-            .ok_or_else(|| RepoError::State(format!("no {role} role")))?;
+            .ok_or_else(|| RepoError::NoRoleState {
+                role: role.to_string(),
+            })?;
         self.read_metadata(role, Some(v))
     }
 
@@ -59,13 +59,13 @@ impl Repository {
                 }
                 Body::Targets(_) => "targets".to_string(),
                 _ => {
-                    return Err(RepoError::Invalid(
-                        "only root, targets and bins are published from ceremonies".into(),
-                    ))
+                    return Err(RepoError::NotPublishable {
+                        role_type: md.signed.role_type().to_string(),
+                    })
                 }
             };
             if by_role.iter().any(|(r, _)| *r == role) {
-                return Err(RepoError::Invalid(format!("two files for {role}")));
+                return Err(RepoError::DuplicateRole { role });
             }
             by_role.push((role, md));
         }
@@ -75,15 +75,13 @@ impl Repository {
         // The first publication (after `init_ceremony`) has no trusted root yet: the new root
         // is checked against itself, targets against it, bins against the new targets.
         let initial = !self.roles.contains_key("root");
-        let needed: &[&str] = if self.config.targets_online {
+        let needed: &'static [&'static str] = if self.config.targets_online {
             &["root"]
         } else {
             &ORDER
         };
         if initial && !needed.iter().all(|n| by_role.iter().any(|(r, _)| r == n)) {
-            return Err(RepoError::Invalid(format!(
-                "the first publication needs signed {needed:?}"
-            )));
+            return Err(RepoError::FirstPublicationIncomplete { needed });
         }
         let first = |role: &str| {
             by_role
@@ -92,7 +90,7 @@ impl Repository {
                 .map(|(_, m)| m.clone())
         };
         let mut root = if initial {
-            first("root").ok_or_else(|| RepoError::Invalid("no root".into()))?
+            first("root").ok_or(RepoError::FirstPublicationIncomplete { needed })?
         } else {
             self.current("root")?
         };
@@ -105,10 +103,11 @@ impl Repository {
         for (role, md) in &by_role {
             let expected = self.roles.get(role).map(|s| s.version + 1).unwrap_or(1);
             if md.signed.version != expected {
-                return Err(RepoError::Invalid(format!(
-                    "{role}: version {} but the next version is {expected}",
-                    md.signed.version
-                )));
+                return Err(RepoError::NotNextVersion {
+                    role: role.clone(),
+                    expected,
+                    got: md.signed.version,
+                });
             }
             let delegator = if role == "bins" { &targets } else { &root };
             for line in ceremony::check(md, role, &root, delegator)? {
@@ -126,7 +125,7 @@ impl Repository {
             None => keys::require(&self.dir, "online")?,
         };
         let rotated = self.online.as_ref().is_none_or(|o| o.keyid != online.keyid);
-        check_online_trusted(&root, &targets, &online.keyid, self.config.targets_online)?;
+        check_online_trusted(&root, &online.keyid, self.config.targets_online)?;
 
         let meta_dir = self.metadata_dir();
         let mut plan = Plan::new();
@@ -264,33 +263,32 @@ impl Repository {
     }
 }
 
-/// The online key must be what root assigns to snapshot and timestamp, and what the bins
-/// delegation (or online targets) trusts.
+/// The online key must be what root assigns to snapshot and timestamp (and to targets when
+/// it is online). (Whether the bins delegation names it is not checked here.)
 fn check_online_trusted(
     root: &Metadata,
-    targets: &Metadata,
     keyid: &str,
     targets_online: bool,
 ) -> Result<(), RepoError> {
-    let r = root
-        .as_root()
-        .ok_or_else(|| RepoError::Invalid("root file is not root metadata".into()))?;
+    let r = root.as_root().ok_or_else(|| RepoError::WrongMetadataType {
+        file: format!("root v{}", root.signed.version),
+        expected: "root",
+    })?;
     let mut roles = vec!["snapshot", "timestamp"];
     if targets_online {
         roles.push("targets");
     }
     for role in roles {
-        let ids: BTreeSet<&String> = r
+        let trusted = r
             .role(role)
-            .map(|x| x.keyids.iter().collect())
-            .unwrap_or_default();
-        if !ids.contains(&keyid.to_string()) {
-            return Err(RepoError::Invalid(format!(
-                "root v{} does not assign the online key {keyid} to {role}",
-                root.signed.version
-            )));
+            .is_some_and(|x| x.keyids.iter().any(|k| k == keyid));
+        if !trusted {
+            return Err(RepoError::OnlineKeyNotTrusted {
+                root_version: root.signed.version,
+                keyid: keyid.to_string(),
+                role,
+            });
         }
     }
-    let _ = targets;
     Ok(())
 }

@@ -124,7 +124,14 @@ CREATE TABLE IF NOT EXISTS settings (
 ";
 
 fn db_err(e: rusqlite::Error) -> RepoError {
-    RepoError::Store(e.to_string())
+    RepoError::store(e)
+}
+
+fn corrupt(what: &'static str, detail: impl ToString) -> RepoError {
+    RepoError::CorruptStore {
+        what,
+        detail: detail.to_string(),
+    }
 }
 
 fn to_i64(v: u64) -> i64 {
@@ -141,31 +148,31 @@ fn hashes_text(h: &BTreeMap<String, String>) -> String {
 }
 
 fn parse_hashes(text: &str) -> Result<BTreeMap<String, String>, RepoError> {
-    let v = json::parse(text.as_bytes())
-        .map_err(|e| RepoError::Store(format!("stored hashes: {e}")))?;
+    let v = json::parse(text.as_bytes()).map_err(|e| corrupt("hashes", e))?;
     let m = v
         .as_object()
-        .ok_or_else(|| RepoError::Store("stored hashes are not an object".into()))?;
+        .ok_or_else(|| corrupt("hashes", "not an object"))?;
     Ok(m.iter()
         .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
         .collect())
 }
 
-fn custom_text(c: &Option<Value>) -> Result<Option<String>, RepoError> {
+fn custom_text(path: &str, c: &Option<Value>) -> Result<Option<String>, RepoError> {
     c.as_ref()
         .map(|v| {
             json::canonical(v)
                 .map(|b| String::from_utf8(b).unwrap_or_default())
-                .map_err(|e| RepoError::Invalid(format!("custom: {e}")))
+                .map_err(|source| RepoError::BadCustom {
+                    path: path.to_string(),
+                    source,
+                })
         })
         .transpose()
 }
 
 fn parse_custom(text: Option<String>) -> Result<Option<Value>, RepoError> {
-    text.map(|t| {
-        json::parse(t.as_bytes()).map_err(|e| RepoError::Store(format!("stored custom: {e}")))
-    })
-    .transpose()
+    text.map(|t| json::parse(t.as_bytes()).map_err(|e| corrupt("custom", e)))
+        .transpose()
 }
 
 /// Repositories made before the published bins became the record of targets kept a row per
@@ -191,11 +198,7 @@ fn migrate_row_per_target(conn: &Connection) -> Result<(), RepoError> {
         .optional()
         .map_err(db_err)?;
     if plan.is_some() {
-        return Err(RepoError::State(
-            "this repository was left mid-publish by an older tufpi: finish it with that \
-             version (`tufpi repo publish`), then open it with this one"
-                .into(),
-        ));
+        return Err(RepoError::LeftMidPublish);
     }
     let has_bin: bool = conn
         .query_row(
@@ -307,7 +310,7 @@ impl StateStore for SqliteStore {
                             t.path,
                             to_i64(t.length),
                             hashes_text(&t.hashes),
-                            custom_text(&t.custom)?
+                            custom_text(&t.path, &t.custom)?
                         ])
                         .map_err(db_err)?,
                     Change::Remove(p) => stmt

@@ -37,17 +37,17 @@ impl TargetHashes {
         let mut algs = Vec::new();
         for name in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let Some((alg, _)) = ALGORITHMS.iter().find(|(a, _)| *a == name) else {
-                return Err(RepoError::Invalid(format!(
-                    "target hash algorithm {name:?} is not one of {}",
-                    ALGORITHMS.map(|(a, _)| a).join(", ")
-                )));
+                return Err(RepoError::UnknownHashAlgorithm {
+                    name: name.to_string(),
+                    known: ALGORITHMS.map(|(a, _)| a).join(", "),
+                });
             };
             algs.push(*alg);
         }
         if !algs.contains(&"sha256") {
-            return Err(RepoError::Invalid(format!(
-                "target hashes {text:?} must include sha256: it is the one algorithm every TUF client verifies"
-            )));
+            return Err(RepoError::Sha256Required {
+                given: text.to_string(),
+            });
         }
         algs.sort_unstable();
         algs.dedup();
@@ -77,15 +77,20 @@ impl TargetHashes {
         let mut out = BTreeMap::new();
         for alg in &self.0 {
             let Some(hex) = available.get(*alg) else {
-                return Err(RepoError::Invalid(format!(
-                    "target {path:?}: hashes lack {alg}, which this repository lists for every target (target hashes: {self})"
-                )));
+                return Err(RepoError::MissingTargetHash {
+                    path: path.to_string(),
+                    alg,
+                    listed: self.to_string(),
+                });
             };
             let want = ALGORITHMS.iter().find(|(a, _)| a == alg).map_or(0, |x| x.1);
             if hex.len() != want || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(RepoError::Invalid(format!(
-                    "target {path:?}: {alg} must be {want} hex digits, got {hex:?}"
-                )));
+                return Err(RepoError::BadTargetHash {
+                    path: path.to_string(),
+                    alg,
+                    want,
+                    got: hex.clone(),
+                });
             }
             out.insert(alg.to_string(), hex.to_ascii_lowercase());
         }
@@ -125,9 +130,19 @@ mod tests {
             TargetHashes::parse("sha256").unwrap(),
             TargetHashes::default()
         );
-        let e = TargetHashes::parse("blake2b-256").unwrap_err().to_string();
+        let e = TargetHashes::parse("blake2b-256").unwrap_err();
+        assert!(
+            matches!(&e, RepoError::Sha256Required { given } if given == "blake2b-256"),
+            "{e:?}"
+        );
+        let e = e.to_string();
         assert!(e.contains("must include sha256"), "{e}");
-        let e = TargetHashes::parse("sha256,md5").unwrap_err().to_string();
+        let e = TargetHashes::parse("sha256,md5").unwrap_err();
+        assert!(
+            matches!(&e, RepoError::UnknownHashAlgorithm { name, .. } if name == "md5"),
+            "{e:?}"
+        );
+        let e = e.to_string();
         assert!(
             e.contains("\"md5\" is not one of sha256, sha512, blake2b-256"),
             "{e}"
@@ -146,14 +161,20 @@ mod tests {
         let sha_only = BTreeMap::from([("sha256".to_string(), all["sha256"].clone())]);
         let e = TargetHashes::legacy()
             .select("pkg/x.whl", &sha_only)
-            .unwrap_err()
-            .to_string();
+            .unwrap_err();
+        assert!(
+            matches!(&e, RepoError::MissingTargetHash { path, alg: "blake2b-256", .. } if path == "pkg/x.whl"),
+            "{e:?}"
+        );
+        let e = e.to_string();
         assert!(e.contains("\"pkg/x.whl\": hashes lack blake2b-256"), "{e}");
         let short = BTreeMap::from([("sha256".to_string(), "abc".to_string())]);
-        let e = TargetHashes::default()
-            .select("p", &short)
-            .unwrap_err()
-            .to_string();
+        let e = TargetHashes::default().select("p", &short).unwrap_err();
+        assert!(
+            matches!(&e, RepoError::BadTargetHash { alg: "sha256", want: 64, got, .. } if got == "abc"),
+            "{e:?}"
+        );
+        let e = e.to_string();
         assert!(e.contains("sha256 must be 64 hex digits"), "{e}");
         let upper = BTreeMap::from([("sha256".to_string(), all["sha256"].to_uppercase())]);
         assert_eq!(

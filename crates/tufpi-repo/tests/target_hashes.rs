@@ -119,8 +119,16 @@ fn switching_re_lists_every_target() {
     let sha512 = TargetHashes::parse("sha256,sha512").unwrap();
     let err = repo
         .set_target_hashes(sha512.clone(), &|_, _| None)
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            tufpi_repo::RepoError::TargetsLackDigest { count: 41, first, .. }
+                if matches!(**first, tufpi_repo::RepoError::MissingTargetHash { alg: "sha512", .. })
+        ),
+        "{err:?}"
+    );
+    let err = err.to_string();
     assert!(
         err.contains("41 targets lack a digest") && err.contains("lack sha512"),
         "{err}"
