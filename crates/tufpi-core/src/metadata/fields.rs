@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use super::MetadataError;
+use super::error::MetadataError;
 use crate::json::{Map, Value};
 
 /// The only expiry format python-tuf reads and writes.

@@ -2,9 +2,9 @@
 
 use sha2::{Digest, Sha256};
 
+use super::error::MetadataError;
 use super::fields::{object, Ctx, Obj};
 use super::view::View;
-use super::MetadataError;
 use crate::crypto::{self, CryptoError, PrivateKey};
 use crate::json::{self, Map, Value};
 

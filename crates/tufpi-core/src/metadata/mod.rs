@@ -3,6 +3,7 @@
 //! Every object keeps its unrecognized fields so that parse → sign → write loses nothing, and
 //! the canonical bytes of `signed` are the same as python-tuf computes for the same input.
 
+mod error;
 mod fields;
 mod key;
 mod root;
@@ -12,47 +13,23 @@ mod view;
 
 use chrono::{DateTime, Utc};
 
-use crate::crypto::{CryptoError, PrivateKey};
-use crate::json::{self, CanonicalError, Map, ParseError, Value};
+use crate::crypto::PrivateKey;
+use crate::json::{self, CanonicalError, Map, Value};
 use fields::{invalid, Ctx, Obj};
 use view::View;
 
+pub use error::MetadataError;
 pub use fields::{format_expires, parse_expires};
 pub use key::Key;
-pub use root::{Role, Root};
+pub use root::{Role, Root, TOP_LEVEL_ROLES};
 pub use snapshot::{MetaFile, Snapshot, Timestamp};
 pub use targets::{DelegatedRole, Delegations, RoleKeys, SuccinctRoles, TargetFile, Targets};
-
-/// Names of the top-level roles.
-pub const TOP_LEVEL_ROLES: [&str; 4] = ["root", "targets", "snapshot", "timestamp"];
 
 /// The major spec version we implement; any 1.x is accepted.
 pub const SPEC_MAJOR: &str = "1";
 
 /// The spec version we write into new metadata.
 pub const SPEC_VERSION: &str = "1.0.31";
-
-/// Why metadata could not be read, built or signed.
-#[derive(Debug, thiserror::Error)]
-pub enum MetadataError {
-    /// Not valid JSON.
-    #[error(transparent)]
-    Json(#[from] ParseError),
-    /// Has no canonical form (a float somewhere in `signed`).
-    #[error("signed: {0}")]
-    Canonical(#[from] CanonicalError),
-    /// Valid JSON, but not valid TUF metadata.
-    #[error("{context}: {message}")]
-    Invalid {
-        /// Where the problem is, e.g. `signed.roles.root.threshold`.
-        context: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// A signing failure.
-    #[error(transparent)]
-    Crypto(#[from] CryptoError),
-}
 
 /// One signature in the envelope.
 #[derive(Debug, Clone, PartialEq, Eq)]

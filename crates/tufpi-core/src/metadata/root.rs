@@ -2,11 +2,15 @@
 
 use std::collections::BTreeMap;
 
+use super::error::MetadataError;
 use super::fields::{invalid, Ctx, Obj};
+use super::key::Key;
 use super::key::{keys_from, keys_view};
 use super::view::View;
-use super::{Key, MetadataError, TOP_LEVEL_ROLES};
 use crate::json::{Map, Value};
+
+/// Names of the top-level roles.
+pub const TOP_LEVEL_ROLES: [&str; 4] = ["root", "targets", "snapshot", "timestamp"];
 
 /// Keys and threshold of one role.
 #[derive(Debug, Clone, PartialEq, Eq)]

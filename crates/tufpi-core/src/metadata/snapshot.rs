@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use super::error::MetadataError;
 use super::fields::{hashes_view, invalid, Ctx, Obj};
 use super::view::View;
-use super::MetadataError;
 use crate::json::{Map, Value};
 
 /// A `meta` entry: the version (and optionally length and hashes) of a metadata file.

@@ -2,11 +2,12 @@
 
 use std::collections::BTreeMap;
 
+use super::error::MetadataError;
 use super::fields::{hashes_view, invalid, Ctx, Obj};
+use super::key::Key;
 use super::key::{keys_from, keys_view};
-use super::root::keyids_threshold;
+use super::root::{keyids_threshold, TOP_LEVEL_ROLES};
 use super::view::View;
-use super::{Key, MetadataError, TOP_LEVEL_ROLES};
 use crate::json::{Map, Value};
 use crate::pathmatch;
 
