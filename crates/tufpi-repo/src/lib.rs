@@ -11,8 +11,6 @@ pub mod change;
 pub mod config;
 mod direct;
 pub mod error;
-#[doc(hidden)]
-pub mod files;
 pub mod gc;
 pub mod import;
 pub mod init;
