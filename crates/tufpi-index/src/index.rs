@@ -17,7 +17,7 @@ use crate::names::DistKind;
 use crate::pages::{self, Digests, FileRow};
 use crate::publisher::{Feed, Publisher, PublisherConfig};
 use crate::storage::{self, Storage};
-use crate::upload::{UploadLimiter, UploadLimits};
+use crate::upload::limits::{UploadLimiter, UploadLimits};
 use crate::wheel::CoreMetadata;
 
 /// Default largest accepted distribution file (100 MiB).

@@ -12,6 +12,7 @@ use pep440_rs::Version;
 
 use crate::names::normalize;
 use crate::zipcheck;
+pub use crate::zipcheck::{MAX_ARCHIVE_ENTRIES, MAX_CENTRAL_DIRECTORY};
 
 /// Largest core metadata file accepted.
 pub const MAX_METADATA: u64 = 16 << 20;
@@ -116,14 +117,6 @@ pub fn parse_core_metadata(
         requires_python,
     })
 }
-
-/// Most entries (files, directories, links) an uploaded archive, wheel or sdist, may hold.
-/// PyPI sets no number; the largest wheels and sdists on it hold a few tens of thousands of
-/// files, and past this a hostile archive only costs memory and time to list.
-pub const MAX_ARCHIVE_ENTRIES: usize = 50_000;
-
-/// Largest zip central directory read (it is read whole, after its entry count was checked).
-pub const MAX_CENTRAL_DIRECTORY: u64 = 16 << 20;
 
 /// Declared uncompressed sizes past this many bytes and [`BOMB_RATIO`] times the archive's
 /// size make a zip a decompression bomb (PyPI's rule).

@@ -24,7 +24,13 @@ use std::sync::Arc;
 use zip::result::ZipError;
 use zip::ZipArchive;
 
-use crate::wheel::{MAX_ARCHIVE_ENTRIES, MAX_CENTRAL_DIRECTORY};
+/// Most entries (files, directories, links) an uploaded archive, wheel or sdist, may hold.
+/// PyPI sets no number; the largest wheels and sdists on it hold a few tens of thousands of
+/// files, and past this a hostile archive only costs memory and time to list.
+pub const MAX_ARCHIVE_ENTRIES: usize = 50_000;
+
+/// Largest zip central directory read (it is read whole, after its entry count was checked).
+pub const MAX_CENTRAL_DIRECTORY: u64 = 16 << 20;
 
 const EOCD_SIG: &[u8] = b"PK\x05\x06";
 const EOCD64_LOCATOR_SIG: &[u8] = b"PK\x06\x07";
