@@ -31,6 +31,7 @@ use tufpi_simple::targets::named_blake2b_256;
 
 use crate::error::ProxyError;
 use crate::stream::{verify_bytes, verify_file, Blake2b256, VerifiedBody, BLAKE2B_256};
+use crate::sync::lock;
 use crate::trust::{Resolved, Trust};
 
 /// Cache hits up to this size are served from memory (one read, one check).
@@ -160,10 +161,6 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ProxyError::Internal(e.to_string().into()))?
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Takes a file's in-flight entry out of the map when its download task ends, however.

@@ -15,6 +15,7 @@ mod pip;
 mod routes;
 pub mod run;
 pub mod stream;
+mod sync;
 pub mod trust;
 
 pub use error::ProxyError;

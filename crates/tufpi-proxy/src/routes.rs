@@ -20,6 +20,7 @@ use crate::error::ProxyError;
 use crate::files::{Content, FileCache};
 use crate::pages::{self, Page, PageCache};
 use crate::pip::{for_pip, PageResponse};
+use crate::sync::lock;
 use crate::trust::{Resolved, Trust};
 
 /// What every route shares.
@@ -231,10 +232,6 @@ fn prefetch(app: &Arc<App>, page: &Page) {
             t.warm(&p).await;
         }
     });
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Any other GET (or HEAD) path is a target path (`/packages/…`, `….metadata`): verified,
