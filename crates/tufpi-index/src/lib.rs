@@ -5,6 +5,7 @@
 //! update the targets the same way.
 
 pub mod collect;
+pub mod datadir;
 pub mod db;
 pub mod error;
 pub mod gzip;
@@ -22,11 +23,9 @@ pub mod wheel;
 mod zipcheck;
 
 pub use collect::{CollectConfig, Collected};
+pub use datadir::{is_index_dir, manage_data_dir, wait_signed, Publication};
 pub use error::IndexError;
-pub use index::{
-    is_index_dir, manage_data_dir, wait_signed, Index, IndexOptions, Publication,
-    DEFAULT_MAX_UPLOAD,
-};
+pub use index::{Index, IndexOptions, DEFAULT_MAX_UPLOAD};
 pub use manage::{Action, Operation, Outcome, Selector};
 pub use publisher::PublisherConfig;
 pub use routes::router;
