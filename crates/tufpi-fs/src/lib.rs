@@ -195,12 +195,7 @@ impl WriteOptions {
 /// A new temp file beside `path`, created with `mode` (`O_EXCL`: never an existing file or a
 /// symlink). A name taken by a leftover of an earlier process with this PID is skipped.
 fn create_temp(path: &Path, mode: u32) -> io::Result<(PathBuf, fs::File)> {
-    let mut opts = fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, mode);
-    #[cfg(not(unix))]
-    let _ = mode;
+    let opts = create_new(mode);
     let mut tries = 0;
     loop {
         let tmp = temp_path(path);
@@ -210,6 +205,18 @@ fn create_temp(path: &Path, mode: u32) -> io::Result<(PathBuf, fs::File)> {
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Options creating a new file (`O_CREAT | O_EXCL`: never an existing file, never through a
+/// symlink) with `mode` (Unix; the umask applies).
+fn create_new(mode: u32) -> fs::OpenOptions {
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    opts
 }
 
 fn fsync_dir(dir: &Path) -> io::Result<()> {
@@ -299,13 +306,7 @@ pub fn write_many_once(files: Vec<(PathBuf, Vec<u8>)>) -> Result<()> {
 /// `bytes` and make the file and its directory entry durable. If `path` exists the error's
 /// [`kind`](Error::kind) is `AlreadyExists`; a partly written file is removed.
 pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let mut opts = fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, mode);
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut f = opts
+    let mut f = create_new(mode)
         .open(path)
         .map_err(|e| Error::new(format!("creating {}", path.display()), e))?;
     let written = f

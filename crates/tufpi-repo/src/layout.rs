@@ -174,6 +174,11 @@ pub fn build_targets(
             unrecognized: Map::new(),
         }
     };
+    delegating(delegations, version, expires)
+}
+
+/// A targets role listing no targets, only `delegations`.
+fn delegating(delegations: Delegations, version: u64, expires: DateTime<Utc>) -> Signed {
     signed(
         version,
         expires,
@@ -191,15 +196,7 @@ pub fn build_bins(
     version: u64,
     expires: DateTime<Utc>,
 ) -> Signed {
-    let delegations = bin_delegations(cfg, online);
-    signed(
-        version,
-        expires,
-        Body::Targets(Targets {
-            targets: BTreeMap::new(),
-            delegations: Some(delegations),
-        }),
-    )
+    delegating(bin_delegations(cfg, online), version, expires)
 }
 
 /// The `targets` entry for `record`: (path, entry), `custom` kept as given.
