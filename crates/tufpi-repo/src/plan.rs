@@ -87,11 +87,6 @@ impl Plan {
         }
     }
 
-    /// Whether the plan moves `name` on (written or adopted).
-    pub fn has(&self, name: &str) -> bool {
-        self.states.iter().any(|(n, _)| n == name)
-    }
-
     /// Whether the plan writes `name`.
     pub fn writes(&self, name: &str) -> bool {
         self.roles.iter().any(|n| n == name)
@@ -217,8 +212,7 @@ mod tests {
                 ("timestamp", 11, 60)
             ]
         );
-        assert!(p.has("root") && !p.writes("root"));
-        assert!(p.has("bin-2") && p.writes("bin-2"));
+        assert!(!p.writes("root") && p.writes("bin-2"));
         let cfg = RepoConfig {
             bit_length: 2,
             ..RepoConfig::default()

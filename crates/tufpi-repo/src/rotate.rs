@@ -2,6 +2,8 @@
 //! is installed in the same plan that re-signs every online role with it, so there is no
 //! moment when the published timestamp is signed by a key root no longer trusts.
 
+use std::collections::BTreeSet;
+
 use chrono::Utc;
 use tufpi_core::crypto::{PrivateKey, Scheme};
 use tufpi_core::metadata::{Body, Metadata};
@@ -176,10 +178,11 @@ impl Repository {
             }
         }
         if rotated {
+            let planned: BTreeSet<String> = plan.states().iter().map(|(n, _)| n.clone()).collect();
             for name in self.roles.keys() {
                 let online_role = layout::succinct_index(&self.config, name).is_some()
                     || (self.config.targets_online && name == "targets");
-                if online_role && !plan.has(name) {
+                if online_role && !planned.contains(name) {
                     plan.bump(name.clone(), &self.roles, exp);
                 }
             }
