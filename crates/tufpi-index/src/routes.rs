@@ -17,7 +17,7 @@ use tower_http::services::ServeFile;
 use tufpi_simple::targets::{
     is_hex64, metadata_path, package_path, parse_package_path, split_hash_prefix, split_metadata,
 };
-use tufpi_simple::{negotiate, PageKind};
+use tufpi_simple::{moved_permanently, negotiate_request, PageKind};
 
 use crate::error::IndexError;
 use crate::gzip;
@@ -75,10 +75,7 @@ fn negotiated(
     headers: &HeaderMap,
     query: &HashMap<String, String>,
 ) -> Result<Negotiated, IndexError> {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    // An unescaped '+' in `?format=` arrives as a space: take it back.
-    let format = query.get("format").map(|f| f.replace(' ', "+"));
-    negotiate(accept, format.as_deref()).ok_or_else(|| {
+    negotiate_request(headers, query.get("format").map(String::as_str)).ok_or_else(|| {
         IndexError::refused(
             StatusCode::NOT_ACCEPTABLE,
             format!("Not acceptable: this index serves {JSON_TYPE}, {HTML_TYPE} and text/html"),
@@ -124,10 +121,7 @@ async fn simple_index(
 
 /// A 301 Moved Permanently to `path` (with the request's query, if any).
 fn moved(path: String, query: Option<&str>) -> Response {
-    match HeaderValue::try_from(tufpi_simple::location(path, query)) {
-        Ok(v) => (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, v)]).into_response(),
-        Err(_) => not_found("Not found").into_response(),
-    }
+    moved_permanently(path, query).unwrap_or_else(|| not_found("Not found").into_response())
 }
 
 async fn project_redirect(Path(project): Path<String>, req: Request) -> Response {
@@ -409,6 +403,7 @@ async fn health(State(index): State<Arc<Index>>) -> Result<Response, IndexError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tufpi_simple::negotiate;
 
     #[test]
     fn negotiation_follows_pep_691() {

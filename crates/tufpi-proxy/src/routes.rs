@@ -14,7 +14,9 @@ use axum::Router;
 use tracing::warn;
 use tufpi_client::redact;
 use tufpi_simple::targets::{basename, named_blake2b_256, split_hash_prefix};
-use tufpi_simple::{negotiate, normalize_valid, PageKind, HTML_TYPE, JSON_TYPE};
+use tufpi_simple::{
+    moved_permanently, negotiate_request, normalize_valid, PageKind, HTML_TYPE, JSON_TYPE,
+};
 
 use crate::error::ProxyError;
 use crate::files::{Content, FileCache};
@@ -98,10 +100,8 @@ async fn simple_root() -> Response {
 
 /// A 301 Moved Permanently to `path` (with the request's query, if any).
 fn moved(path: String, query: Option<&str>) -> Response {
-    match HeaderValue::try_from(tufpi_simple::location(path, query)) {
-        Ok(v) => (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, v)]).into_response(),
-        Err(_) => ProxyError::NotFound("Not found".into()).into_response(),
-    }
+    moved_permanently(path, query)
+        .unwrap_or_else(|| ProxyError::NotFound("Not found".into()).into_response())
 }
 
 fn bad_name(project: &str) -> ProxyError {
@@ -144,10 +144,8 @@ async fn project_page_of(
     if norm != project {
         return Ok(moved(format!("/simple/{norm}/"), req.uri().query()));
     }
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    // An unescaped '+' in `?format=` arrives as a space: take it back.
-    let format = query.get("format").map(|f| f.replace(' ', "+"));
-    let (kind, content_type) = negotiate(accept, format.as_deref()).ok_or_else(|| {
+    let format = query.get("format").map(String::as_str);
+    let (kind, content_type) = negotiate_request(&headers, format).ok_or_else(|| {
         ProxyError::NotAcceptable(format!(
             "Not acceptable: this proxy serves {JSON_TYPE}, {HTML_TYPE} and text/html"
         ))
@@ -323,6 +321,7 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
     use tufpi_core::metadata::TargetFile;
+    use tufpi_simple::negotiate;
 
     #[test]
     fn only_content_addressed_paths_are_immutable() {

@@ -6,6 +6,9 @@
 pub mod conn;
 pub mod targets;
 
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
 pub use targets::PageKind;
 
 /// Media type of PEP 691 JSON pages.
@@ -42,6 +45,17 @@ pub fn negotiate(accept: Option<&str>, format: Option<&str>) -> Option<(PageKind
         }
     }
     best.map(|(_, r)| r)
+}
+
+/// [`negotiate`] for a request: its `Accept` header, and its `?format=` value if it has one
+/// (an unescaped `+` in a query arrives as a space: taken back).
+pub fn negotiate_request(
+    headers: &HeaderMap,
+    format: Option<&str>,
+) -> Option<(PageKind, &'static str)> {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = format.map(|f| f.replace(' ', "+"));
+    negotiate(accept, format.as_deref())
 }
 
 /// PEP 503 normalised name: lowercase, each run of `-`, `_`, `.` replaced by one `-`.
@@ -108,6 +122,13 @@ pub fn location(path: String, query: Option<&str>) -> String {
     }
 }
 
+/// A 301 Moved Permanently to `path`, keeping the request's query ([`location`]); `None` if
+/// that is not a valid header value.
+pub fn moved_permanently(path: String, query: Option<&str>) -> Option<Response> {
+    let to = HeaderValue::try_from(location(path, query)).ok()?;
+    Some((StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, to)]).into_response())
+}
+
 /// Resolves on Ctrl-C or (Unix) SIGTERM: a server's cue to shut down gracefully.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
@@ -147,6 +168,30 @@ mod tests {
         assert_eq!(negotiate(Some(JSON_TYPE), Some(HTML_TYPE)), h);
         assert_eq!(negotiate(Some("application/xml"), None), None);
         assert_eq!(negotiate(Some(&format!("{JSON_TYPE};q=0")), None), None);
+    }
+
+    #[test]
+    fn requests_negotiate_and_redirect() {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_static(JSON_TYPE));
+        assert_eq!(
+            negotiate_request(&h, None),
+            Some((PageKind::Json, JSON_TYPE))
+        );
+        // `?format=application/vnd.pypi.simple.v1+html` unescaped: the `+` became a space.
+        let spaced = HTML_TYPE.replace('+', " ");
+        assert_eq!(
+            negotiate_request(&h, Some(&spaced)),
+            Some((PageKind::Html, HTML_TYPE))
+        );
+        assert_eq!(
+            negotiate_request(&HeaderMap::new(), None),
+            Some((PageKind::Html, TEXT_HTML))
+        );
+        let r = moved_permanently("/simple/a/".into(), Some("format=x")).unwrap();
+        assert_eq!(r.status(), StatusCode::MOVED_PERMANENTLY);
+        assert_eq!(r.headers()[header::LOCATION], "/simple/a/?format=x");
+        assert!(moved_permanently("/a\nb".into(), None).is_none());
     }
 
     #[test]
