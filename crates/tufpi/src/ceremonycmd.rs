@@ -11,6 +11,7 @@ use tufpi_core::metadata::{Key, Metadata};
 use tufpi_repo::ceremony::{self, Edit};
 use tufpi_repo::Repository;
 
+use crate::args::{RepoDir, Span, Threshold};
 use crate::fsutil::{read, write_atomic};
 
 /// Ceremony subcommands.
@@ -18,9 +19,8 @@ use crate::fsutil::{read, write_atomic};
 pub enum CeremonyCmd {
     /// Write an unsigned next version of root, targets or bins with the given changes.
     Prepare {
-        /// Repository directory (source of the current version).
-        #[arg(long)]
-        repo: PathBuf,
+        #[command(flatten)]
+        repo: RepoDir,
         /// root, targets or bins.
         #[arg(long)]
         role: String,
@@ -35,17 +35,18 @@ pub enum CeremonyCmd {
         #[arg(long = "remove-key")]
         remove_key: Vec<String>,
         /// ROLE=N: set ROLE's threshold.
-        #[arg(long = "threshold")]
-        threshold: Vec<String>,
-        /// Expiry of the new version, days from now.
-        #[arg(long, default_value_t = 365)]
-        expires_days: i64,
+        #[arg(long = "threshold", value_name = "ROLE=N")]
+        threshold: Vec<Threshold>,
+        /// Expiry of the new version, from now.
+        #[arg(long, default_value_t = Span::secs(365 * 86_400))]
+        expires: Span,
+        #[arg(long, hide = true, conflicts_with = "expires")]
+        expires_days: Option<u64>,
     },
     /// Show what FILE changes against the published version (read before signing).
     Show {
-        /// Repository directory.
-        #[arg(long)]
-        repo: PathBuf,
+        #[command(flatten)]
+        repo: RepoDir,
         /// The prepared (or signed) file.
         file: PathBuf,
     },
@@ -59,9 +60,8 @@ pub enum CeremonyCmd {
     },
     /// Check thresholds and publish new root / targets / bins versions (together, in order).
     Publish {
-        /// Repository directory.
-        #[arg(long)]
-        repo: PathBuf,
+        #[command(flatten)]
+        repo: RepoDir,
         /// Install this new online key (PKCS#8 PEM) and re-sign every online role with it.
         #[arg(long)]
         online_key: Option<PathBuf>,
@@ -114,14 +114,16 @@ fn load(path: &Path) -> Result<Metadata> {
 pub fn run(cmd: CeremonyCmd) -> Result<()> {
     match cmd {
         CeremonyCmd::Prepare {
-            repo,
+            repo: RepoDir { path: repo },
             role,
             out,
             add_key,
             remove_key,
             threshold,
+            expires,
             expires_days,
         } => {
+            let expires = expires.or_old(expires_days, std::time::Duration::from_secs(86_400));
             if !matches!(role.as_str(), "root" | "targets" | "bins") {
                 bail!("--role must be root, targets or bins");
             }
@@ -144,14 +146,13 @@ pub fn run(cmd: CeremonyCmd) -> Result<()> {
                     keyid: keyid.into(),
                 });
             }
-            for a in &threshold {
-                let (role, n) = split(a)?;
+            for t in threshold {
                 edits.push(Edit::Threshold {
-                    role: role.into(),
-                    threshold: n.parse().context("threshold")?,
+                    role: t.role,
+                    threshold: t.n,
                 });
             }
-            let md = ceremony::prepare(&current, &edits, Duration::days(expires_days))?;
+            let md = ceremony::prepare(&current, &edits, Duration::from_std(expires)?)?;
             write_atomic(&out, &md.to_bytes())?;
             for line in ceremony::diff(&current, &md) {
                 println!("{line}");
@@ -163,7 +164,10 @@ pub fn run(cmd: CeremonyCmd) -> Result<()> {
                 out.display()
             );
         }
-        CeremonyCmd::Show { repo, file } => {
+        CeremonyCmd::Show {
+            repo: RepoDir { path: repo },
+            file,
+        } => {
             let md = load(&file)?;
             let role = role_of(&md);
             let r = Repository::open(&repo)?;
@@ -187,7 +191,7 @@ pub fn run(cmd: CeremonyCmd) -> Result<()> {
             );
         }
         CeremonyCmd::Publish {
-            repo,
+            repo: RepoDir { path: repo },
             online_key,
             files,
         } => {

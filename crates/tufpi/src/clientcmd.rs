@@ -1,7 +1,6 @@
 //! `tufpi client …`: the TUF client, with the de facto TUF client test protocol's flags.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
@@ -35,9 +34,9 @@ pub struct ClientArgs {
     /// Most delegated roles visited per target.
     #[arg(long, default_value_t = 32)]
     max_delegations: usize,
-    /// Overall timeout of one download, seconds.
-    #[arg(long, default_value_t = 120)]
-    timeout: u64,
+    /// Overall timeout of one download.
+    #[arg(long, alias = "timeout", default_value_t = crate::args::Span::secs(120))]
+    fetch_timeout: crate::args::Span,
     #[command(subcommand)]
     action: ClientAction,
 }
@@ -65,7 +64,7 @@ fn updater(args: &ClientArgs) -> Result<Updater> {
         max_root_rotations: args.max_root_rotations,
         max_delegations: args.max_delegations,
         prefix_targets_with_hash: !args.no_hash_prefix,
-        fetch_timeout: Duration::from_secs(args.timeout),
+        fetch_timeout: args.fetch_timeout.0,
         ..UpdaterConfig::default()
     };
     let fetcher = AnyFetcher::new(config.connect_timeout, config.fetch_timeout)?;

@@ -5,6 +5,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod args;
 mod ceremonycmd;
 mod clientcmd;
 mod connargs;
@@ -136,4 +137,16 @@ fn one_line(e: &anyhow::Error) -> String {
         }
     }
     msg.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks over every subcommand (unique argument ids, valid
+    /// defaults, conflicts naming real arguments): a clash otherwise shows only when that
+    /// subcommand runs.
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -4,13 +4,15 @@
 //! the change is committed next to the server's (SQLite serialises them), then published
 //! here, or by the running server's publisher, which signs it within a second.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use tufpi_index::db::IndexDb;
 use tufpi_index::{Action, Operation, Outcome, Publication, Selector};
+
+use crate::args::DataDir;
 
 /// Project subcommands.
 #[derive(Subcommand)]
@@ -40,9 +42,8 @@ pub enum ProjectCmd {
     },
     /// List a project's files: version, filename, yanked (and why).
     Show {
-        /// The index's data directory.
-        #[arg(long, default_value = "./tufpi-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        data_dir: DataDir,
         /// Project name.
         project: String,
     },
@@ -51,9 +52,8 @@ pub enum ProjectCmd {
 /// Which files: `--file NAME`, or `PROJECT VERSION` (or `PROJECT` with `remove --all`).
 #[derive(Args)]
 pub struct What {
-    /// The index's data directory.
-    #[arg(long, default_value = "./tufpi-data")]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    data_dir: DataDir,
     /// Project name (optional with --file).
     project: Option<String>,
     /// Release version.
@@ -84,7 +84,7 @@ fn operation(what: &What, action: Action, all: bool) -> Result<Operation> {
         (project, None, Some(file), false) => {
             let project = match project {
                 Some(p) => p.clone(),
-                None => match open_db(&what.data_dir)?.file(file)? {
+                None => match open_db(&what.data_dir.path)?.file(file)? {
                     Some(row) => row.project,
                     None => bail!("no file named {file:?} in this index"),
                 },
@@ -155,18 +155,18 @@ pub fn run(cmd: ProjectCmd) -> Result<()> {
                 reason: reason.unwrap_or_default().trim().to_string(),
             };
             let op = operation(&what, action, false)?;
-            manage(&what.data_dir, op)
+            manage(&what.data_dir.path, op)
         }
         ProjectCmd::Unyank { what } => {
             let op = operation(&what, Action::Unyank, false)?;
-            manage(&what.data_dir, op)
+            manage(&what.data_dir.path, op)
         }
         ProjectCmd::Remove { what, all } => {
             let op = operation(&what, Action::Remove, all)?;
-            manage(&what.data_dir, op)
+            manage(&what.data_dir.path, op)
         }
         ProjectCmd::Show { data_dir, project } => {
-            let db = open_db(&data_dir)?;
+            let db = open_db(&data_dir.path)?;
             let name = tufpi_index::names::normalize(&project);
             if db.project(&name)?.is_none() {
                 bail!("no project {name:?} in this index");

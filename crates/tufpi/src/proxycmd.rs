@@ -8,6 +8,8 @@ use anyhow::Result;
 use clap::Args;
 use tufpi_proxy::ProxyOptions;
 
+use crate::args::Span;
+
 /// Arguments of `tufpi proxy`.
 #[derive(Args)]
 pub struct ProxyArgs {
@@ -31,13 +33,13 @@ pub struct ProxyArgs {
     /// or fragment).
     #[arg(long)]
     target_base_url: Option<String>,
-    /// Refresh the TUF metadata at most this often, seconds (the next page or file request
-    /// after it has passed does; expired metadata is refreshed at once, whatever this says).
-    #[arg(long, default_value_t = 2.0)]
-    refresh_interval: f64,
-    /// Overall timeout of one upstream download, seconds.
-    #[arg(long, default_value_t = 120)]
-    fetch_timeout: u64,
+    /// Refresh the TUF metadata at most this often (the next page or file request after it
+    /// has passed does; expired metadata is refreshed at once, whatever this says).
+    #[arg(long, default_value_t = Span::secs(2))]
+    refresh_interval: Span,
+    /// Overall timeout of one upstream download.
+    #[arg(long, default_value_t = Span::secs(120))]
+    fetch_timeout: Span,
     /// Most upstream downloads of targets at once (others wait for a free slot).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     max_downloads: u16,
@@ -47,8 +49,6 @@ pub struct ProxyArgs {
 
 /// Run `tufpi proxy`.
 pub fn run(args: ProxyArgs) -> Result<()> {
-    let interval = Duration::try_from_secs_f64(args.refresh_interval)
-        .map_err(|e| anyhow::anyhow!("--refresh-interval {}: {e}", args.refresh_interval))?;
     let opts = ProxyOptions {
         upstream: args.upstream,
         metadata_url: args.metadata_url,
@@ -56,8 +56,8 @@ pub fn run(args: ProxyArgs) -> Result<()> {
         root: args.root,
         listen: args.listen,
         cache_dir: args.cache_dir,
-        refresh_interval: interval,
-        fetch_timeout: Duration::from_secs(args.fetch_timeout.max(1)),
+        refresh_interval: args.refresh_interval.0,
+        fetch_timeout: args.fetch_timeout.0.max(Duration::from_secs(1)),
         max_downloads: usize::from(args.max_downloads),
         conn: args.conn.limits(),
     };

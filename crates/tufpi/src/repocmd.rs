@@ -12,14 +12,15 @@ use tufpi_repo::{
     BinsMode, Change, OfflineKeys, RepoConfig, RepoError, Repository, TargetHashes, TargetRecord,
 };
 
+use crate::args::{RepoDir, Span, Threshold};
+
 /// Repository subcommands.
 #[derive(Subcommand)]
 pub enum RepoCmd {
     /// Create a repository in DIR.
     Init {
-        /// Repository directory.
-        #[arg(long)]
-        repo: PathBuf,
+        #[command(flatten)]
+        repo: RepoDir,
         /// Generate every key into DIR/keys (development and tests only: NOT for production).
         #[arg(long)]
         dev_keys: bool,
@@ -37,27 +38,27 @@ pub enum RepoCmd {
         /// Production: a root key holder's public key (`tufpi key generate --public-out`).
         #[arg(long = "root-key")]
         root_keys: Vec<PathBuf>,
-        /// Production: root threshold.
-        #[arg(long, default_value_t = 1)]
-        root_threshold: u64,
+        /// Production: a role's signature threshold, ROLE=N for root, targets or bins
+        /// (repeatable; 1 unless given).
+        #[arg(long = "threshold", value_name = "ROLE=N")]
+        thresholds: Vec<Threshold>,
+        #[arg(long, hide = true)]
+        root_threshold: Option<u64>,
         /// Production: a targets key holder's public key.
         #[arg(long = "targets-key")]
         targets_keys: Vec<PathBuf>,
-        /// Production: targets threshold.
-        #[arg(long, default_value_t = 1)]
-        targets_threshold: u64,
+        #[arg(long, hide = true)]
+        targets_threshold: Option<u64>,
         /// Production: a bins key holder's public key.
         #[arg(long = "bins-key")]
         bins_keys: Vec<PathBuf>,
-        /// Production: bins threshold.
-        #[arg(long, default_value_t = 1)]
-        bins_threshold: u64,
+        #[arg(long, hide = true)]
+        bins_threshold: Option<u64>,
     },
     /// Queue a target (from a file, or by length and sha256).
     Add {
-        /// Repository directory.
-        #[arg(long)]
-        repo: PathBuf,
+        #[command(flatten)]
+        repo: RepoDir,
         /// Target path, e.g. packages/ab/cd/…/name-1.0-py3-none-any.whl.
         path: String,
         /// File whose length and hashes to record.
@@ -79,9 +80,8 @@ pub enum RepoCmd {
     },
     /// Queue the removal of a target.
     Remove {
-        /// Repository directory.
-        #[arg(long)]
-        repo: PathBuf,
+        #[command(flatten)]
+        repo: RepoDir,
         /// Target path.
         path: String,
         /// Publish right away.
@@ -90,18 +90,16 @@ pub enum RepoCmd {
     },
     /// Publish queued changes (bins → snapshot → timestamp), finishing any interrupted publish.
     Publish {
-        /// Repository directory.
-        #[arg(long)]
-        repo: PathBuf,
+        #[command(flatten)]
+        repo: RepoDir,
         /// Most changes per batch.
         #[arg(long, default_value_t = 100_000)]
         batch: usize,
     },
     /// Import targets in bulk (backsigning) and publish.
     Import {
-        /// Repository directory.
-        #[arg(long)]
-        repo: PathBuf,
+        #[command(flatten)]
+        repo: RepoDir,
         /// JSON lines: {"path": …, "length": N, "hashes": {"sha256": …}, "custom": …}.
         #[arg(long, conflicts_with = "from_dir")]
         from_jsonl: Option<PathBuf>,
@@ -112,9 +110,8 @@ pub enum RepoCmd {
     /// Change the hash algorithms every target lists, re-listing every current target (its
     /// bins are re-signed). Adding an algorithm needs the files (--files-dir).
     SetTargetHashes {
-        /// Repository directory.
-        #[arg(long)]
-        repo: PathBuf,
+        #[command(flatten)]
+        repo: RepoDir,
         #[arg(help = TARGET_HASHES_HELP)]
         hashes: TargetHashes,
         /// Where the target files are (DIR/<target path>): digests the bins don't list yet
@@ -124,40 +121,39 @@ pub enum RepoCmd {
     },
     /// Re-sign online roles expiring within the margin; warn about offline roles.
     Refresh {
-        /// Repository directory.
-        #[arg(long)]
-        repo: PathBuf,
-        /// Margin before expiry, hours.
-        #[arg(long, default_value_t = 6)]
-        margin_hours: i64,
+        #[command(flatten)]
+        repo: RepoDir,
+        /// Margin before expiry.
+        #[arg(long, default_value_t = Span::secs(6 * 3600))]
+        margin: Span,
+        #[arg(long, hide = true, conflicts_with = "margin")]
+        margin_hours: Option<u64>,
     },
     /// Delete superseded consistent-snapshot files (never roots) older than the retention.
     Gc {
-        /// Repository directory.
-        #[arg(long)]
-        repo: PathBuf,
-        /// Retention window, seconds.
-        #[arg(long, default_value_t = 3600)]
-        retention_secs: u64,
+        #[command(flatten)]
+        repo: RepoDir,
+        /// Retention window.
+        #[arg(long, default_value_t = Span::secs(3600))]
+        retention: Span,
+        #[arg(long, hide = true, conflicts_with = "retention")]
+        retention_secs: Option<u64>,
     },
     /// Development repositories only: rotate the root key (new root signed by old and new).
     RotateRoot {
-        /// Repository directory.
-        #[arg(long)]
-        repo: PathBuf,
+        #[command(flatten)]
+        repo: RepoDir,
     },
     /// Development repositories only: rotate the online key (new root and bins, every online
     /// role re-signed).
     RotateOnline {
-        /// Repository directory.
-        #[arg(long)]
-        repo: PathBuf,
+        #[command(flatten)]
+        repo: RepoDir,
     },
     /// Show versions, expiries, pending changes and warnings.
     Status {
-        /// Repository directory.
-        #[arg(long)]
-        repo: PathBuf,
+        #[command(flatten)]
+        repo: RepoDir,
     },
 }
 
@@ -178,19 +174,43 @@ fn parse_hash(s: &str) -> Result<(String, String), String> {
 pub fn run(cmd: RepoCmd) -> Result<()> {
     match cmd {
         RepoCmd::Init {
-            repo,
+            repo: RepoDir { path: repo },
             dev_keys,
             bins_bit_length,
             hash_prefix_bins,
             target_hashes,
             targets_online,
             root_keys,
+            thresholds,
             root_threshold,
             targets_keys,
             targets_threshold,
             bins_keys,
             bins_threshold,
         } => {
+            if let Some(t) = thresholds
+                .iter()
+                .find(|t| !["root", "targets", "bins"].contains(&t.role.as_str()))
+            {
+                bail!(
+                    "--threshold {}={}: the offline roles are root, targets and bins",
+                    t.role,
+                    t.n
+                );
+            }
+            // The last --threshold for a role wins; the older --ROLE-threshold N still works.
+            let threshold = |role: &str, old: Option<u64>| {
+                thresholds
+                    .iter()
+                    .rev()
+                    .find(|t| t.role == role)
+                    .map(|t| t.n)
+                    .or(old)
+                    .unwrap_or(1)
+            };
+            let root_threshold = threshold("root", root_threshold);
+            let targets_threshold = threshold("targets", targets_threshold);
+            let bins_threshold = threshold("bins", bins_threshold);
             let config = RepoConfig {
                 bit_length: bins_bit_length,
                 bins_mode: if hash_prefix_bins {
@@ -256,7 +276,7 @@ pub fn run(cmd: RepoCmd) -> Result<()> {
             );
         }
         RepoCmd::Add {
-            repo,
+            repo: RepoDir { path: repo },
             path,
             file,
             length,
@@ -282,11 +302,14 @@ pub fn run(cmd: RepoCmd) -> Result<()> {
             enqueue_and_maybe_publish(&repo, vec![Change::Add(record)], publish)?;
         }
         RepoCmd::Remove {
-            repo,
+            repo: RepoDir { path: repo },
             path,
             publish,
         } => enqueue_and_maybe_publish(&repo, vec![Change::Remove(path)], publish)?,
-        RepoCmd::Publish { repo, batch } => {
+        RepoCmd::Publish {
+            repo: RepoDir { path: repo },
+            batch,
+        } => {
             let mut r = Repository::open(&repo)?;
             let rep = r.publish(batch)?;
             println!(
@@ -295,12 +318,12 @@ pub fn run(cmd: RepoCmd) -> Result<()> {
             );
         }
         RepoCmd::Import {
-            repo,
+            repo: RepoDir { path: repo },
             from_jsonl,
             from_dir,
         } => import(&repo, from_jsonl, from_dir)?,
         RepoCmd::SetTargetHashes {
-            repo,
+            repo: RepoDir { path: repo },
             hashes,
             files_dir,
         } => {
@@ -316,9 +339,14 @@ pub fn run(cmd: RepoCmd) -> Result<()> {
                 rep.snapshot_version, rep.timestamp_version
             );
         }
-        RepoCmd::Refresh { repo, margin_hours } => {
+        RepoCmd::Refresh {
+            repo: RepoDir { path: repo },
+            margin,
+            margin_hours,
+        } => {
+            let margin = margin.or_old(margin_hours, std::time::Duration::from_secs(3600));
             let mut r = Repository::open(&repo)?;
-            let n = r.refresh(Duration::hours(margin_hours))?;
+            let n = r.refresh(Duration::from_std(margin)?)?;
             println!(
                 "refreshed {n} bins; snapshot v{}, timestamp v{}",
                 version(&r, "snapshot"),
@@ -329,27 +357,34 @@ pub fn run(cmd: RepoCmd) -> Result<()> {
             }
         }
         RepoCmd::Gc {
-            repo,
+            repo: RepoDir { path: repo },
+            retention,
             retention_secs,
         } => {
             let mut r = Repository::open(&repo)?;
-            let rep = r.gc(std::time::Duration::from_secs(retention_secs))?;
+            let rep = r.gc(retention.or_old(retention_secs, std::time::Duration::from_secs(1)))?;
             println!(
                 "gc: deleted {}, retained {} (within retention), live {}",
                 rep.deleted, rep.retained, rep.live
             );
         }
-        RepoCmd::RotateRoot { repo } => {
+        RepoCmd::RotateRoot {
+            repo: RepoDir { path: repo },
+        } => {
             for line in Repository::open(&repo)?.dev_rotate_root()? {
                 println!("{line}");
             }
         }
-        RepoCmd::RotateOnline { repo } => {
+        RepoCmd::RotateOnline {
+            repo: RepoDir { path: repo },
+        } => {
             for line in Repository::open(&repo)?.dev_rotate_online()? {
                 println!("{line}");
             }
         }
-        RepoCmd::Status { repo } => status(&repo)?,
+        RepoCmd::Status {
+            repo: RepoDir { path: repo },
+        } => status(&repo)?,
     }
     Ok(())
 }
@@ -550,7 +585,7 @@ Creating a production repository is an offline key ceremony:
        tufpi key generate --scheme ecdsa-sha2-nistp256 --out holder.pem --public-out holder.pub.json
      and hands over holder.pub.json (never the .pem).
   2. On the index host:
-       tufpi repo init --repo DIR --root-key a.pub.json --root-key b.pub.json --root-threshold 2 \\
+       tufpi repo init --repo DIR --root-key a.pub.json --root-key b.pub.json --threshold root=2 \\
            --targets-key c.pub.json --bins-key d.pub.json
      This generates the online key and writes unsigned DIR/ceremony/1.{root,targets,bins}.json.
   3. Each holder checks and signs the file(s) of their role:

@@ -1,12 +1,15 @@
 //! `tufpi serve`: the PyPI-compatible index whose uploads are TUF-signed within a second.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
 use tufpi_index::upload::UploadLimits;
 use tufpi_index::{CollectConfig, IndexOptions, PublisherConfig, ServeOptions, DEFAULT_MAX_UPLOAD};
+
+use crate::args::{DataDir, Span};
+
+const SEC: Duration = Duration::from_secs(1);
 
 /// The management API, for `tufpi serve --help`.
 const MANAGE_HELP: &str = "\
@@ -30,9 +33,8 @@ index keeps what it lists";
 #[derive(Args)]
 #[command(after_help = MANAGE_HELP)]
 pub struct ServeArgs {
-    /// Data directory (created, with a development-key repository, if empty).
-    #[arg(long, default_value = "./tufpi-data")]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    data_dir: DataDir,
     /// Address to listen on (port 0: any free port; the address is printed).
     #[arg(long, default_value = "127.0.0.1:4458")]
     listen: String,
@@ -44,16 +46,22 @@ pub struct ServeArgs {
     bins_bit_length: u32,
     #[arg(long, help = format!("{}. {SERVE_TARGET_HASHES}", crate::repocmd::TARGET_HASHES_HELP))]
     target_hashes: Option<tufpi_repo::TargetHashes>,
-    /// Longest wait between publishes while changes are pending, milliseconds.
-    #[arg(long, default_value_t = 200, hide = true)]
-    publish_interval_ms: u64,
-    /// Superseded metadata and pages are kept this long, seconds (clients mid-update still
-    /// find them), then collected.
-    #[arg(long, default_value_t = CollectConfig::default().retention.as_secs())]
-    retention_secs: u64,
-    /// Seconds between garbage collections.
-    #[arg(long, default_value_t = CollectConfig::default().every.as_secs())]
-    gc_interval_secs: u64,
+    /// Longest wait between publishes while changes are pending.
+    #[arg(long, default_value_t = Span(Duration::from_millis(200)), hide = true)]
+    publish_interval: Span,
+    #[arg(long, hide = true, conflicts_with = "publish_interval")]
+    publish_interval_ms: Option<u64>,
+    /// Superseded metadata and pages are kept this long (clients mid-update still find
+    /// them), then collected.
+    #[arg(long, default_value_t = Span(CollectConfig::default().retention))]
+    retention: Span,
+    #[arg(long, hide = true, conflicts_with = "retention")]
+    retention_secs: Option<u64>,
+    /// Time between garbage collections.
+    #[arg(long, default_value_t = Span(CollectConfig::default().every))]
+    gc_interval: Span,
+    #[arg(long, hide = true, conflicts_with = "gc_interval")]
+    gc_interval_secs: Option<u64>,
     /// Uploads in progress at once on the server (more wait up to 5 s, then get a 503).
     #[arg(long, default_value_t = UploadLimits::default().per_server)]
     max_concurrent_uploads: usize,
@@ -67,18 +75,21 @@ pub struct ServeArgs {
 /// Run `tufpi serve`.
 pub fn run(args: ServeArgs) -> Result<()> {
     let opts = ServeOptions {
-        data_dir: args.data_dir,
+        data_dir: args.data_dir.path,
         listen: args.listen,
         conn: args.conn.limits(),
         collect: CollectConfig {
-            every: Duration::from_secs(args.gc_interval_secs.max(1)),
-            retention: Duration::from_secs(args.retention_secs),
+            every: args.gc_interval.or_old(args.gc_interval_secs, SEC).max(SEC),
+            retention: args.retention.or_old(args.retention_secs, SEC),
         },
         index: IndexOptions {
             bins_bit_length: args.bins_bit_length,
             max_upload: args.max_upload_size,
             publisher: PublisherConfig {
-                interval: Duration::from_millis(args.publish_interval_ms.max(10)),
+                interval: args
+                    .publish_interval
+                    .or_old(args.publish_interval_ms, Duration::from_millis(1))
+                    .max(Duration::from_millis(10)),
                 ..PublisherConfig::default()
             },
             uploads: UploadLimits {

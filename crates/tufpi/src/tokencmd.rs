@@ -1,10 +1,10 @@
 //! `tufpi token …`: upload tokens of an index (only their SHA-256 is stored, in DIR/index.db).
 
-use std::path::PathBuf;
-
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use tufpi_index::db::IndexDb;
+
+use crate::args::DataDir;
 
 /// Token subcommands.
 #[derive(Subcommand)]
@@ -12,9 +12,8 @@ pub enum TokenCmd {
     /// Create an upload token and print it (shown once). It also authorises yank, unyank
     /// and remove over HTTP (POST /manage/project/…) for the projects it may upload to.
     Create {
-        /// The index's data directory.
-        #[arg(long, default_value = "./tufpi-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        data_dir: DataDir,
         /// Limit the token to this project.
         #[arg(long)]
         project: Option<String>,
@@ -24,16 +23,14 @@ pub enum TokenCmd {
     },
     /// List tokens: id, project scope, description, creation time.
     List {
-        /// The index's data directory.
-        #[arg(long, default_value = "./tufpi-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        data_dir: DataDir,
     },
     /// Revoke a token by its id (from `token list`). An id prefix (at least 8 hex digits)
     /// must match exactly one token: one matching several revokes nothing and lists them.
     Revoke {
-        /// The index's data directory.
-        #[arg(long, default_value = "./tufpi-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        data_dir: DataDir,
         /// Token id, or an unambiguous prefix of it (at least 8 hex digits).
         id: String,
     },
@@ -53,7 +50,7 @@ pub fn run(cmd: TokenCmd) -> Result<()> {
             description,
         } => {
             let token =
-                open(&data_dir)?.create_token(project.as_deref(), description.as_deref())?;
+                open(&data_dir.path)?.create_token(project.as_deref(), description.as_deref())?;
             println!("{token}");
             match project {
                 Some(p) => eprintln!("upload token for project {p} (shown once; use it as the password of user __token__)"),
@@ -61,7 +58,7 @@ pub fn run(cmd: TokenCmd) -> Result<()> {
             }
         }
         TokenCmd::List { data_dir } => {
-            for (id, project, description, created) in open(&data_dir)?.tokens()? {
+            for (id, project, description, created) in open(&data_dir.path)?.tokens()? {
                 println!(
                     "{id}  {:<24} {created}  {}",
                     project.unwrap_or_else(|| "(any project)".into()),
@@ -70,7 +67,7 @@ pub fn run(cmd: TokenCmd) -> Result<()> {
             }
         }
         TokenCmd::Revoke { data_dir, id } => {
-            if !open(&data_dir)?.revoke_token(&id)? {
+            if !open(&data_dir.path)?.revoke_token(&id)? {
                 bail!("no token with id {id}");
             }
             println!("revoked {id}");
