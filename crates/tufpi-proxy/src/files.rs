@@ -446,12 +446,7 @@ mod tests {
             .map(|a| (a.to_string(), digest_hex(a, data).unwrap()))
             .collect();
         Resolved {
-            path: format!(
-                "packages/{}/{}/{}/x-1.0.tar.gz",
-                &path_b2[..2],
-                &path_b2[2..4],
-                &path_b2[4..]
-            ),
+            path: tufpi_simple::targets::package_path(path_b2, "x-1.0.tar.gz"),
             info: TargetFile::new(data.len() as u64, hashes),
             url: String::new(),
         }
