@@ -1,7 +1,7 @@
 //! Project pages: the rewrite of a verified PEP 691 JSON page into the HTML or JSON asked
 //! for, every file link pointing back at the proxy (which verifies each file on the way
 //! through), the request paths and links between the proxy's URLs and target paths, and the
-//! verified pages kept in memory ([`PageCache`]).
+//! verified pages kept in memory (`PageCache`).
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! The index database (`DIR/index.db`, SQLite): projects, files, every filename and every
-//! distribution identity ([`DistIdentity`]: project, release, wheel tags) ever used, rendered
-//! pages, upload tokens (only their SHA-256 is stored) and an outbox of TUF target
-//! changes not yet handed to the repository queue.
+//! distribution identity ([`crate::names::DistIdentity`]: project, release, wheel tags) ever
+//! used, rendered pages, upload tokens (only their SHA-256 is stored) and an outbox of TUF
+//! target changes not yet handed to the repository queue.
 //!
 //! One module per job: `schema` (tables and migrations), `conn` (the handle and the
 //! projects), `files` (uploads and the files they record), `pages` (rendered pages),
