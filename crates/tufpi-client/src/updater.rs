@@ -24,7 +24,8 @@ use crate::race::{retry_on_race, Restart};
 use crate::trusted::{targets_of, TimestampUpdate, TrustedSet};
 use crate::walk::TargetWalk;
 
-/// A TUF client for one repository.
+/// A TUF client for one repository. `close` it when done: that finishes the metadata
+/// directory's writes and reports their failure.
 pub struct Updater {
     dir: MetadataDir,
     metadata_base: String,
