@@ -33,6 +33,17 @@ pub enum HashError {
     Unsupported(String),
 }
 
+/// Every algorithm name `Hasher::new` knows (`blake2b` and `blake2b-512` are one algorithm).
+pub const ALGORITHMS: [&str; 7] = [
+    "sha224",
+    "sha256",
+    "sha384",
+    "sha512",
+    "blake2b-256",
+    "blake2b",
+    "blake2b-512",
+];
+
 /// An incremental digest with one of the algorithms TUF metadata lists: the one table of
 /// algorithm names in the workspace.
 #[derive(Clone)]
@@ -128,15 +139,7 @@ mod tests {
 
     #[test]
     fn incremental_matches_one_shot() {
-        for alg in [
-            "sha224",
-            "sha256",
-            "sha384",
-            "sha512",
-            "blake2b-256",
-            "blake2b",
-            "blake2b-512",
-        ] {
+        for alg in ALGORITHMS {
             let mut h = Hasher::new(alg).unwrap();
             h.update(b"a");
             h.update(b"");
