@@ -8,7 +8,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use percent_encoding::percent_decode_str;
-use tufpi_proxy::pages::{negotiate, normalize, proxy_link, rewrite, target_of_request};
+use tufpi_proxy::pages::{proxy_link, rewrite, target_of_request};
+use tufpi_simple::{negotiate, normalize_valid as normalize};
 
 const PAGE_URL: &str = "http://index.test:4458/simple/demo/vnd.pypi.simple.v1.json";
 const BASE: &str = "http://index.test:4458/";
