@@ -19,7 +19,7 @@ use crate::error::ClientError;
 use crate::fetcher::Fetcher;
 use crate::metadata_dir::MetadataDir;
 use crate::quote::{metadata_url_for, with_slash};
-pub use crate::quote::{quote, target_url_for};
+use crate::quote::{quote, target_url_for};
 use crate::race::{retry_on_race, Restart};
 use crate::trusted::{targets_of, TimestampUpdate, TrustedSet};
 use crate::walk::TargetWalk;

@@ -272,15 +272,7 @@ mod tests {
     #[test]
     fn incremental_check_agrees_with_core() {
         let data: Vec<u8> = (0..(3 * CHUNK + 17)).map(|i| (i % 251) as u8).collect();
-        let algs = [
-            "sha224",
-            "sha256",
-            "sha384",
-            "sha512",
-            "blake2b-256",
-            "blake2b",
-        ];
-        let info = info_for(&data, &algs);
+        let info = info_for(&data, &tufpi_core::hashes::ALGORITHMS);
         let (_t, mut f) = temp_with(&data);
         assert_eq!(
             verify_file(&mut f, &info, Blake2b256::Ignore),
