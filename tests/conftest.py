@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(ROOT / "tests"))
 
+from scratch import scratch_base  # noqa: E402
+
 
 @pytest.fixture(scope="session")
 def tufpi_bin() -> Path:
@@ -29,24 +31,11 @@ def tufpi_bin() -> Path:
     return path.resolve()
 
 
-def _scratch_base() -> Path:
-    """$TUFPI_TEST_TMPDIR, else /dev/shm when present, else the system temp dir. Repositories
-    write thousands of fsynced files; on a disk mounted with `discard` deleting them later
-    costs seconds, on tmpfs nothing."""
-    env = os.environ.get("TUFPI_TEST_TMPDIR")
-    if env:
-        return Path(env)
-    shm = Path("/dev/shm")
-    if shm.is_dir() and os.access(shm, os.W_OK):
-        return shm
-    return Path(tempfile.gettempdir())
-
-
 @pytest.fixture
 def scratch(request):
     """A fresh directory for one test (under tufpi-<test dir>/), removed afterwards unless the
     test failed."""
-    base = _scratch_base() / f"tufpi-{request.node.path.parent.name.replace('_', '-')}"
+    base = scratch_base() / f"tufpi-{request.node.path.parent.name.replace('_', '-')}"
     base.mkdir(parents=True, exist_ok=True)
     d = Path(tempfile.mkdtemp(prefix=request.node.name[:40] + "-", dir=base))
     yield d

@@ -8,7 +8,6 @@ to the next layout."""
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
@@ -22,24 +21,14 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from clients_util import LAYOUTS, TUFJS_DIR, Client, Site, build, make_clients  # noqa: E402
+from scratch import scratch_base  # noqa: E402
 
 STAMP = TUFJS_DIR / "node_modules" / ".tufpi-stamp"
 
 
-def _scratch_base() -> Path:
-    """As tests/conftest.py's scratch: $TUFPI_TEST_TMPDIR, else /dev/shm, else the temp dir."""
-    env = os.environ.get("TUFPI_TEST_TMPDIR")
-    if env:
-        return Path(env)
-    shm = Path("/dev/shm")
-    if shm.is_dir() and os.access(shm, os.W_OK):
-        return shm
-    return Path(tempfile.gettempdir())
-
-
 @pytest.fixture(scope="session")
 def session_scratch():
-    base = _scratch_base() / "tufpi-clients-interop"
+    base = scratch_base() / "tufpi-clients-interop"
     base.mkdir(parents=True, exist_ok=True)
     d = Path(tempfile.mkdtemp(prefix="session-", dir=base))
     yield d
