@@ -362,8 +362,9 @@ impl Repository {
 
     /// Switch the repository to list `new` for every target: publishes what is queued, then
     /// queues every current target whose listing changes (the next publish re-signs their
-    /// bins) and records `new`. Refused, changing nothing, if a target lacks one of `new`'s
-    /// algorithms in its bin and in `known`. Returns how many targets were re-listed.
+    /// bins) and records `new`, in one transaction. Refused, changing nothing, if a target
+    /// lacks one of `new`'s algorithms in its bin and in `known`. Returns how many targets
+    /// were re-listed.
     pub fn set_target_hashes(
         &mut self,
         new: TargetHashes,
@@ -408,11 +409,11 @@ impl Repository {
                 current: self.config.target_hashes.to_string(),
             });
         }
-        let n = changes.len() as u64;
-        if n > 0 {
-            self.store.enqueue_all(&mut changes.into_iter().map(Ok))?;
-        }
-        self.store.set_setting("target_hashes", &new.to_string())?;
+        // Queue and record together (a crash leaves both or neither); a change another writer
+        // queued meanwhile (without the lock) is newer than the bin read here, and wins.
+        let n = self
+            .store
+            .enqueue_unqueued_and_set(changes, "target_hashes", &new.to_string())?;
         self.config.target_hashes = new;
         Ok(n)
     }

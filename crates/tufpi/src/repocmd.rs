@@ -328,9 +328,12 @@ pub fn run(cmd: RepoCmd) -> Result<()> {
             files_dir,
         } => {
             let mut r = Repository::open(&repo)?;
-            let from_files = |path: &str, _: &BTreeMap<String, String>| {
+            // Only a file with the signed sha256 is the target's content (`hashes` always
+            // includes sha256); any other is ignored, and the target then lacks the digest.
+            let from_files = |path: &str, listed: &BTreeMap<String, String>| {
                 let f = files_dir.as_ref()?.join(path);
-                Some(hashes.digest(&std::fs::read(f).ok()?))
+                let digests = hashes.digest(&std::fs::read(f).ok()?);
+                (digests.get("sha256") == listed.get("sha256")).then_some(digests)
             };
             let n = r.set_target_hashes(hashes.clone(), &from_files)?;
             let rep = r.publish(100_000)?;

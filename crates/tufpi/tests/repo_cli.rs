@@ -229,6 +229,10 @@ fn target_hashes_are_chosen_at_init_required_and_switched() {
         out.contains("1 targets lack a digest") && out.contains("\"b.txt\""),
         "{out}"
     );
+    // A file that is not the target's content (another sha256) lends it no digest.
+    std::fs::write(files.join("b.txt"), b"stale b").unwrap();
+    let out = text(&run(&with_files));
+    assert!(out.contains("1 targets lack a digest"), "{out}");
     std::fs::write(files.join("b.txt"), b"file b").unwrap();
     let out = ok(&with_files);
     assert!(out.contains("2 re-listed"), "{out}");

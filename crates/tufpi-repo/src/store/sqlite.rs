@@ -204,6 +204,39 @@ impl SqliteStore {
     }
 }
 
+const INSERT_CHANGE: &str =
+    "INSERT INTO queue(bin, op, path, length, hashes, custom) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+const SET_SETTING: &str = "INSERT INTO settings(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+
+/// Queue one change with `stmt` (`INSERT_CHANGE`); returns its sequence number.
+fn insert_change(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    bin: u64,
+    c: Change,
+) -> Result<u64, RepoError> {
+    let seq = match c {
+        Change::Add(t) => stmt.insert(params![
+            to_i64(bin),
+            "add",
+            t.path,
+            to_i64(t.length),
+            hashes_text(&t.hashes),
+            custom_text(&t.path, &t.custom)?
+        ]),
+        Change::Remove(p) => stmt.insert(params![
+            to_i64(bin),
+            "remove",
+            p,
+            None::<i64>,
+            None::<String>,
+            None::<String>
+        ]),
+    }
+    .map_err(db_err)?;
+    Ok(seq as u64)
+}
+
 impl StateStore for SqliteStore {
     fn enqueue_all(
         &mut self,
@@ -215,38 +248,44 @@ impl StateStore for SqliteStore {
             .map_err(db_err)?;
         let mut last = 0;
         {
-            let mut stmt = tx
-                .prepare_cached("INSERT INTO queue(bin, op, path, length, hashes, custom) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-                .map_err(db_err)?;
+            let mut stmt = tx.prepare_cached(INSERT_CHANGE).map_err(db_err)?;
             for c in changes {
                 let (bin, c) = c?;
-                match c {
-                    Change::Add(t) => stmt
-                        .execute(params![
-                            to_i64(bin),
-                            "add",
-                            t.path,
-                            to_i64(t.length),
-                            hashes_text(&t.hashes),
-                            custom_text(&t.path, &t.custom)?
-                        ])
-                        .map_err(db_err)?,
-                    Change::Remove(p) => stmt
-                        .execute(params![
-                            to_i64(bin),
-                            "remove",
-                            p,
-                            None::<i64>,
-                            None::<String>,
-                            None::<String>
-                        ])
-                        .map_err(db_err)?,
-                };
-                last = tx.last_insert_rowid() as u64;
+                last = insert_change(&mut stmt, bin, c)?;
             }
         }
         tx.commit().map_err(db_err)?;
         Ok(last)
+    }
+
+    fn enqueue_unqueued_and_set(
+        &mut self,
+        changes: Vec<(u64, Change)>,
+        key: &str,
+        value: &str,
+    ) -> Result<u64, RepoError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let mut n = 0;
+        {
+            let mut queued = tx
+                .prepare_cached("SELECT 1 FROM queue WHERE path = ?1 LIMIT 1")
+                .map_err(db_err)?;
+            let mut stmt = tx.prepare_cached(INSERT_CHANGE).map_err(db_err)?;
+            for (bin, c) in changes {
+                if queued.exists(params![c.path()]).map_err(db_err)? {
+                    continue;
+                }
+                insert_change(&mut stmt, bin, c)?;
+                n += 1;
+            }
+            tx.execute(SET_SETTING, params![key, value])
+                .map_err(db_err)?;
+        }
+        tx.commit().map_err(db_err)?;
+        Ok(n)
     }
 
     fn pending(&self) -> Result<u64, RepoError> {
@@ -430,11 +469,39 @@ impl StateStore for SqliteStore {
 
     fn set_setting(&mut self, key: &str, value: &str) -> Result<(), RepoError> {
         self.conn
-            .execute(
-                "INSERT INTO settings(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                params![key, value],
-            )
+            .execute(SET_SETTING, params![key, value])
             .map_err(db_err)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::change::TargetRecord;
+
+    fn add(path: &str) -> Change {
+        Change::Add(TargetRecord {
+            path: path.into(),
+            length: 1,
+            hashes: BTreeMap::from([("sha256".to_string(), "a".repeat(64))]),
+            custom: None,
+        })
+    }
+
+    #[test]
+    fn a_queued_change_wins_over_a_relisting_and_the_setting_lands_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open(&dir.path().join("state.db")).unwrap();
+        // Another writer removed "b" after the relisting read the published bins.
+        s.enqueue_all(&mut std::iter::once(Ok((0, Change::Remove("b".into())))))
+            .unwrap();
+        let n = s
+            .enqueue_unqueued_and_set(vec![(0, add("a")), (0, add("b"))], "k", "v")
+            .unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(s.get_setting("k").unwrap().as_deref(), Some("v"));
+        let queued = s.changes_in_bin(0, u64::MAX / 2).unwrap();
+        assert_eq!(queued, vec![Change::Remove("b".into()), add("a")]);
     }
 }

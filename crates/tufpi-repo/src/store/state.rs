@@ -60,6 +60,15 @@ pub trait StateStore {
         &mut self,
         changes: &mut dyn Iterator<Item = Result<(u64, Change), RepoError>>,
     ) -> Result<u64, RepoError>;
+    /// In one transaction: queue each of `changes` whose path has no change queued (one a
+    /// writer queued since the caller read the published state wins), and store setting
+    /// `key` = `value`. Returns how many were queued.
+    fn enqueue_unqueued_and_set(
+        &mut self,
+        changes: Vec<(u64, Change)>,
+        key: &str,
+        value: &str,
+    ) -> Result<u64, RepoError>;
     /// Number of queued changes not yet published.
     fn pending(&self) -> Result<u64, RepoError>;
     /// In one transaction: take up to `limit` queued changes in order and call `plan` with
