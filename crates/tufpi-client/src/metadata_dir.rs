@@ -152,13 +152,12 @@ impl MetadataDir {
 }
 
 impl Drop for MetadataDir {
-    /// Not closed: the background writes are still waited for (their errors are lost), so a
-    /// write of an earlier update can never land over a later one. `close` is the way to
-    /// finish; this is only the guard against forgetting it.
+    /// Not closed: the background writes are still finished and the directory synced (their
+    /// errors are lost), so a write of an earlier update can never land over a later one and
+    /// what was written stays durable. `close` is the way to finish and hear of failures;
+    /// this is only the guard against forgetting it.
     fn drop(&mut self) {
-        for (_, h) in self.writes.drain(..) {
-            let _ = h.join();
-        }
+        let _ = self.sync();
     }
 }
 

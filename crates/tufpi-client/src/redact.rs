@@ -43,9 +43,19 @@ pub fn redact(text: &str) -> String {
             .rev()
             .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
             .map_or(0, |(j, c)| j + c.len_utf8());
-        let end = rest[i..]
+        // Userinfo may hold quotes and brackets (`'` is a legal sub-delim): the token ends no
+        // earlier than the authority's last `@`, found as the authority ends (`/ ? #`,
+        // whitespace or `"`), so a password never survives by ending the URL early.
+        let auth_start = i + 3;
+        let auth_end = rest[auth_start..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '/' | '?' | '#' | '"'))
+            .map_or(rest.len(), |j| auth_start + j);
+        let from = rest[auth_start..auth_end]
+            .rfind('@')
+            .map_or(i, |a| auth_start + a + 1);
+        let end = rest[from..]
             .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`'))
-            .map_or(rest.len(), |j| i + j);
+            .map_or(rest.len(), |j| from + j);
         out.push_str(&rest[..start]);
         let token = &rest[start..end];
         // A trailing `:` or `,` is the sentence's, not the URL's.
@@ -75,6 +85,13 @@ mod tests {
         );
         assert_eq!(redact("no url"), "no url");
         assert_eq!(redact("x://a@b"), "x://b");
+        // Quotes and brackets are legal in a password: they don't end the URL before the `@`.
+        assert_eq!(
+            redact("GET http://alice:pa'ss@h/x failed"),
+            "GET http://h/x failed"
+        );
+        assert_eq!(redact("see <http://u:p<w>@h/x>"), "see <http://h/x>");
+        assert_eq!(redact("at 'http://u:p`q@h/x' now"), "at 'http://h/x' now");
     }
 
     #[test]
