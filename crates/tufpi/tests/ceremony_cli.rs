@@ -3,33 +3,11 @@
 //! `ceremony publish` check thresholds and publish; then a client verifies from 1.root.json.
 //! Also a root rotation ceremony with a new key set.
 
+mod cli;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn tufpi(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tufpi"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run tufpi")
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = tufpi(dir, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn refused(dir: &Path, args: &[&str], want: &str) {
-    let out = tufpi(dir, args);
-    assert_eq!(out.status.code(), Some(1), "{args:?} should fail");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(want), "{args:?}: {err}");
-}
+use cli::{ok, refused, tufpi};
 
 #[test]
 fn offline_ceremony_then_root_rotation() {

@@ -3,33 +3,11 @@
 //! (`--retention-secs`, `--margin-hours`, `--expires-days`, `--root-threshold`, `--timeout`)
 //! still work, hidden from `--help`.
 
+mod cli;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn tufpi(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tufpi"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run tufpi")
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = tufpi(dir, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn refused(dir: &Path, args: &[&str], want: &str) {
-    let out = tufpi(dir, args);
-    assert_ne!(out.status.code(), Some(0), "{args:?} should fail");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(want), "{args:?}: {err}");
-}
+use cli::{ok, refused};
 
 fn signed(path: &Path) -> serde_json::Value {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();

@@ -1,16 +1,12 @@
 //! `tufpi key generate`: never replaces an existing key file unless told to (`--force`), and
 //! creates the private key readable by its owner only.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod cli;
 
-fn tufpi(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tufpi"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run tufpi")
-}
+use std::path::Path;
+use std::process::Output;
+
+use cli::tufpi;
 
 fn generate(dir: &Path, out: &str, public_out: &str, extra: &[&str]) -> Output {
     let mut args = vec![
