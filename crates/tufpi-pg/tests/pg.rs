@@ -1,0 +1,264 @@
+//! tufpi-pg against the real PostgreSQL (`TUFPI_TEST_PG_URL`, default the local server): a
+//! database of its own per test, dropped afterwards.
+
+use std::time::{Duration, Instant};
+
+use tufpi_pg::testing::TestDb;
+use tufpi_pg::{
+    check_term, migrate, schema_version, Database, Leadership, Lease, Options, PgError,
+};
+
+const M: &[&str] = &[
+    "CREATE TABLE t1 (id BIGINT PRIMARY KEY)",
+    "ALTER TABLE t1 ADD COLUMN name TEXT; CREATE TABLE t2 (x INT)",
+];
+
+#[test]
+fn migrations_apply_in_order_once_and_refuse_a_newer_schema() {
+    let t = TestDb::create();
+    let db = t.database();
+    assert_eq!(schema_version(&db, "c").unwrap(), 0);
+    assert_eq!(migrate(&db, "c", &M[..1]).unwrap(), 1);
+    assert_eq!(migrate(&db, "c", M).unwrap(), 2);
+    // Rerun: nothing to do, nothing applied twice.
+    assert_eq!(migrate(&db, "c", M).unwrap(), 2);
+    let mut c = db.get().unwrap();
+    c.execute("INSERT INTO t1(id, name) VALUES (1, 'a')", &[])
+        .unwrap();
+    let n: i64 = c
+        .query_one(
+            "SELECT COUNT(*) FROM schema_versions WHERE component = 'c'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 2);
+    // Another component keeps its own versions.
+    assert_eq!(
+        migrate(&db, "other", &["CREATE TABLE o (x INT)"]).unwrap(),
+        1
+    );
+    // An older tufpi knowing one migration refuses the version-2 database.
+    let e = migrate(&db, "c", &M[..1]).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            PgError::SchemaTooNew {
+                found: 2,
+                known: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "database schema for c is version 2; this tufpi knows up to 1: upgrade tufpi"
+    );
+}
+
+#[test]
+fn concurrent_migrations_apply_each_once() {
+    let t = TestDb::create();
+    let url = t.url().to_string();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || migrate(&Database::connect(&url).unwrap(), "c", M))
+        })
+        .collect();
+    for th in threads {
+        assert_eq!(th.join().unwrap().unwrap(), 2);
+    }
+}
+
+#[test]
+fn a_failed_migration_leaves_the_previous_version() {
+    let t = TestDb::create();
+    let db = t.database();
+    let bad = &[M[0], "CREATE TABLE t1 (id INT)"];
+    assert!(matches!(migrate(&db, "c", bad), Err(PgError::Db { .. })));
+    assert_eq!(schema_version(&db, "c").unwrap(), 1);
+}
+
+#[test]
+fn a_lease_is_held_by_one_renewed_lapses_and_is_taken_over_with_the_next_term() {
+    let t = TestDb::create();
+    let db = t.database();
+    let ttl = Duration::from_millis(600);
+    let a = Lease::acquire(&db, "publisher", "a", ttl).unwrap().unwrap();
+    assert_eq!(a.term(), 1);
+    assert!(Lease::acquire(&db, "publisher", "b", ttl)
+        .unwrap()
+        .is_none());
+    a.renew().unwrap();
+    // Another lease name is independent.
+    assert!(Lease::acquire(&db, "other", "b", ttl).unwrap().is_some());
+    std::thread::sleep(Duration::from_millis(900));
+    let b = Lease::acquire(&db, "publisher", "b", ttl).unwrap().unwrap();
+    assert_eq!(b.term(), 2);
+    // The old holder's renewal finds it lost; its transactions are fenced.
+    assert!(matches!(a.renew(), Err(PgError::Lost { term: 1, .. })));
+    let mut c = db.get().unwrap();
+    let mut tx = c.transaction().unwrap();
+    let e = check_term(&mut tx, "publisher", a.term()).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            PgError::Fenced {
+                held_term: 1,
+                current_term: 2,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    drop(tx);
+    let mut tx = c.transaction().unwrap();
+    b.fence().check(&mut tx).unwrap();
+    tx.commit().unwrap();
+    // An unknown lease fences everything.
+    let mut tx = c.transaction().unwrap();
+    assert!(matches!(
+        check_term(&mut tx, "nobody", 1),
+        Err(PgError::Fenced {
+            current_term: 0,
+            ..
+        })
+    ));
+    drop(tx);
+    // Released: taken at once, next term.
+    b.release().unwrap();
+    let c2 = Lease::acquire(&db, "publisher", "c", Duration::from_secs(30))
+        .unwrap()
+        .unwrap();
+    assert_eq!(c2.term(), 3);
+    // A lapsed but untaken lease is not renewed either: it is lost.
+    assert!(matches!(a.renew(), Err(PgError::Lost { .. })));
+}
+
+#[test]
+fn a_takeover_waits_for_a_transaction_that_passed_the_fence() {
+    let t = TestDb::create();
+    let db = t.database();
+    let ttl = Duration::from_millis(300);
+    let a = Lease::acquire(&db, "p", "a", ttl).unwrap().unwrap();
+    let mut c = db.get().unwrap();
+    let mut tx = c.transaction().unwrap();
+    a.fence().check(&mut tx).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    // Lapsed meanwhile: the takeover blocks on the row lock until the fenced transaction ends.
+    let db2 = db.clone();
+    let taker = std::thread::spawn(move || {
+        let started = Instant::now();
+        let h = Lease::acquire(&db2, "p", "b", ttl).unwrap().unwrap();
+        (h.term(), started.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    tx.commit().unwrap();
+    let (term, waited) = taker.join().unwrap();
+    assert_eq!(term, 2);
+    assert!(waited >= Duration::from_millis(300), "{waited:?}");
+}
+
+#[test]
+fn leadership_goes_to_one_and_passes_on_when_it_stops() {
+    let t = TestDb::create();
+    let ttl = Duration::from_millis(900);
+    let a = Leadership::start(t.database(), "pub", "a", ttl);
+    let ta = a.wait_for_leadership(Duration::from_secs(5)).unwrap();
+    let b = Leadership::start(t.database(), "pub", "b", ttl);
+    // Renewals keep a ahead well past the TTL.
+    std::thread::sleep(ttl * 2);
+    assert_eq!(a.term(), Some(ta));
+    assert!(!b.is_leader());
+    a.stop();
+    let tb = b.wait_for_leadership(Duration::from_secs(5)).unwrap();
+    assert_eq!(tb, ta + 1);
+    assert_eq!(b.fence().unwrap().term, tb);
+}
+
+#[test]
+fn a_leader_that_cannot_renew_steps_down_before_its_lease_lapses() {
+    let t = TestDb::create();
+    let ttl = Duration::from_millis(1500);
+    let a = Leadership::start(t.database(), "pub", "a", ttl);
+    a.wait_for_leadership(Duration::from_secs(5)).unwrap();
+    // Cut the leader off: its renewals fail (the statement is cancelled by a lock wait).
+    let db = t.database();
+    let mut c = db.get().unwrap();
+    let mut tx = c.transaction().unwrap();
+    tx.batch_execute("SET LOCAL lock_timeout = '20s'; LOCK TABLE lease IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let blocked = Instant::now();
+    while a.is_leader() {
+        assert!(blocked.elapsed() < ttl, "did not step down within the TTL");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // It stepped down within TTL/2 (plus the time of its last renewal) of its last renewal.
+    assert!(blocked.elapsed() <= ttl / 2 + ttl / 3 + Duration::from_millis(200));
+    tx.rollback().unwrap();
+}
+
+#[test]
+fn an_unreachable_database_is_unavailable() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://u:secret@127.0.0.1:{port}/db");
+    let opts = Options {
+        connect_timeout: Duration::from_millis(500),
+        ..Options::default()
+    };
+    let e = Database::connect_with(&url, &opts).unwrap_err();
+    assert!(e.is_unavailable(), "{e}");
+    assert!(!e.to_string().contains("secret"), "{e}");
+    // A malformed connection string is not "unavailable", and is shown redacted.
+    let e = Database::connect("postgres://u:secret@h/db?sslmode=bogus").unwrap_err();
+    assert!(!e.is_unavailable());
+    assert!(!e.to_string().contains("secret"), "{e}");
+    // A bad statement is not "unavailable" either.
+    let t = TestDb::create();
+    let e: PgError = t
+        .database()
+        .get()
+        .unwrap()
+        .batch_execute("SELEC 1")
+        .unwrap_err()
+        .into();
+    assert!(!e.is_unavailable(), "{e}");
+    assert!(e.to_string().contains("syntax error"), "{e}");
+}
+
+#[test]
+fn tls_modes_connect() {
+    let t = TestDb::create();
+    for mode in ["disable", "prefer", "require"] {
+        let sep = if t.url().contains('?') { '&' } else { '?' };
+        let url = format!("{}{sep}sslmode={mode}", t.url());
+        match Database::connect(&url) {
+            Ok(db) => {
+                let ssl: Option<bool> = db
+                    .get()
+                    .unwrap()
+                    .query_one(
+                        "SELECT (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid())",
+                        &[],
+                    )
+                    .unwrap()
+                    .get(0);
+                if mode == "require" {
+                    assert_eq!(ssl, Some(true));
+                }
+                if mode == "disable" {
+                    assert_ne!(ssl, Some(true));
+                }
+            }
+            // `require` against a server without TLS is refused, as libpq does.
+            Err(e) => assert_eq!(mode, "require", "{mode}: {e}"),
+        }
+    }
+}
