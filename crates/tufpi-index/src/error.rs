@@ -29,6 +29,10 @@ pub enum IndexError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The database cannot be reached now (PostgreSQL: connection refused, closed or timed
+    /// out, a lock not had in time): answered 503 with Retry-After.
+    #[error("index database unavailable: {0}")]
+    Unavailable(String),
     /// Anything else that is the server's fault.
     #[error("{0}")]
     Internal(String),
@@ -70,10 +74,14 @@ impl IndexError {
     pub fn status(&self) -> StatusCode {
         match self {
             IndexError::Refused { status, .. } => *status,
+            IndexError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
+
+/// How long a client told the database is unavailable waits before retrying, seconds.
+const RETRY_AFTER_SECS: &str = "5";
 
 /// A reason phrase carrying `message` (twine prints the reason phrase, as with PyPI): visible
 /// ASCII only, bounded.
@@ -97,6 +105,10 @@ impl IntoResponse for IndexError {
         let status = self.status();
         let message = match &self {
             IndexError::Refused { message, .. } => message.clone(),
+            IndexError::Unavailable(_) => {
+                tracing::warn!("{self}");
+                self.to_string()
+            }
             other => {
                 tracing::error!("internal error: {other}");
                 format!("internal error: {other}")
@@ -111,6 +123,12 @@ impl IntoResponse for IndexError {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"tufpi\""),
+            );
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
             );
         }
         if let Some(r) = reason_phrase(&message) {

@@ -13,12 +13,11 @@ use std::str::FromStr;
 
 use axum::http::StatusCode;
 use pep440_rs::Version;
-use rusqlite::{params, TransactionBehavior};
 use tufpi_repo::Change;
 use tufpi_simple::targets::metadata_path;
 use tufpi_simple::PageKind;
 
-use crate::db::{files_of, push_outbox, record_pages, IndexDb};
+use crate::db::{record_pages, IndexDb, WriteTx};
 use crate::error::IndexError;
 use crate::names::{normalize, parse_version, valid_project_name};
 use crate::pages::{self, FileRow};
@@ -160,20 +159,22 @@ fn select(
 pub fn apply(db: &mut IndexDb, storage: &Storage, op: &Operation) -> Result<Outcome, IndexError> {
     check(op)?;
     let project = normalize(&op.project);
-    let tx = db
-        .conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let exists = tx
-        .query_row(
-            "SELECT 1 FROM projects WHERE name = ?1",
-            params![project],
-            |_| Ok(()),
-        )
-        .is_ok();
-    if !exists {
+    db.write(|tx| apply_in(tx, storage, op, project))
+}
+
+/// [`apply`] inside its transaction. The project's lock comes first: its uploads and other
+/// operations on it (from any replica) wait, so the pages rendered here list exactly the
+/// files this transaction leaves.
+fn apply_in(
+    tx: &mut dyn WriteTx,
+    storage: &Storage,
+    op: &Operation,
+    project: String,
+) -> Result<Outcome, IndexError> {
+    if !tx.lock_project(&project, None)? {
         return Err(not_found(format!("No such project: {project:?}")));
     }
-    let selected = select(files_of(&tx, &project)?, &project, &op.selector)?;
+    let selected = select(tx.files_of(&project)?, &project, &op.selector)?;
     let mut out = Outcome {
         project: project.clone(),
         ..Outcome::default()
@@ -183,20 +184,11 @@ pub fn apply(db: &mut IndexDb, storage: &Storage, op: &Operation) -> Result<Outc
         let changed = match &op.action {
             Action::Yank { reason } => {
                 f.yanked.as_deref() != Some(reason.as_str())
-                    && tx.execute(
-                        "UPDATE files SET yanked = ?1 WHERE filename = ?2",
-                        params![reason, f.filename],
-                    )? > 0
+                    && tx.set_yanked(&f.filename, Some(reason))?
             }
-            Action::Unyank => {
-                f.yanked.is_some()
-                    && tx.execute(
-                        "UPDATE files SET yanked = NULL WHERE filename = ?1",
-                        params![f.filename],
-                    )? > 0
-            }
+            Action::Unyank => f.yanked.is_some() && tx.set_yanked(&f.filename, None)?,
             Action::Remove => {
-                tx.execute("DELETE FROM files WHERE filename = ?1", params![f.filename])?;
+                tx.delete_file(&f.filename)?;
                 removals.push(Change::Remove(f.path.clone()));
                 out.dead_paths.push(f.path.clone());
                 if f.metadata.is_some() {
@@ -215,7 +207,7 @@ pub fn apply(db: &mut IndexDb, storage: &Storage, op: &Operation) -> Result<Outc
     }
     let mut changes = Vec::new();
     if op.selector == Selector::Project {
-        tx.execute("DELETE FROM projects WHERE name = ?1", params![project])?;
+        tx.delete_project(&project)?;
         out.project_removed = true;
         changes.extend(
             PageKind::ALL
@@ -223,21 +215,19 @@ pub fn apply(db: &mut IndexDb, storage: &Storage, op: &Operation) -> Result<Outc
                 .map(|k| Change::Remove(k.target_path(&project))),
         );
     } else if !out.changed.is_empty() {
-        let files = files_of(&tx, &project)?;
+        let files = tx.files_of(&project)?;
         let pages = [
             storage.put_page(&pages::project_html(&project, &files))?,
             storage.put_page(&pages::project_json(&project, &files))?,
         ];
-        changes.extend(record_pages(&tx, &project, &pages)?);
+        changes.extend(record_pages(tx, &project, &pages)?);
     }
     // Pages before files: a batch boundary between them must never leave a signed page
     // linking to a file that is no longer a target.
     changes.extend(removals);
-    if changes.is_empty() {
-        return Ok(out);
+    if !changes.is_empty() {
+        tx.push_outbox(&changes)?;
     }
-    push_outbox(&tx, &changes)?;
-    tx.commit()?;
     Ok(out)
 }
 

@@ -1,10 +1,11 @@
-//! The database handle: opening (creating and migrating) it, and the projects it lists.
+//! The database handle: opening it on one backend or the other, the write transaction
+//! every writer goes through, and the projects it lists.
 
 use std::path::Path;
 
-use rusqlite::{params, Connection, OptionalExtension};
-
-use super::schema::{migrate, SCHEMA};
+use super::pg::PgIndex;
+use super::sqlite::SqliteIndex;
+use super::tx::WriteTx;
 use crate::error::IndexError;
 
 /// A project's names and current pages.
@@ -26,58 +27,68 @@ pub(super) fn now_text() -> String {
         .to_string()
 }
 
+/// Where the rows live: chosen at open, invisible to callers.
+pub(super) enum Backend {
+    /// `DIR/index.db`, one connection.
+    Sqlite(SqliteIndex),
+    /// Tables `index_*` in a shared PostgreSQL database, through a pool.
+    Postgres(PgIndex),
+}
+
+/// Call the same-named method of whichever backend `$db` has.
+macro_rules! dispatch {
+    ($db:expr, $b:ident => $call:expr) => {
+        match $db {
+            $crate::db::conn::Backend::Sqlite($b) => $call,
+            $crate::db::conn::Backend::Postgres($b) => $call,
+        }
+    };
+}
+pub(super) use dispatch;
+
 /// The index database.
 pub struct IndexDb {
-    pub(crate) conn: Connection,
+    pub(super) backend: Backend,
 }
 
 impl IndexDb {
-    /// Open (creating if needed) the database at `path`.
+    /// Open (creating if needed) the SQLite database at `path`.
     pub fn open(path: &Path) -> Result<IndexDb, IndexError> {
-        let mut conn = Connection::open(path)?;
-        // WAL + synchronous=FULL: an acknowledged upload survives power loss.
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        conn.execute_batch(SCHEMA)?;
-        migrate(&mut conn)?;
-        Ok(IndexDb { conn })
+        Ok(IndexDb {
+            backend: Backend::Sqlite(SqliteIndex::open(path)?),
+        })
+    }
+
+    /// Open the index's tables in PostgreSQL database `db`, applying the schema migrations
+    /// it lacks (component `index`, tables `index_*`); refused if the database holds a newer
+    /// schema than this build knows.
+    pub fn open_postgres(db: &tufpi_pg::Database) -> Result<IndexDb, IndexError> {
+        Ok(IndexDb {
+            backend: Backend::Postgres(PgIndex::open(db)?),
+        })
+    }
+
+    /// Run `f` in one write transaction, committed if it returns `Ok`, rolled back
+    /// otherwise.
+    pub(crate) fn write<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn WriteTx) -> Result<T, IndexError>,
+    ) -> Result<T, IndexError> {
+        dispatch!(&mut self.backend, b => b.write(f))
     }
 
     /// A project by normalised name.
     pub fn project(&self, name: &str) -> Result<Option<Project>, IndexError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT name, display_name, html_sha256, json_sha256 FROM projects WHERE name = ?1",
-                params![name],
-                |r| {
-                    Ok(Project {
-                        name: r.get(0)?,
-                        display_name: r.get(1)?,
-                        html_sha256: r.get(2)?,
-                        json_sha256: r.get(3)?,
-                    })
-                },
-            )
-            .optional()?)
+        dispatch!(&self.backend, b => b.project(name))
     }
 
     /// Every project: (normalised, display) names, by normalised name.
     pub fn projects(&self) -> Result<Vec<(String, String)>, IndexError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT name, display_name FROM projects ORDER BY name")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        dispatch!(&self.backend, b => b.projects())
     }
 
     /// Numbers of projects and files.
     pub fn counts(&self) -> Result<(u64, u64), IndexError> {
-        Ok(self.conn.query_row(
-            "SELECT (SELECT COUNT(*) FROM projects), (SELECT COUNT(*) FROM files)",
-            [],
-            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
-        )?)
+        dispatch!(&self.backend, b => b.counts())
     }
 }

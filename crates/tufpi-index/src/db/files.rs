@@ -4,14 +4,12 @@
 
 use std::collections::HashSet;
 
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use tufpi_repo::Change;
 use tufpi_simple::targets::metadata_path;
 
-use super::conn::{now_text, IndexDb};
-use super::outbox::{push_outbox, target};
-use super::pages::record_pages;
-use super::rows::{dist_used, file_row, files_of, identity_of, release_version, FILE_COLUMNS};
+use super::conn::{dispatch, IndexDb};
+use super::outbox::target;
+use super::tx::{record_pages, release_version};
 use crate::error::IndexError;
 use crate::names::{DistIdentity, DistKind};
 use crate::pages::{Digests, FileRow};
@@ -58,20 +56,11 @@ impl IndexDb {
     /// [`DistIdentity::candidates`]; `alpha-4.0.0-py3-none-any.whl` after
     /// `alpha-4-py3-none-any.whl`).
     pub fn filename_used(&self, filename: &str) -> Result<bool, IndexError> {
-        let exact = self
-            .conn
-            .query_row(
-                "SELECT 1 FROM used_filenames WHERE filename = ?1",
-                params![filename],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some();
-        if exact {
+        if dispatch!(&self.backend, b => b.filename_recorded(filename))? {
             return Ok(true);
         }
         for id in DistIdentity::candidates(filename) {
-            if dist_used(&self.conn, &id)?.is_some() {
+            if self.dist_used(&id)?.is_some() {
                 return Ok(true);
             }
         }
@@ -80,24 +69,17 @@ impl IndexDb {
 
     /// The file that holds, or once held, distribution identity `id` in this index.
     pub fn dist_used(&self, id: &DistIdentity) -> Result<Option<String>, IndexError> {
-        dist_used(&self.conn, id)
+        dispatch!(&self.backend, b => b.dist_used(&id.key()))
     }
 
     /// The files of a project (normalised name).
     pub fn files_of(&self, project: &str) -> Result<Vec<FileRow>, IndexError> {
-        files_of(&self.conn, project)
+        dispatch!(&self.backend, b => b.files_of(project))
     }
 
     /// A file by name.
     pub fn file(&self, filename: &str) -> Result<Option<FileRow>, IndexError> {
-        Ok(self
-            .conn
-            .query_row(
-                &format!("SELECT {FILE_COLUMNS} FROM files WHERE filename = ?1"),
-                params![filename],
-                file_row,
-            )
-            .optional()?)
+        dispatch!(&self.backend, b => b.file(filename))
     }
 
     /// Record an uploaded file in one transaction: the filename as used, the project (created
@@ -110,65 +92,34 @@ impl IndexDb {
         display_name: &str,
         render: &mut RenderFn<'_>,
     ) -> Result<(), IndexError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let fresh = tx.execute(
-            "INSERT OR IGNORE INTO used_filenames(filename) VALUES (?1)",
-            params![file.filename],
-        )?;
-        if fresh == 0 {
-            return Err(already_exists(&file.filename, &file.filename, None));
-        }
-        // One file per distribution identity, ever (also after a removal), and one release
-        // per PEP 440 version: a file of 4.0.0 joins release 4.0 if it exists.
-        let id = identity_of(file)?;
-        if let Some(previous) = dist_used(&tx, &id)? {
-            return Err(already_exists(&file.filename, &previous, Some(&id)));
-        }
-        tx.execute(
-            "INSERT INTO used_dists(key, filename) VALUES (?1, ?2)",
-            params![id.key(), file.filename],
-        )?;
-        let mut file = file.clone();
-        if let Some(v) = release_version(&tx, &file.project, &file.version)? {
-            file.version = v;
-        }
-        let file = &file;
-        tx.execute(
-            "INSERT OR IGNORE INTO projects(name, display_name, created) VALUES (?1, ?2, ?3)",
-            params![file.project, display_name, now_text()],
-        )?;
-        let m = file.metadata.as_ref();
-        tx.execute(
-            &format!("INSERT INTO files({FILE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
-            params![
-                file.filename,
-                file.project,
-                file.version,
-                file.packagetype,
-                file.path,
-                file.digests.size as i64,
-                file.digests.sha256,
-                file.digests.blake2b,
-                file.requires_python,
-                m.map(|d| d.size as i64),
-                m.map(|d| d.sha256.clone()),
-                m.map(|d| d.blake2b.clone()),
-                file.upload_time,
-                file.yanked,
-            ],
-        )?;
-        let files = files_of(&tx, &file.project)?;
-        let pages = render(&files)?;
-        let mut changes = vec![Change::Add(target(&file.path, &file.digests))];
-        if let Some(md) = m {
-            changes.push(Change::Add(target(&metadata_path(&file.path), md)));
-        }
-        changes.extend(record_pages(&tx, &file.project, &pages)?);
-        push_outbox(&tx, &changes)?;
-        tx.commit()?;
-        Ok(())
+        self.write(|tx| {
+            // The project's lock first: uploads of one project (from any replica) then run
+            // one after the other, each seeing the files the one before committed.
+            tx.lock_project(&file.project, Some(display_name))?;
+            if !tx.claim_filename(&file.filename)? {
+                return Err(already_exists(&file.filename, &file.filename, None));
+            }
+            // One file per distribution identity, ever (also after a removal), and one
+            // release per PEP 440 version: a file of 4.0.0 joins release 4.0 if it exists.
+            let id = identity_of(file)?;
+            if let Some(previous) = tx.claim_dist(&id.key(), &file.filename)? {
+                return Err(already_exists(&file.filename, &previous, Some(&id)));
+            }
+            let mut file = file.clone();
+            if let Some(v) = release_version(tx, &file.project, &file.version)? {
+                file.version = v;
+            }
+            tx.insert_file(&file)?;
+            let files = tx.files_of(&file.project)?;
+            let pages = render(&files)?;
+            let mut changes = vec![Change::Add(target(&file.path, &file.digests))];
+            if let Some(md) = &file.metadata {
+                changes.push(Change::Add(target(&metadata_path(&file.path), md)));
+            }
+            changes.extend(record_pages(tx, &file.project, &pages)?);
+            tx.push_outbox(&changes)?;
+            Ok(())
+        })
     }
 
     /// Run `f` with every stored file the database references, holding the database's write
@@ -180,28 +131,33 @@ impl IndexDb {
         &mut self,
         f: impl FnOnce(&References) -> T,
     ) -> Result<T, IndexError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut refs = References::default();
-        {
-            let mut stmt = tx.prepare("SELECT path, metadata_sha256 IS NOT NULL FROM files")?;
-            let mut rows = stmt.query([])?;
-            while let Some(r) = rows.next()? {
-                let path: String = r.get(0)?;
-                if r.get::<_, bool>(1)? {
-                    refs.files.insert(metadata_path(&path));
-                }
-                refs.files.insert(path);
+        let mut f = Some(f);
+        let mut out = None;
+        dispatch!(&mut self.backend, b => b.with_references(&mut |refs| {
+            if let Some(f) = f.take() {
+                out = Some(f(refs));
             }
-            let mut stmt = tx.prepare("SELECT sha256 FROM pages")?;
-            let mut rows = stmt.query([])?;
-            while let Some(r) = rows.next()? {
-                refs.pages.insert(r.get(0)?);
-            }
-        }
-        let out = f(&refs);
-        tx.rollback()?;
-        Ok(out)
+        }))?;
+        out.ok_or_else(|| IndexError::Internal("the references were never read".into()))
     }
+}
+
+/// The distribution identity of a stored file.
+pub(super) fn identity_of(file: &FileRow) -> Result<DistIdentity, IndexError> {
+    let kind = if file.packagetype == DistKind::Wheel.packagetype() {
+        DistKind::Wheel
+    } else {
+        DistKind::Sdist
+    };
+    let version = crate::names::parse_version(&file.version).map_err(IndexError::Internal)?;
+    DistIdentity::new(&file.filename, &file.project, &version, kind).map_err(IndexError::Internal)
+}
+
+/// The files a page or file row references, as [`References`] holds them: a file's target
+/// path and, if it has core metadata, that of its `.metadata` file.
+pub(super) fn reference_file(refs: &mut References, path: String, has_metadata: bool) {
+    if has_metadata {
+        refs.files.insert(metadata_path(&path));
+    }
+    refs.files.insert(path);
 }

@@ -1,8 +1,9 @@
-//! The database's tables, and the migration of databases made by earlier versions.
+//! The SQLite database's tables, and the migration of databases made by earlier versions.
 
 use rusqlite::{params, Connection, TransactionBehavior};
 
-use super::rows::{file_row, identity_of, FILE_COLUMNS};
+use super::rows::{file_row, FILE_COLUMNS};
+use crate::db::files::identity_of;
 use crate::error::IndexError;
 use crate::names::DistIdentity;
 
