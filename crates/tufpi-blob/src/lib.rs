@@ -16,10 +16,14 @@ pub use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 mod fs;
+mod s3;
 mod scoped;
+#[doc(hidden)]
+pub mod testing;
 mod url;
 
 pub use fs::FsStore;
+pub use s3::{content_type, S3Credentials, S3Store, SINGLE_PUT_MAX};
 pub use scoped::Scoped;
 pub use url::{open, StorageOptions, StorageUrl};
 

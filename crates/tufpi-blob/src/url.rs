@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::{BlobError, BlobStore, FsStore, Result};
+use crate::{BlobError, BlobStore, FsStore, Result, S3Store};
 
 /// Options beside the URL.
 #[derive(Debug, Clone, Default)]
@@ -63,13 +63,7 @@ impl StorageUrl {
 pub fn open(url: &str, opts: &StorageOptions) -> Result<Arc<dyn BlobStore>> {
     match StorageUrl::parse(url)? {
         StorageUrl::File(p) => Ok(Arc::new(FsStore::open(&p)?)),
-        StorageUrl::S3 { .. } => {
-            let _ = opts;
-            Err(BlobError::BadUrl {
-                url: url.to_string(),
-                why: "S3 storage is not built yet".to_string(),
-            })
-        }
+        StorageUrl::S3 { bucket, prefix } => Ok(Arc::new(S3Store::open(&bucket, &prefix, opts)?)),
     }
 }
 
