@@ -25,6 +25,7 @@ use crate::index::Index;
 use crate::manage;
 use crate::names::normalize;
 use crate::pages::{self, HTML_TYPE, JSON_TYPE};
+use crate::storage::{serve::guess_type, Served, Stored};
 use crate::upload::{self, FORM_SLACK};
 
 /// The index's routes over `index`.
@@ -131,12 +132,24 @@ async fn project_redirect(Path(project): Path<String>, req: Request) -> Response
     )
 }
 
-/// The stored file of `project`'s current page of `kind`, or why not.
+/// A stored page and its SHA-256.
+type StoredPage = (Stored, String);
+
+/// The stored page with SHA-256 `sha`: its local file or its bytes (through the cache).
+fn read_page(index: &Index, sha: String) -> Result<StoredPage, IndexError> {
+    let stored = index
+        .storage()
+        .read_page(&sha)?
+        .ok_or_else(|| not_found("No such page"))?;
+    Ok((stored, sha))
+}
+
+/// `project`'s current page of `kind`, or why not.
 async fn current_page(
     index: Arc<Index>,
     project: String,
     kind: PageKind,
-) -> Result<std::path::PathBuf, IndexError> {
+) -> Result<StoredPage, IndexError> {
     blocking(move || {
         let p = index
             .read(|db| db.project(&project))?
@@ -146,23 +159,26 @@ async fn current_page(
             PageKind::Json => p.json_sha256,
         }
         .ok_or_else(|| not_found(format!("No such project: {project}")))?;
-        Ok(index.storage().page_path(&sha))
+        read_page(&index, sha)
     })
     .await
 }
 
-/// A stored page, streamed from its file (a page can be large: never read whole).
+/// A stored page: streamed from its file (a page can be large: never read whole), or its
+/// bytes from the store's cache.
 async fn page_file(
-    path: std::path::PathBuf,
+    (stored, sha): StoredPage,
     content_type: &'static str,
     req: Request,
     cache: &'static str,
 ) -> Result<Response, IndexError> {
-    let mut resp = serve_file(path, req, cache).await?;
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(header::VARY, HeaderValue::from_static("Accept"));
-    Ok(resp)
+    let served = Served {
+        content_type,
+        cache_control: cache,
+        vary: Some("Accept"),
+        etag: Some(sha),
+    };
+    stored.respond(req, &served).await
 }
 
 async fn project_page(
@@ -191,8 +207,8 @@ async fn project_target(
     for kind in PageKind::ALL {
         let base = kind.target_basename();
         if name == base {
-            let path = current_page(index, project, kind).await?;
-            return page_file(path, kind.media_type(), req, "no-cache").await;
+            let page = current_page(index, project, kind).await?;
+            return page_file(page, kind.media_type(), req, "no-cache").await;
         }
         let Some((digest, _)) = split_hash_prefix(&name).filter(|(_, rest)| *rest == base) else {
             continue;
@@ -201,28 +217,29 @@ async fn project_target(
             break;
         }
         let digest = digest.to_string();
-        let path = blocking(move || {
+        let page = blocking(move || {
             let sha = index
                 .read(|db| db.page(&project, kind, &digest))?
                 .ok_or_else(|| not_found("No such page"))?;
-            Ok(index.storage().page_path(&sha))
+            read_page(&index, sha)
         })
         .await?;
         let immutable = "public, max-age=31536000, immutable";
-        return page_file(path, kind.media_type(), req, immutable).await;
+        return page_file(page, kind.media_type(), req, immutable).await;
     }
     Err(not_found("Not found"))
 }
 
 /// Resolve `/packages/<b2[0:2]>/<b2[2:4]>/<b2[4:]>/<name>` to a stored file: a distribution,
-/// its `.metadata`, or either under `<sha256 or blake2b>.<name>`.
-fn resolve_package(index: &Index, rest: &str) -> Result<std::path::PathBuf, IndexError> {
+/// its `.metadata`, or either under `<sha256 or blake2b>.<name>`. Returns its target path
+/// and SHA-256.
+fn resolve_package(index: &Index, rest: &str) -> Result<(String, String), IndexError> {
     let nf = || not_found("No such file");
     let path = format!("packages/{rest}");
     let Some((b2, name)) = parse_package_path(&path) else {
         return Err(nf());
     };
-    let lookup = |name: &str| -> Result<Option<(std::path::PathBuf, [String; 2])>, IndexError> {
+    let lookup = |name: &str| -> Result<Option<(String, [String; 2])>, IndexError> {
         let (file, is_meta) = split_metadata(name);
         let Some(row) = index.read(|db| db.file(file))? else {
             return Ok(None);
@@ -243,19 +260,17 @@ fn resolve_package(index: &Index, rest: &str) -> Result<std::path::PathBuf, Inde
         } else {
             row.path
         };
-        Ok(Some((
-            index.storage().file_path(&target),
-            [d.sha256, d.blake2b],
-        )))
+        Ok(Some((target, [d.sha256, d.blake2b])))
     };
-    if let Some((path, _)) = lookup(name)? {
-        return Ok(path);
+    if let Some((target, [sha256, _])) = lookup(name)? {
+        return Ok((target, sha256));
     }
     if let Some((digest, base)) = split_hash_prefix(name) {
         if is_hex64(digest) {
-            if let Some((path, hashes)) = lookup(base)? {
+            if let Some((target, hashes)) = lookup(base)? {
                 if hashes.iter().any(|h| h == digest) {
-                    return Ok(path);
+                    let [sha256, _] = hashes;
+                    return Ok((target, sha256));
                 }
             }
         }
@@ -283,8 +298,22 @@ async fn package_file(
     Path(rest): Path<String>,
     req: Request,
 ) -> Result<Response, IndexError> {
-    let path = blocking(move || resolve_package(&index, &rest)).await?;
-    serve_file(path, req, "public, max-age=31536000, immutable").await
+    let (stored, target, sha256) = blocking(move || {
+        let (target, sha256) = resolve_package(&index, &rest)?;
+        let stored = index
+            .storage()
+            .read_file(&target)?
+            .ok_or_else(|| not_found("No such file"))?;
+        Ok((stored, target, sha256))
+    })
+    .await?;
+    let served = Served {
+        content_type: guess_type(&target),
+        cache_control: "public, max-age=31536000, immutable",
+        vary: None,
+        etag: Some(sha256),
+    };
+    stored.respond(req, &served).await
 }
 
 async fn metadata_file(
