@@ -33,6 +33,19 @@ pub enum RepoError {
     /// Another publisher holds the repository lock.
     #[error("another publisher holds {0}; refusing to write")]
     Locked(String),
+    /// This publisher's lease term is no longer the current one: another publisher took
+    /// over, and this one must stop writing.
+    #[error("fenced: this publisher holds lease term {held} but the lease is at term {current}; another publisher took over: refusing to write")]
+    Fenced {
+        /// The term this publisher holds.
+        held: i64,
+        /// The lease's term now (0 if the lease is gone).
+        current: i64,
+    },
+    /// The state store cannot be reached now (connection refused, closed or timed out); a
+    /// retry may succeed.
+    #[error("state store unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A key needed for this operation is not available here (offline role).
     #[error("no {0} key in this repository's key directory: this role is offline, sign it in a ceremony")]
     MissingKey(&'static str),
