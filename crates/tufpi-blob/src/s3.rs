@@ -12,7 +12,9 @@
 //!   every call is spawned onto it and awaited through a std channel, so any non-async thread
 //!   may call (including `spawn_blocking` threads of the caller's own runtime).
 //! - Timeouts are short (connect 2 s, request 30 s, retries within 3 s) so a dead server is
-//!   reported as [`BlobError::Unavailable`] within seconds, not minutes.
+//!   reported as [`BlobError::Unavailable`] within seconds, not minutes. Object bodies of any
+//!   size (GET, a file's PUT, a large `put_new`) go through a second client that allows
+//!   10 min for the whole request but fails a stall of 30 s.
 
 use std::fmt;
 use std::future::Future;
@@ -45,12 +47,18 @@ pub const SINGLE_PUT_MAX: u64 = 5 << 30;
 /// How many create-only writes [`BlobStore::put_many_new`] keeps in flight.
 const PUT_MANY_CONCURRENCY: usize = 16;
 
+/// Bodies larger than this are sent without the 30 s limit on the whole request.
+const BULK_ABOVE: usize = 1 << 20;
+
 /// Chunk size for reading a local file into a request body.
 const FILE_CHUNK: usize = 8 << 20;
 
 /// A blob store in an S3 bucket, under a key prefix.
 pub struct S3Store {
+    // Requests of bounded size: the whole request within 30 s.
     store: Arc<AmazonS3>,
+    // Object bodies of any size (GET, a file's PUT): up to 10 min, a stall of 30 s fails.
+    bulk: Arc<AmazonS3>,
     bucket: String,
     prefix: String,
     endpoint: Option<String>,
@@ -137,7 +145,6 @@ impl S3Store {
                 AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
                 "2s",
             )
-            .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), "30s")
             .with_retry(RetryConfig {
                 backoff: BackoffConfig {
                     init_backoff: Duration::from_millis(100),
@@ -185,12 +192,21 @@ impl S3Store {
             })?;
         let handle = runtime.handle().clone();
         // The HTTP client may look for a runtime while it is built.
-        let store = {
+        let timeout = |b: AmazonS3Builder, total: &str| {
+            b.with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), total)
+        };
+        let bulk = b.clone().with_config(
+            AmazonS3ConfigKey::Client(ClientConfigKey::ReadTimeout),
+            "30s",
+        );
+        let (store, bulk) = {
             let _g = handle.enter();
-            b.build().map_err(|e| bad(truncate(chain(&e))))?
+            let build = |b: AmazonS3Builder| b.build().map_err(|e| bad(truncate(chain(&e))));
+            (build(timeout(b, "30s"))?, build(timeout(bulk, "10m"))?)
         };
         Ok(S3Store {
             store: Arc::new(store),
+            bulk: Arc::new(bulk),
             bucket: bucket.to_string(),
             prefix: prefix.to_string(),
             endpoint,
@@ -292,7 +308,13 @@ async fn create(
 impl BlobStore for S3Store {
     fn put_new(&self, key: &str, bytes: Bytes) -> Result<Created> {
         let path = self.path(key)?;
-        let (store, k) = (self.store.clone(), key.to_string());
+        // Large bodies on the client whose total timeout allows for them.
+        let store = if bytes.len() > BULK_ABOVE {
+            self.bulk.clone()
+        } else {
+            self.store.clone()
+        };
+        let k = key.to_string();
         self.run(
             || format!("creating {key}"),
             create(store, k, path, PutPayload::from(bytes)),
@@ -343,7 +365,7 @@ impl BlobStore for S3Store {
         }
         let mut chunks = Vec::new();
         loop {
-            let mut buf = Vec::with_capacity(FILE_CHUNK);
+            let mut buf = Vec::with_capacity(FILE_CHUNK.min(size as usize + 1));
             let n = (&mut f)
                 .take(FILE_CHUNK as u64)
                 .read_to_end(&mut buf)
@@ -354,7 +376,7 @@ impl BlobStore for S3Store {
             chunks.push(Bytes::from(buf));
         }
         let payload: PutPayload = chunks.into_iter().collect();
-        let (store, k) = (self.store.clone(), key.to_string());
+        let (store, k) = (self.bulk.clone(), key.to_string());
         self.run(
             || format!("creating {key}"),
             create(store, k, path, payload),
@@ -507,7 +529,7 @@ impl S3Store {
     /// GET `key`: its bytes and, if the server sent one, its ETag (from the same response).
     fn get_tagged_opt(&self, key: &str) -> Result<Option<(Bytes, Option<Etag>)>> {
         let path = self.path(key)?;
-        let store = self.store.clone();
+        let store = self.bulk.clone();
         let k = key.to_string();
         self.run(|| format!("reading {key}"), async move {
             let r = match store.get(&path).await {

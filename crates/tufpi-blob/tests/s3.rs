@@ -379,3 +379,63 @@ fn a_closed_port_is_unavailable_quickly() {
     assert!(e.is_unavailable(), "{e}");
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
 }
+
+/// A loopback server answering every request with `status` and an S3 error body.
+fn canned_server(status: &'static str, code: &'static str) -> String {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { return };
+            let _ = c.set_read_timeout(Some(Duration::from_millis(500)));
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match c.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let body = format!("<?xml version=\"1.0\"?><Error><Code>{code}</Code></Error>");
+            let _ = write!(
+                c,
+                "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn store_at(endpoint: String) -> S3Store {
+    S3Store::open_with(
+        "some-bucket",
+        "",
+        &StorageOptions {
+            endpoint: Some(endpoint),
+        },
+        Some(S3Credentials {
+            access_key_id: "a".into(),
+            secret_access_key: "b".into(),
+        }),
+    )
+    .unwrap()
+}
+
+/// 5xx and throttling are `Unavailable` (after the few quick retries); a refusal is not.
+#[test]
+fn server_errors_are_unavailable_refusals_are_not() {
+    let t = Instant::now();
+    let s = store_at(canned_server("503 Service Unavailable", "SlowDown"));
+    let e = s.get("a.json").unwrap_err();
+    assert!(e.is_unavailable(), "{e}");
+    let e = s.head("a.json").unwrap_err();
+    assert!(e.is_unavailable(), "{e}");
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    let s = store_at(canned_server("500 Internal Server Error", "InternalError"));
+    assert!(s.get("a.json").unwrap_err().is_unavailable());
+    let s = store_at(canned_server("403 Forbidden", "AccessDenied"));
+    let e = s.get("a.json").unwrap_err();
+    assert!(matches!(e, BlobError::Other { .. }), "{e}");
+}
