@@ -80,6 +80,24 @@ pub enum RepoError {
     },
 
     // ---- Published files.
+    /// The metadata blob store failed (unreachable, refused a key, local I/O).
+    #[error("metadata store: {0}")]
+    Blob(#[from] tufpi_blob::BlobError),
+    /// `timestamp.json` is not the one this publisher last wrote or read: another writer
+    /// replaced it (this publisher lost its lease). The recorded plan stays for the leader.
+    #[error("timestamp.json was replaced by another writer (lost the publisher lease?): refusing to publish ({detail})")]
+    TimestampReplaced {
+        /// What was found.
+        detail: String,
+    },
+    /// A metadata file the operation needs is not in the metadata store.
+    #[error("{key}: not found in {store}")]
+    NotPublished {
+        /// The file's key (`N.role.json`).
+        key: String,
+        /// The store, as it describes itself.
+        store: String,
+    },
     /// A published metadata file does not parse.
     #[error("{}: {source}", path.display())]
     BadPublishedFile {

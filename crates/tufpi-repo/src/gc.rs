@@ -8,8 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use chrono::{DateTime, Utc};
+use tufpi_blob::{BlobStore, FsStore};
 use tufpi_core::metadata::Metadata;
 
+use crate::backend::local_dir;
 use crate::error::RepoError;
 
 /// What a GC run did.
@@ -30,12 +33,21 @@ fn versioned(name: &str) -> Option<(u64, &str)> {
     Some((v.parse().ok()?, role))
 }
 
-/// Collect garbage in `metadata_dir` with the given retention window.
+/// Collect garbage in the metadata directory `metadata_dir` with the given retention window.
 pub fn gc(metadata_dir: &Path, retention: Duration) -> Result<GcReport, RepoError> {
-    let read = |p: &Path| {
-        std::fs::read(p).map_err(|e| RepoError::io(format!("reading {}", p.display()), e))
+    gc_store(&FsStore::open(metadata_dir)?, retention)
+}
+
+/// Collect garbage in a metadata store with the given retention window.
+pub fn gc_store(store: &dyn BlobStore, retention: Duration) -> Result<GcReport, RepoError> {
+    let read = |key: &str| -> Result<Metadata, RepoError> {
+        let bytes = store.get(key)?.ok_or_else(|| RepoError::NotPublished {
+            key: key.to_string(),
+            store: store.describe(),
+        })?;
+        Ok(Metadata::from_bytes(&bytes)?)
     };
-    let ts = Metadata::from_bytes(&read(&metadata_dir.join("timestamp.json"))?)?;
+    let ts = read("timestamp.json")?;
     let snap_version = ts
         .as_timestamp()
         .map(|t| t.snapshot_meta.version)
@@ -43,9 +55,7 @@ pub fn gc(metadata_dir: &Path, retention: Duration) -> Result<GcReport, RepoErro
             file: "timestamp.json".into(),
             expected: "timestamp",
         })?;
-    let snap = Metadata::from_bytes(&read(
-        &metadata_dir.join(format!("{snap_version}.snapshot.json")),
-    )?)?;
+    let snap = read(&format!("{snap_version}.snapshot.json"))?;
     let mut reachable: BTreeSet<(u64, String)> =
         BTreeSet::from([(snap_version, "snapshot".to_string())]);
     for (name, meta) in snap.as_snapshot().map(|s| &s.meta).into_iter().flatten() {
@@ -53,40 +63,31 @@ pub fn gc(metadata_dir: &Path, retention: Duration) -> Result<GcReport, RepoErro
             reachable.insert((meta.version, role.to_string()));
         }
     }
-
-    // role → version → modification time
-    let mut files: BTreeMap<String, BTreeMap<u64, SystemTime>> = BTreeMap::new();
-    let entries =
-        std::fs::read_dir(metadata_dir).map_err(|e| RepoError::io("listing metadata", e))?;
-    for e in entries {
-        let e = e.map_err(|e| RepoError::io("listing metadata", e))?;
-        let name = e.file_name();
-        let mtime = match e.metadata().and_then(|m| m.modified()) {
-            Ok(t) => t,
-            // Renamed or removed since the listing (a publisher's temp file, another GC).
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(err) => {
-                return Err(RepoError::io(format!("stat {}", e.path().display()), err));
-            }
-        };
-        let name = name.to_string_lossy();
-        if tufpi_fs::is_temp(&name) {
-            // A temp file a crashed writer left behind.
-            if SystemTime::now().duration_since(mtime).unwrap_or_default() >= retention {
-                let _ = std::fs::remove_file(e.path());
-            }
-            continue;
-        }
-        let Some((v, role)) = versioned(&name) else {
-            continue;
-        };
-        files.entry(role.to_string()).or_default().insert(v, mtime);
+    if let Some(dir) = local_dir(store) {
+        remove_old_temps(&dir, retention);
     }
 
-    let now = SystemTime::now();
+    // role → version → time written
+    let mut files: BTreeMap<String, BTreeMap<u64, DateTime<Utc>>> = BTreeMap::new();
+    for m in store.list("")? {
+        // Only the top level holds metadata.
+        if m.key.contains('/') {
+            continue;
+        }
+        let Some((v, role)) = versioned(&m.key) else {
+            continue;
+        };
+        files
+            .entry(role.to_string())
+            .or_default()
+            .insert(v, m.modified);
+    }
+
+    let now = Utc::now();
+    let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
     let mut report = GcReport::default();
     for (role, versions) in &files {
-        let list: Vec<(u64, SystemTime)> = versions.iter().map(|(v, t)| (*v, *t)).collect();
+        let list: Vec<(u64, DateTime<Utc>)> = versions.iter().map(|(v, t)| (*v, *t)).collect();
         for (i, (v, _)) in list.iter().enumerate() {
             let keep = role == "root" || reachable.contains(&(*v, role.clone()));
             // A version is superseded when the next one was written; the newest never is.
@@ -94,24 +95,35 @@ pub fn gc(metadata_dir: &Path, retention: Duration) -> Result<GcReport, RepoErro
             match superseded_at {
                 _ if keep => report.live += 1,
                 None => report.live += 1,
-                Some(t) if now.duration_since(t).unwrap_or_default() < retention => {
-                    report.retained += 1
-                }
+                Some(t) if now.signed_duration_since(t) < retention => report.retained += 1,
                 Some(_) => {
-                    let path = metadata_dir.join(format!("{v}.{role}.json"));
-                    match std::fs::remove_file(&path) {
-                        Ok(()) => report.deleted += 1,
-                        // Another GC got there first.
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => {
-                            return Err(RepoError::io(format!("removing {}", path.display()), e))
-                        }
-                    }
+                    // Absent already is fine: another GC got there first.
+                    store.delete(&format!("{v}.{role}.json"))?;
+                    report.deleted += 1;
                 }
             }
         }
     }
     Ok(report)
+}
+
+/// Remove temp files a crashed writer left in a local metadata directory, once older than
+/// the retention (the store's listing never shows them).
+fn remove_old_temps(dir: &Path, retention: Duration) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if !tufpi_fs::is_temp(&e.file_name().to_string_lossy()) {
+            continue;
+        }
+        let Ok(mtime) = e.metadata().and_then(|m| m.modified()) else {
+            continue;
+        };
+        if SystemTime::now().duration_since(mtime).unwrap_or_default() >= retention {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,21 +2,24 @@
 //! without a row per target in the state store. The result equals adding the same targets
 //! one by one and publishing.
 //!
-//! Records are spread over buckets of bins (spilled to `DIR/staging/` beyond a memory bound),
-//! then each bucket's bins are built from their published files plus the new records, signed
-//! and written into `DIR/staging/`. Once every staged file is durable, one plan naming them is
-//! recorded and finished like any other: staged bins are renamed into `metadata/`, then the
+//! Records are spread over buckets of bins (spilled to local scratch files beyond a memory
+//! bound: `DIR/staging/` embedded), then each bucket's bins are built from their published
+//! files plus the new records, signed and written into the staging store (`DIR/staging/`
+//! embedded; a blob store every replica reads in scale-out mode, see `backend.rs`). Once every
+//! staged file is durable, one plan naming them is recorded and finished like any other:
+//! staged bins are renamed (copied, between remote stores) into the metadata store, then the
 //! snapshot and the timestamp are written. A crash before the plan is recorded leaves nothing
-//! but the staging directory, removed on the next run; after, the plan is finished on restart.
+//! but staged files, removed on the next run; after, the plan is finished on restart.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use rayon::prelude::*;
 use tracing::debug;
+use tufpi_blob::{BlobStore, Bytes, Created};
 use tufpi_core::json;
 
 use crate::change::TargetRecord;
@@ -27,7 +30,7 @@ use crate::layout;
 use crate::plan::Plan;
 use crate::publisher::read_bin_targets;
 use crate::repo::Repository;
-use crate::store::{RoleState, StateStore};
+use crate::store::RoleState;
 
 /// Encoded records buffered in memory before the buckets spill to disk.
 const SPILL_AT: usize = 64 << 20;
@@ -239,7 +242,7 @@ fn to_record(v: &RecView<'_>) -> Result<TargetRecord, RepoError> {
 fn build_bin(
     name: &str,
     st: RoleState,
-    previous: Option<&std::path::Path>,
+    previous: Option<(&dyn BlobStore, &str)>,
     recs: &[RecView<'_>],
     online: &SigningKey,
 ) -> Result<(Vec<u8>, u64), RepoError> {
@@ -257,7 +260,7 @@ fn build_bin(
         }
     }
     let mut targets = match previous {
-        Some(p) => read_bin_targets(p)?,
+        Some((store, key)) => read_bin_targets(store, key)?,
         None => BTreeMap::new(),
     };
     for r in &unique {
@@ -274,6 +277,27 @@ fn build_bin(
     Ok((md.to_compact_bytes(), count))
 }
 
+/// Stage a signed bin under `key`. On the local file system a plain write (returns its path):
+/// one sync of the file system makes every staged file durable before the plan is recorded.
+/// Elsewhere a create-only put, durable when it returns.
+fn stage(staging: &dyn BlobStore, key: &str, bytes: Vec<u8>) -> Result<Option<PathBuf>, RepoError> {
+    if let Some(path) = staging.local_path(key) {
+        fs::write(&path, bytes)
+            .map_err(|e| RepoError::io(format!("writing {}", path.display()), e))?;
+        return Ok(Some(path));
+    }
+    let bytes = Bytes::from(bytes);
+    if staging.put_new(key, bytes.clone())? == Created::Existed {
+        // Left by an import that died before recording its plan (and not cleared): replace.
+        staging.delete(key)?;
+        staging.put_new(key, bytes)?;
+    }
+    Ok(None)
+}
+
+/// A staged bin: its name, new state, target count and local path (if staged locally).
+type Staged = (String, RoleState, u64, Option<PathBuf>);
+
 /// Items converted per parallel step of the ingest.
 const STEP: usize = 16_384;
 
@@ -289,20 +313,27 @@ impl Repository {
         mut progress: impl FnMut(u64),
     ) -> Result<ImportReport, RepoError> {
         self.publish(100_000)?;
-        let staging = self.staging_dir();
-        let _ = fs::remove_dir_all(&staging);
-        fs::create_dir_all(&staging)
-            .map_err(|e| RepoError::io(format!("creating {}", staging.display()), e))?;
-        let result = self.import_into(&staging, items, &convert, &mut progress);
+        let spill = self.spill_dir();
+        self.staging.clear();
+        let _ = fs::remove_dir_all(&spill);
+        fs::create_dir_all(&spill)
+            .map_err(|e| RepoError::io(format!("creating {}", spill.display()), e))?;
+        let staging = self.staging.open()?;
+        let result = self.import_into(&spill, &*staging, items, &convert, &mut progress);
         if result.is_err() && self.store.plan()?.is_none() {
-            let _ = fs::remove_dir_all(&staging);
+            self.staging.clear();
+        }
+        // Spill files are scratch; when they share the staging directory it went with it.
+        if self.staging.local_dir() != Some(spill.as_path()) {
+            let _ = fs::remove_dir_all(&spill);
         }
         result
     }
 
     fn import_into<T: Send>(
         &mut self,
-        staging: &std::path::Path,
+        spill: &Path,
+        staging: &dyn BlobStore,
         mut items: impl Iterator<Item = Result<T, RepoError>>,
         convert: &(dyn Fn(T) -> Result<TargetRecord, RepoError> + Sync),
         progress: &mut dyn FnMut(u64),
@@ -310,7 +341,7 @@ impl Repository {
         let nbins = self.config.bins();
         let nbuckets = nbins.min(64) as usize;
         let bucket_of = |bin: u64| (bin as u128 * nbuckets as u128 / nbins as u128) as usize;
-        let mut buckets = Buckets::new(staging.to_path_buf(), nbuckets);
+        let mut buckets = Buckets::new(spill.to_path_buf(), nbuckets);
         let mut n = 0u64;
         let cfg = &self.config;
         let t0 = std::time::Instant::now();
@@ -361,7 +392,7 @@ impl Repository {
             .online
             .as_ref()
             .ok_or(RepoError::MissingKey("online"))?;
-        let meta_dir = self.metadata_dir();
+        let meta = &*self.meta;
         let published = self.store.bin_counts()?;
         let now = Utc::now();
         // New bins' expiries spread over a second day, as at init, so they are not all due
@@ -374,7 +405,7 @@ impl Repository {
         let parts = buckets.into_parts()?;
         let cfg = &self.config;
         let roles = &self.roles;
-        let done: Vec<Vec<(String, RoleState, u64, PathBuf)>> = parts
+        let done: Vec<Vec<Staged>> = parts
             .into_par_iter()
             .map(|(file, mem)| {
                 // Read here, in the task: one bucket per thread in memory at a time.
@@ -397,16 +428,15 @@ impl Repository {
                         let name = layout::bin_name(cfg, bin);
                         let current = roles.get(&name).map_or(0, |s| s.version);
                         let previous = (published.get(&bin).copied().unwrap_or(0) > 0)
-                            .then(|| meta_dir.join(format!("{current}.{name}.json")));
+                            .then(|| format!("{current}.{name}.json"));
                         let st = RoleState {
                             version: current + 1,
                             expires: base + (bin as u128 * span / nbins as u128) as i64,
                         };
-                        let (bytes, count) =
-                            build_bin(&name, st, previous.as_deref(), group, online)?;
-                        let path = staging.join(format!("{}.{name}.json", st.version));
-                        fs::write(&path, bytes)
-                            .map_err(|e| RepoError::io(format!("writing {}", path.display()), e))?;
+                        let previous = previous.as_deref().map(|k| (meta, k));
+                        let (bytes, count) = build_bin(&name, st, previous, group, online)?;
+                        let key = format!("{}.{name}.json", st.version);
+                        let path = stage(staging, &key, bytes)?;
                         Ok((name, st, count, path))
                     })
                     .collect::<Result<Vec<_>, RepoError>>()
@@ -414,7 +444,7 @@ impl Repository {
             .collect::<Result<_, RepoError>>()?;
         for (name, st, count, path) in done.into_iter().flatten() {
             plan.stage(name, st, count);
-            written = Some(path);
+            written = written.or(path);
         }
         // Every staged file durable before the plan that names them is recorded.
         if let Some(p) = &written {

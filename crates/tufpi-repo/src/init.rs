@@ -8,16 +8,18 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use rayon::prelude::*;
 use tracing::info;
+use tufpi_blob::Bytes;
 use tufpi_core::crypto::Scheme;
 use tufpi_core::metadata::{Key, Metadata};
 
+use crate::backend::{local_dir, Backend};
 use crate::config::RepoConfig;
 use crate::error::RepoError;
 use crate::keys;
 use crate::layout::{self, TopKeys};
 use crate::plan::Plan;
 use crate::repo::Repository;
-use crate::store::{RoleState, SqliteStore, StateStore};
+use crate::store::{RoleState, StateStore};
 
 /// Public keys and thresholds of the offline roles, for [`Repository::init_ceremony`].
 pub struct OfflineKeys {
@@ -45,9 +47,52 @@ fn refuse_existing(dir: &Path) -> Result<(), RepoError> {
     Ok(())
 }
 
+/// Refuse to make a repository in a backend whose state store holds one (settings or roles).
+fn refuse_existing_in(backend: &Backend) -> Result<(), RepoError> {
+    let state = &backend.state;
+    let settings = RepoConfig::from_settings(|k| state.get_setting(k).ok().flatten()).is_some();
+    if settings || !state.roles()?.is_empty() {
+        return Err(RepoError::AlreadyInitialised {
+            dir: PathBuf::from(backend.metadata.describe()),
+        });
+    }
+    Ok(())
+}
+
+fn check_bit_length(config: &RepoConfig) -> Result<(), RepoError> {
+    if !(1..=32).contains(&config.bit_length) {
+        return Err(RepoError::BadBitLength {
+            got: config.bit_length,
+        });
+    }
+    Ok(())
+}
+
+/// Every offline role must have keys and a threshold they can meet.
+fn check_offline_keys(config: &RepoConfig, keys: &OfflineKeys) -> Result<(), RepoError> {
+    let checks = [
+        ("root", &keys.root, keys.root_threshold),
+        ("targets", &keys.targets, keys.targets_threshold),
+        ("bins", &keys.bins, keys.bins_threshold),
+    ];
+    for (role, list, t) in checks {
+        if role != "root" && config.targets_online {
+            continue;
+        }
+        if list.is_empty() || t == 0 || t as usize > list.len() {
+            return Err(RepoError::BadThreshold {
+                role: role.to_string(),
+                threshold: t,
+                keys: list.len(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Store `config`. A repository without its settings does not open: they go in last when
 /// anything could be left half made.
-fn write_settings(store: &mut SqliteStore, config: &RepoConfig) -> Result<(), RepoError> {
+fn write_settings(store: &mut dyn StateStore, config: &RepoConfig) -> Result<(), RepoError> {
     for (k, v) in config.to_settings() {
         store.set_setting(k, &v)?;
     }
@@ -59,18 +104,20 @@ impl Repository {
     /// 1), all metadata published. Not for production: offline keys sit next to the data.
     pub fn init_dev(dir: &Path, config: RepoConfig) -> Result<Repository, RepoError> {
         refuse_existing(dir)?;
-        if !(1..=32).contains(&config.bit_length) {
-            return Err(RepoError::BadBitLength {
-                got: config.bit_length,
-            });
-        }
-        std::fs::create_dir_all(dir.join("metadata"))
-            .map_err(|e| RepoError::io("creating metadata dir", e))?;
-        let root = keys::generate(dir, "root", Scheme::Ed25519)?;
-        let targets = keys::generate(dir, "targets", Scheme::Ed25519)?;
-        let bins = keys::generate(dir, "bins", Scheme::Ed25519)?;
-        let online = keys::generate(dir, "online", Scheme::Ed25519)?;
-        let mut store = SqliteStore::open(&dir.join("state.db"))?;
+        check_bit_length(&config)?;
+        Repository::init_dev_with(Backend::embedded(dir)?, config)
+    }
+
+    /// [`Repository::init_dev`] over `backend`: keys generated into its keys directory.
+    pub fn init_dev_with(backend: Backend, config: RepoConfig) -> Result<Repository, RepoError> {
+        refuse_existing_in(&backend)?;
+        check_bit_length(&config)?;
+        let kd = backend.keys_dir.clone();
+        let root = keys::generate_in(&kd, "root", Scheme::Ed25519)?;
+        let targets = keys::generate_in(&kd, "targets", Scheme::Ed25519)?;
+        let bins = keys::generate_in(&kd, "bins", Scheme::Ed25519)?;
+        let online = keys::generate_in(&kd, "online", Scheme::Ed25519)?;
+        let meta = backend.metadata.clone();
         let now = Utc::now();
         let top = TopKeys {
             root: (vec![root.entry()], 1),
@@ -84,7 +131,6 @@ impl Repository {
             ),
             online: online.entry(),
         };
-        let meta_dir = dir.join("metadata");
         // Everything but snapshot and timestamp is written here, then adopted by the plan
         // that publishes those two.
         let mut plan = Plan::new();
@@ -98,38 +144,18 @@ impl Repository {
         let stagger = config.online_expiry.num_seconds().max(1) as u64;
         let base = RoleState::ts(now + config.online_expiry);
         let expiry_of = |step: u64| base + (step * stagger / steps) as i64;
-        let signed_steps: Vec<Vec<u8>> = (0..steps)
+        let signed_steps: Vec<Bytes> = (0..steps)
             .into_par_iter()
             .map(|step| {
                 let bin = layout::build_bin(Vec::new(), 1, RoleState::at(expiry_of(step)));
-                Ok(online.sign(bin)?.to_compact_bytes())
+                Ok(Bytes::from(online.sign(bin)?.to_compact_bytes()))
             })
             .collect::<Result<_, RepoError>>()?;
-        // The bins of a step are hard links to one file: 16,384 links cost a fraction of
-        // 16,384 file writes. Files are never changed in place (new versions are new names,
-        // GC unlinks), so sharing an inode is safe.
-        let staging = dir.join("staging");
-        std::fs::create_dir_all(&staging)
-            .map_err(|e| RepoError::io(format!("creating {}", staging.display()), e))?;
-        let step_files: Vec<PathBuf> = (0..steps)
-            .map(|k| staging.join(format!("empty-bin-{k}.json")))
-            .collect();
-        tufpi_fs::write_many_once(
-            step_files
-                .iter()
-                .cloned()
-                .zip(signed_steps.iter().cloned())
-                .collect(),
-        )?;
-        let mut links = Vec::with_capacity(n as usize);
-        let mut files = Vec::with_capacity(3);
+        let mut bin_files = Vec::with_capacity(n as usize);
         for i in 0..n {
             let step = i * steps / n;
             let name = layout::bin_name(&config, i);
-            links.push((
-                step_files[step as usize].clone(),
-                meta_dir.join(format!("1.{name}.json")),
-            ));
+            bin_files.push((step as usize, format!("1.{name}.json")));
             plan.adopt(
                 name,
                 RoleState {
@@ -138,10 +164,20 @@ impl Repository {
                 },
             );
         }
+        match local_dir(&*meta) {
+            Some(meta_dir) => link_bins(&meta_dir, &signed_steps, &bin_files)?,
+            None => meta.put_many_new(
+                bin_files
+                    .into_iter()
+                    .map(|(step, key)| (key, signed_steps[step].clone()))
+                    .collect(),
+            )?,
+        }
+        let mut files = Vec::with_capacity(3);
         let offline_exp = now + config.offline_expiry;
         if !config.targets_online {
             let md = bins.sign(layout::build_bins(&config, &online.entry(), 1, offline_exp))?;
-            files.push((meta_dir.join("1.bins.json"), md.to_compact_bytes()));
+            files.push(("1.bins.json".to_string(), md.to_compact_bytes().into()));
             plan.adopt("bins", RoleState::new(1, offline_exp));
         }
         let targets_signer = if config.targets_online {
@@ -152,29 +188,27 @@ impl Repository {
         let targets_md =
             layout::build_targets(&config, &[bins.entry()], 1, &online.entry(), 1, offline_exp);
         files.push((
-            meta_dir.join("1.targets.json"),
-            targets_signer.sign(targets_md)?.to_compact_bytes(),
+            "1.targets.json".to_string(),
+            targets_signer.sign(targets_md)?.to_compact_bytes().into(),
         ));
         plan.adopt("targets", RoleState::new(1, offline_exp));
         let root_exp = now + config.root_expiry;
         files.push((
-            meta_dir.join("1.root.json"),
-            root.sign(layout::build_root(&top, 1, root_exp))?.to_bytes(),
+            "1.root.json".to_string(),
+            root.sign(layout::build_root(&top, 1, root_exp))?
+                .to_bytes()
+                .into(),
         ));
         plan.adopt("root", RoleState::new(1, root_exp));
-        links.par_iter().try_for_each(|(from, to)| {
-            std::fs::hard_link(from, to)
-                .map_err(|e| RepoError::io(format!("linking {}", to.display()), e))
-        })?;
-        let _ = std::fs::remove_dir_all(&staging);
-        tufpi_fs::write_many_once(files)?;
+        meta.put_many_new(files)?;
 
         plan.add_snapshot_and_timestamp(
             &BTreeMap::new(),
             RoleState::ts(now + config.online_expiry),
         );
-        write_settings(&mut store, &config)?;
-        let mut repo = Repository::from_parts(dir, config, store, BTreeMap::new(), Some(online));
+        let mut backend = backend;
+        write_settings(&mut *backend.state, &config)?;
+        let mut repo = Repository::from_backend(backend, config, BTreeMap::new(), Some(online));
         repo.record(&plan)?;
         repo.lock()?;
         repo.finish_plan()?;
@@ -191,29 +225,24 @@ impl Repository {
         keys: &OfflineKeys,
     ) -> Result<Vec<PathBuf>, RepoError> {
         refuse_existing(dir)?;
-        let checks = [
-            ("root", &keys.root, keys.root_threshold),
-            ("targets", &keys.targets, keys.targets_threshold),
-            ("bins", &keys.bins, keys.bins_threshold),
-        ];
-        for (role, list, t) in checks {
-            if role != "root" && config.targets_online {
-                continue;
-            }
-            if list.is_empty() || t == 0 || t as usize > list.len() {
-                return Err(RepoError::BadThreshold {
-                    role: role.to_string(),
-                    threshold: t,
-                    keys: list.len(),
-                });
-            }
-        }
-        std::fs::create_dir_all(dir.join("metadata"))
-            .map_err(|e| RepoError::io("creating metadata dir", e))?;
-        let cer = dir.join("ceremony");
-        std::fs::create_dir_all(&cer).map_err(|e| RepoError::io("creating ceremony dir", e))?;
-        let online = keys::generate(dir, "online", Scheme::Ed25519)?;
-        write_settings(&mut SqliteStore::open(&dir.join("state.db"))?, &config)?;
+        check_offline_keys(&config, keys)?;
+        Repository::init_ceremony_with(Backend::embedded(dir)?, config, keys, &dir.join("ceremony"))
+    }
+
+    /// [`Repository::init_ceremony`] over `backend`: the online key goes into its keys
+    /// directory, the unsigned files into `out_dir`.
+    pub fn init_ceremony_with(
+        backend: Backend,
+        config: RepoConfig,
+        keys: &OfflineKeys,
+        out_dir: &Path,
+    ) -> Result<Vec<PathBuf>, RepoError> {
+        refuse_existing_in(&backend)?;
+        check_offline_keys(&config, keys)?;
+        std::fs::create_dir_all(out_dir).map_err(|e| RepoError::io("creating ceremony dir", e))?;
+        let online = keys::generate_in(&backend.keys_dir, "online", Scheme::Ed25519)?;
+        let mut backend = backend;
+        write_settings(&mut *backend.state, &config)?;
         let now = Utc::now();
         let top = TopKeys {
             root: (keys.root.clone(), keys.root_threshold),
@@ -226,7 +255,7 @@ impl Repository {
         };
         let mut out = Vec::new();
         let mut write = |name: &str, signed| -> Result<(), RepoError> {
-            let path = cer.join(format!("1.{name}.json"));
+            let path = out_dir.join(format!("1.{name}.json"));
             tufpi_fs::write_atomic(&path, &Metadata::new(signed).to_bytes())?;
             out.push(path);
             Ok(())
@@ -252,4 +281,39 @@ impl Repository {
         }
         Ok(out)
     }
+}
+
+/// Empty v1 bins on the local file system: the bins of a step are hard links to one file
+/// (16,384 links cost a fraction of 16,384 file writes). Files are never changed in place
+/// (new versions are new names, GC unlinks), so sharing an inode is safe. The step files
+/// carry temp names: a crash leaves nothing the store lists, and the next lock removes them.
+fn link_bins(
+    meta_dir: &Path,
+    signed_steps: &[Bytes],
+    bin_files: &[(usize, String)],
+) -> Result<(), RepoError> {
+    let pid = std::process::id();
+    let step_files: Vec<PathBuf> = (0..signed_steps.len())
+        .map(|k| meta_dir.join(format!(".empty-bin-{k}.json.{pid}.tmp")))
+        .collect();
+    for f in &step_files {
+        // One left by a crashed process with this PID would be kept by a create-only write.
+        let _ = std::fs::remove_file(f);
+    }
+    tufpi_fs::write_many_once(
+        step_files
+            .iter()
+            .cloned()
+            .zip(signed_steps.iter().map(|b| b.to_vec()))
+            .collect(),
+    )?;
+    let linked = bin_files.par_iter().try_for_each(|(step, key)| {
+        let to = meta_dir.join(key);
+        std::fs::hard_link(&step_files[*step], &to)
+            .map_err(|e| RepoError::io(format!("linking {}", to.display()), e))
+    });
+    for f in &step_files {
+        let _ = std::fs::remove_file(f);
+    }
+    linked
 }

@@ -4,8 +4,11 @@
 //!
 //! The repository (`repo.rs`, with `init.rs`, `import.rs`, `rotate.rs` adding to it) queues
 //! changes and plans publishes (`plan.rs`); the publisher (`publisher.rs`) writes a recorded
-//! plan and knows nothing of the repository.
+//! plan and knows nothing of the repository. Its state lives behind two seams chosen at
+//! start (`backend.rs`): a state store (SQLite or PostgreSQL) and a metadata blob store (the
+//! local file system or S3-compatible object storage).
 
+mod backend;
 pub mod ceremony;
 pub mod change;
 pub mod config;
@@ -24,6 +27,7 @@ pub mod rotate;
 pub mod store;
 pub mod target_hashes;
 
+pub use backend::Backend;
 pub use change::{Change, TargetRecord};
 pub use config::{BinsMode, RepoConfig};
 pub use error::RepoError;

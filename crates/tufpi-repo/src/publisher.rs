@@ -7,13 +7,13 @@
 //! the plan's batch: the published bins are the record of which targets each bin lists.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rayon::prelude::*;
 use tracing::warn;
+use tufpi_blob::{BlobError, BlobStore, Bytes, Created, Etag};
 use tufpi_core::hashes;
 use tufpi_core::metadata::{Body, MetaFile, Metadata, TargetFile};
-use tufpi_fs::{write_atomic, write_many_once, write_once};
 
 use crate::change::Change;
 use crate::config::RepoConfig;
@@ -27,48 +27,78 @@ use crate::store::{RoleState, StateStore};
 /// Bins built (and signed) at once: bounds memory on bulk publishes.
 const CHUNK: usize = 1024;
 
+/// The one object ever overwritten.
+pub(crate) const TIMESTAMP: &str = "timestamp.json";
+
 /// One bin of a plan, with everything needed to build it off the store's thread.
 struct BinJob {
     name: String,
     index: u64,
     state: RoleState,
-    path: PathBuf,
-    staged: Option<PathBuf>,
+    /// Its key: `N.bin-x.json`.
+    key: String,
+    /// Staged by a bulk import, listing this many targets.
     staged_count: Option<u64>,
-    previous: Option<PathBuf>,
+    /// The key of the previous version, if it lists targets.
+    previous: Option<String>,
     changes: Vec<Change>,
 }
 
 /// What became of one bin.
 enum BinDone {
-    /// Already in place (a replayed plan) or staged: rename `from` → `to` (if `from` is set).
+    /// Already in place (a replayed plan), or staged on the same file system: rename
+    /// `from` → `to`.
     Placed {
         index: u64,
         count: u64,
         rename: Option<(PathBuf, PathBuf)>,
     },
-    /// Built now: write `bytes` to `path`.
+    /// To write: built now, or copied from a staging store.
     Built {
         index: u64,
         count: u64,
-        path: PathBuf,
-        bytes: Vec<u8>,
+        key: String,
+        bytes: Bytes,
     },
 }
 
-/// The targets a published bin file lists.
-pub(crate) fn read_bin_targets(path: &Path) -> Result<BTreeMap<String, TargetFile>, RepoError> {
-    let bytes =
-        std::fs::read(path).map_err(|e| RepoError::io(format!("reading {}", path.display()), e))?;
+/// Where a published file is, for messages: its path if the store is local.
+fn shown(store: &dyn BlobStore, key: &str) -> PathBuf {
+    store
+        .local_path(key)
+        .unwrap_or_else(|| PathBuf::from(format!("{}/{key}", store.describe())))
+}
+
+/// The targets a published bin lists.
+pub(crate) fn read_bin_targets(
+    store: &dyn BlobStore,
+    key: &str,
+) -> Result<BTreeMap<String, TargetFile>, RepoError> {
+    let bytes = store.get(key)?.ok_or_else(|| RepoError::NotPublished {
+        key: key.to_string(),
+        store: store.describe(),
+    })?;
     let md = Metadata::from_bytes(&bytes).map_err(|source| RepoError::BadPublishedFile {
-        path: path.to_path_buf(),
+        path: shown(store, key),
         source,
     })?;
     match md.signed.body {
         Body::Targets(t) => Ok(t.targets),
         _ => Err(RepoError::WrongMetadataType {
-            file: path.display().to_string(),
+            file: shown(store, key).display().to_string(),
             expected: "targets",
+        }),
+    }
+}
+
+/// Write create-only: a replayed plan finds its files in place and keeps them. Returns the
+/// bytes now stored under `key` (a replay's hashes must be of what clients fetch).
+fn put_once(store: &dyn BlobStore, key: &str, bytes: Bytes) -> Result<Bytes, RepoError> {
+    match store.put_new(key, bytes.clone())? {
+        Created::New => Ok(bytes),
+        Created::Existed => store.get(key)?.ok_or_else(|| RepoError::NotPublished {
+            key: key.to_string(),
+            store: store.describe(),
         }),
     }
 }
@@ -99,10 +129,12 @@ pub(crate) struct Publisher<'a> {
     pub roles: &'a BTreeMap<String, RoleState>,
     /// The online key.
     pub online: &'a SigningKey,
-    /// `DIR/metadata`.
-    pub meta_dir: PathBuf,
-    /// `DIR/staging`: where a bulk import wrote its bins ahead of the plan.
-    pub staging: PathBuf,
+    /// The metadata store.
+    pub meta: &'a dyn BlobStore,
+    /// Where a bulk import staged its bins ahead of the plan (staged plans only).
+    pub staging: Option<&'a dyn BlobStore>,
+    /// The ETag of `timestamp.json` this publisher last wrote or read (`None`: absent).
+    pub timestamp_etag: Option<&'a Etag>,
 }
 
 impl Publisher<'_> {
@@ -117,10 +149,12 @@ impl Publisher<'_> {
 
     /// Write everything `plan` names, bins → snapshot → timestamp, then clear it in the store.
     /// Safe to repeat after a crash: versioned files already written are kept as they are.
-    pub fn finish(self, plan: &Plan) -> Result<(), RepoError> {
+    /// Returns the new ETag of `timestamp.json` if it was written. A timestamp another
+    /// writer replaced is [`RepoError::TimestampReplaced`], and the plan stays recorded.
+    pub fn finish(self, plan: &Plan) -> Result<Option<Etag>, RepoError> {
         let online = self.online;
-        let meta_dir = &self.meta_dir;
-        let staging = &self.staging;
+        let meta = self.meta;
+        let staging = self.staging;
         let published = self.store.bin_counts()?;
         let bins = plan.bins(self.config);
         let mut counts = Vec::with_capacity(bins.len());
@@ -132,14 +166,17 @@ impl Publisher<'_> {
                 // The previous version is read only if it lists targets.
                 let previous = (published.get(index).copied().unwrap_or(0) > 0
                     && state.version > 1)
-                    .then(|| meta_dir.join(file(state.version - 1)));
+                    .then(|| file(state.version - 1));
                 jobs.push(BinJob {
                     name: name.clone(),
                     index: *index,
                     state,
-                    path: meta_dir.join(file(state.version)),
-                    staged: plan.staged.then(|| staging.join(file(state.version))),
-                    staged_count: plan.counts.get(name).copied(),
+                    key: file(state.version),
+                    staged_count: if plan.staged {
+                        plan.counts.get(name).copied()
+                    } else {
+                        None
+                    },
                     previous,
                     changes: if plan.upto > 0 {
                         self.store.changes_in_bin(*index, plan.upto)?
@@ -150,10 +187,10 @@ impl Publisher<'_> {
             }
             let done: Vec<BinDone> = jobs
                 .into_par_iter()
-                .map(|job| build(job, online))
+                .map(|job| build(job, online, meta, staging))
                 .collect::<Result<_, RepoError>>()?;
             let mut files = Vec::new();
-            let mut renamed = false;
+            let mut renamed: Option<PathBuf> = None;
             for d in done {
                 match d {
                     BinDone::Placed {
@@ -165,29 +202,30 @@ impl Publisher<'_> {
                             std::fs::rename(&from, &to).map_err(|e| {
                                 RepoError::io(format!("renaming onto {}", to.display()), e)
                             })?;
-                            renamed = true;
+                            renamed = Some(to);
                         }
                         counts.push((index, count));
                     }
                     BinDone::Built {
                         index,
                         count,
-                        path,
+                        key,
                         bytes,
                     } => {
-                        files.push((path, bytes));
+                        files.push((key, bytes));
                         counts.push((index, count));
                     }
                 }
             }
-            if renamed {
-                tufpi_fs::sync_dir(meta_dir)?;
+            if let Some(dir) = renamed.as_deref().and_then(|p| p.parent()) {
+                tufpi_fs::sync_dir(dir)?;
             }
+            // Many at once with one sync (FsStore: one syncfs); a few, one by one.
             if files.len() > 8 {
-                write_many_once(files)?;
+                meta.put_many_new(files)?;
             } else {
-                for (path, bytes) in files {
-                    write_once(&path, bytes)?;
+                for (key, bytes) in files {
+                    meta.put_new(&key, bytes)?;
                 }
             }
         }
@@ -202,11 +240,12 @@ impl Publisher<'_> {
                 st.version,
                 st.expiry(),
             );
-            write_once(
-                &meta_dir.join(format!("{}.targets.json", st.version)),
-                online.sign(t)?.to_compact_bytes(),
+            meta.put_new(
+                &format!("{}.targets.json", st.version),
+                Bytes::from(online.sign(t)?.to_compact_bytes()),
             )?;
         }
+        let mut etag = None;
         if plan.writes("snapshot") {
             let st = self.state("snapshot")?;
             let bytes = match direct_snapshot(self.roles, st.version, st.expiry(), online)? {
@@ -215,50 +254,82 @@ impl Publisher<'_> {
                     .sign(layout::build_snapshot(self.roles, st.version, st.expiry()))?
                     .to_compact_bytes(),
             };
-            let bytes = write_once(
-                &meta_dir.join(format!("{}.snapshot.json", st.version)),
-                bytes,
+            let bytes = put_once(
+                meta,
+                &format!("{}.snapshot.json", st.version),
+                Bytes::from(bytes),
             )?;
             let ts_st = self.state("timestamp")?;
-            let mut meta = MetaFile::new(st.version);
-            meta.length = Some(bytes.len() as u64);
-            meta.hashes = Some(BTreeMap::from([(
+            let mut snap = MetaFile::new(st.version);
+            snap.length = Some(bytes.len() as u64);
+            snap.hashes = Some(BTreeMap::from([(
                 "sha256".to_string(),
                 hashes::digest_hex("sha256", &bytes).unwrap_or_default(),
             )]));
-            let md = online.sign(layout::build_timestamp(meta, ts_st.version, ts_st.expiry()))?;
-            write_atomic(&meta_dir.join("timestamp.json"), &md.to_compact_bytes())?;
+            let md = online.sign(layout::build_timestamp(snap, ts_st.version, ts_st.expiry()))?;
+            let written = meta
+                .put_swap(
+                    TIMESTAMP,
+                    Bytes::from(md.to_compact_bytes()),
+                    self.timestamp_etag,
+                )
+                .map_err(|e| match e {
+                    BlobError::Precondition { expected, .. } => RepoError::TimestampReplaced {
+                        detail: format!("it is not the version this publisher last saw ({expected}); the plan stays recorded for the publisher holding the lease"),
+                    },
+                    e => RepoError::Blob(e),
+                })?;
+            etag = Some(written);
         }
         self.store.clear_plan(plan.upto, &counts)?;
-        if plan.staged {
-            let _ = std::fs::remove_dir_all(staging);
-        }
-        Ok(())
+        Ok(etag)
     }
 }
 
 /// Place or build one bin of a plan.
-fn build(job: BinJob, online: &SigningKey) -> Result<BinDone, RepoError> {
-    if let (Some(staged), Some(count)) = (&job.staged, job.staged_count) {
-        if job.path.exists() {
-            return Ok(BinDone::Placed {
-                index: job.index,
-                count,
-                rename: None,
-            });
+fn build(
+    job: BinJob,
+    online: &SigningKey,
+    meta: &dyn BlobStore,
+    staging: Option<&dyn BlobStore>,
+) -> Result<BinDone, RepoError> {
+    if let (Some(staging), Some(count)) = (staging, job.staged_count) {
+        let placed = |rename| BinDone::Placed {
+            index: job.index,
+            count,
+            rename,
+        };
+        match (staging.local_path(&job.key), meta.local_path(&job.key)) {
+            // Both on the file system: a rename, as cheap as it gets.
+            (Some(from), Some(to)) => {
+                if to.exists() {
+                    return Ok(placed(None));
+                }
+                if from.exists() {
+                    return Ok(placed(Some((from, to))));
+                }
+            }
+            // Otherwise a copy; the staged objects go when the plan is done.
+            _ => {
+                if let Some(bytes) = staging.get(&job.key)? {
+                    return Ok(BinDone::Built {
+                        index: job.index,
+                        count,
+                        key: job.key,
+                        bytes,
+                    });
+                }
+                if meta.head(&job.key)?.is_some() {
+                    return Ok(placed(None));
+                }
+            }
         }
-        if staged.exists() {
-            return Ok(BinDone::Placed {
-                index: job.index,
-                count,
-                rename: Some((staged.clone(), job.path)),
-            });
-        }
-        // Only if someone removed the staging directory: publish what the store knows.
+        // Only if the staged file is gone (removed, or staged on another machine): publish
+        // what the store knows.
         warn!(bin = %job.name, "staged file missing; re-signing the bin's current targets");
     }
     let mut targets = match &job.previous {
-        Some(p) => read_bin_targets(p)?,
+        Some(key) => read_bin_targets(meta, key)?,
         None => BTreeMap::new(),
     };
     apply(&mut targets, job.changes);
@@ -271,7 +342,7 @@ fn build(job: BinJob, online: &SigningKey) -> Result<BinDone, RepoError> {
     Ok(BinDone::Built {
         index: job.index,
         count,
-        path: job.path,
-        bytes: md.to_compact_bytes(),
+        key: job.key,
+        bytes: Bytes::from(md.to_compact_bytes()),
     })
 }

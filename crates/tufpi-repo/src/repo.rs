@@ -1,14 +1,18 @@
-//! A repository on disk: `DIR/state.db` (the state store), `DIR/keys/` (signing keys),
+//! A repository: a state store, a metadata blob store and a keys directory (see
+//! `backend.rs`). Embedded, `DIR/state.db` (the state store), `DIR/keys/` (signing keys),
 //! `DIR/metadata/` (published metadata, ready to serve as files). The repository queues
 //! changes and plans publishes (`plan.rs`); the publisher (`publisher.rs`) writes them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use tracing::warn;
+use tufpi_blob::{BlobStore, Etag};
 use tufpi_core::metadata::Metadata;
 
+use crate::backend::{self, Backend, Staging};
 use crate::change::{Change, TargetRecord};
 use crate::config::RepoConfig;
 use crate::error::RepoError;
@@ -16,7 +20,7 @@ use crate::keys::{self, SigningKey};
 use crate::layout;
 use crate::lock::{self, LockFile};
 use crate::plan::Plan;
-use crate::publisher::{read_bin_targets, Publisher};
+use crate::publisher::{read_bin_targets, Publisher, TIMESTAMP};
 use crate::store::{RoleState, SqliteStore, StateStore};
 use crate::target_hashes::{KnownHashes, TargetHashes};
 
@@ -37,41 +41,92 @@ pub struct PublishReport {
 
 /// A repository opened for reading, queueing and (with the lock) publishing.
 pub struct Repository {
-    pub(crate) dir: PathBuf,
     pub(crate) config: RepoConfig,
-    pub(crate) store: SqliteStore,
+    pub(crate) store: Box<dyn StateStore + Send>,
+    /// Published metadata, keyed by file name.
+    pub(crate) meta: Arc<dyn BlobStore>,
+    pub(crate) staging: Staging,
+    pub(crate) keys_dir: PathBuf,
+    /// Lock file and import scratch space (embedded: the repository directory).
+    work_dir: Option<PathBuf>,
     pub(crate) roles: BTreeMap<String, RoleState>,
     pub(crate) online: Option<SigningKey>,
     lock: Option<LockFile>,
+    locked: bool,
+    /// The ETag of `timestamp.json` as this publisher last wrote or checked it (inner `None`:
+    /// absent); outer `None` until checked (when the lock is taken).
+    ts_etag: Option<Option<Etag>>,
 }
 
 impl Repository {
-    /// A repository over an open store, not locked.
-    pub(crate) fn from_parts(
-        dir: &Path,
+    /// A repository over `backend`, not locked.
+    pub(crate) fn from_backend(
+        backend: Backend,
         config: RepoConfig,
-        store: SqliteStore,
         roles: BTreeMap<String, RoleState>,
         online: Option<SigningKey>,
     ) -> Repository {
+        let Backend {
+            state,
+            metadata,
+            staging,
+            keys_dir,
+            work_dir,
+        } = backend;
+        let staging = match (staging, &work_dir) {
+            (Some(s), _) => Staging::Store(s),
+            (None, Some(w)) => Staging::Dir(w.join("staging")),
+            (None, None) => Staging::Dir(
+                std::env::temp_dir().join(format!("tufpi-staging-{}", std::process::id())),
+            ),
+        };
         Repository {
-            dir: dir.to_path_buf(),
             config,
-            store,
+            store: state,
+            meta: metadata,
+            staging,
+            keys_dir,
+            work_dir,
             roles,
             online,
             lock: None,
+            locked: false,
+            ts_etag: None,
         }
     }
 
-    /// The metadata directory.
+    /// The metadata directory of a repository whose metadata is on the local file system
+    /// (embedded mode; the index serves files from it). Empty for a remote store: use
+    /// [`Repository::metadata_store`].
     pub fn metadata_dir(&self) -> PathBuf {
-        self.dir.join("metadata")
+        self.metadata_local_dir().unwrap_or_default()
     }
 
-    /// Where a bulk import writes its bins ahead of recording the plan that names them.
-    pub(crate) fn staging_dir(&self) -> PathBuf {
-        self.dir.join("staging")
+    /// The metadata directory, if the metadata store is on the local file system.
+    pub fn metadata_local_dir(&self) -> Option<PathBuf> {
+        backend::local_dir(&*self.meta)
+    }
+
+    /// The metadata store (keys `N.role.json`, `timestamp.json`).
+    pub fn metadata_store(&self) -> Arc<dyn BlobStore> {
+        self.meta.clone()
+    }
+
+    /// The signing keys' directory.
+    pub fn keys_dir(&self) -> &Path {
+        &self.keys_dir
+    }
+
+    /// Where a bulk import spills its buckets: local scratch, needed only until its plan is
+    /// recorded.
+    pub(crate) fn spill_dir(&self) -> PathBuf {
+        match (self.staging.local_dir(), &self.work_dir) {
+            (Some(d), _) => d.to_path_buf(),
+            (None, Some(w)) => w.join("import-spill"),
+            (None, None) => {
+                std::env::temp_dir().join(format!("tufpi-import-{}", std::process::id()))
+            }
+        }
     }
 
     /// The layout options.
@@ -84,7 +139,8 @@ impl Repository {
         &self.roles
     }
 
-    /// Open an existing repository (no lock: enough to queue changes and read status).
+    /// Open an existing embedded repository in `dir` (no lock: enough to queue changes and
+    /// read status).
     pub fn open(dir: &Path) -> Result<Repository, RepoError> {
         let db = dir.join("state.db");
         if !db.exists() {
@@ -101,46 +157,94 @@ impl Repository {
         let online = keys::load(dir, "online")?;
         let mut store = store;
         store.fill_missing_bins(&|p| layout::bin_of(&config, p))?;
-        Ok(Repository::from_parts(dir, config, store, roles, online))
+        let backend = Backend::embedded_with(dir, Box::new(store))?;
+        Ok(Repository::from_backend(backend, config, roles, online))
+    }
+
+    /// Open an existing repository over `backend` (scale-out: `--database URL --storage
+    /// URL`). No lock is taken.
+    pub fn open_with(backend: Backend) -> Result<Repository, RepoError> {
+        let config = RepoConfig::from_settings(|k| backend.state.get_setting(k).ok().flatten())
+            .ok_or_else(|| RepoError::InitialisationUnfinished {
+                dir: PathBuf::from(backend.metadata.describe()),
+            })?;
+        let roles = backend.state.roles()?;
+        let online = keys::load_in(&backend.keys_dir, "online")?;
+        Ok(Repository::from_backend(backend, config, roles, online))
     }
 
     /// Take the publisher lock: one writer per repository. The OS drops it when the holder
     /// dies, so a crashed publisher cannot keep it. The lock file names the holder (this
     /// process's PID and program, see [`lock_holder`]); a refusal names the process holding it.
     pub fn lock(&mut self) -> Result<(), RepoError> {
-        if self.lock.is_some() {
+        if self.locked {
             return Ok(());
         }
         self.lock_as(&lock::this_program())
     }
 
     /// [`Repository::lock`], recording `what` (e.g. `tufpi serve`) as the holder. If the
-    /// lock is held already, only the record changes.
+    /// lock is held already, only the record changes. Without a work directory (scale-out)
+    /// there is no lock file: the state store's lease and the timestamp's compare-and-swap
+    /// fence publishers.
     pub fn lock_as(&mut self, what: &str) -> Result<(), RepoError> {
-        if let Some(lock) = &self.lock {
-            lock.record(what);
+        if self.locked {
+            if let Some(lock) = &self.lock {
+                lock.record(what);
+            }
             return Ok(());
         }
-        let f = lock::acquire(&self.dir, what)?;
+        let f = match &self.work_dir {
+            Some(dir) => Some(lock::acquire(dir, what)?),
+            None => None,
+        };
         // Another publisher may have published since this handle was opened: plan from the
         // versions recorded now, not those read at open (stale ones would reuse version names),
         // and with the online key installed now (it may have been rotated).
         self.roles = self.store.roles()?;
-        keys::settle_next_online(&self.dir, self.store.plan()?.is_some())?;
-        self.online = keys::load(&self.dir, "online")?;
+        let pending = self.store.plan()?.is_some();
+        keys::settle_next_online(&self.keys_dir, pending)?;
+        self.online = keys::load_in(&self.keys_dir, "online")?;
         // Temp files of a publisher killed mid-write would otherwise pile up.
-        tufpi_fs::remove_stale_temps(&self.metadata_dir())?;
-        if self.store.plan()?.is_none() {
-            // An import killed before recording its plan: its staged files name nothing.
-            let _ = std::fs::remove_dir_all(self.staging_dir());
+        if let Some(dir) = self.metadata_local_dir() {
+            tufpi_fs::remove_stale_temps(&dir)?;
         }
-        self.lock = Some(f);
+        if !pending {
+            // An import killed before recording its plan: its staged files name nothing.
+            self.staging.clear();
+        }
+        self.ts_etag = Some(self.timestamp_tag()?);
+        self.lock = f;
+        self.locked = true;
         Ok(())
     }
 
-    /// The holder of this repository's publisher lock (see [`lock_holder`]).
+    /// The ETag of the published `timestamp.json` (`None`: absent), refused if its version is
+    /// above the one the state store records: another writer is ahead of this one.
+    fn timestamp_tag(&self) -> Result<Option<Etag>, RepoError> {
+        let Some((bytes, etag)) = self.meta.get_tagged(TIMESTAMP)? else {
+            return Ok(None);
+        };
+        let recorded = self.version("timestamp");
+        // An unparsable file is replaced by the next publish, as it always was.
+        if let Ok(md) = Metadata::from_bytes(&bytes) {
+            if md.signed.version > recorded {
+                return Err(RepoError::TimestampReplaced {
+                    detail: format!(
+                        "it is version {}, the state store records version {recorded}: \
+                         another publisher is ahead",
+                        md.signed.version
+                    ),
+                });
+            }
+        }
+        Ok(Some(etag))
+    }
+
+    /// The holder of this repository's publisher lock (see [`lock_holder`]); `None` without
+    /// a lock file (scale-out).
     pub fn lock_holder(&self) -> Option<LockHolder> {
-        lock_holder(&self.dir)
+        lock_holder(self.work_dir.as_deref()?)
     }
 
     /// Durably queue changes (acknowledged once this returns).
@@ -290,21 +394,40 @@ impl Repository {
             return Ok(());
         };
         let plan = Plan::parse(&text)?;
-        let meta_dir = self.metadata_dir();
-        let staging = self.staging_dir();
+        let staging = if plan.staged {
+            Some(self.staging.open()?)
+        } else {
+            None
+        };
+        let expected = match &self.ts_etag {
+            Some(tag) => tag.clone(),
+            None => {
+                let tag = self.timestamp_tag()?;
+                self.ts_etag = Some(tag.clone());
+                tag
+            }
+        };
         let online = self
             .online
             .as_ref()
             .ok_or(RepoError::MissingKey("online"))?;
-        Publisher {
+        let written = Publisher {
             config: &self.config,
-            store: &mut self.store,
+            store: &mut *self.store,
             roles: &self.roles,
             online,
-            meta_dir,
-            staging,
+            meta: &*self.meta,
+            staging: staging.as_deref(),
+            timestamp_etag: expected.as_ref(),
         }
-        .finish(&plan)
+        .finish(&plan)?;
+        if let Some(tag) = written {
+            self.ts_etag = Some(Some(tag));
+        }
+        if plan.staged {
+            self.staging.clear();
+        }
+        Ok(())
     }
 
     /// Loud warnings: any role expired; offline roles (root, targets, bins) expiring within
@@ -345,7 +468,7 @@ impl Repository {
     pub fn gc(&mut self, retention: std::time::Duration) -> Result<crate::gc::GcReport, RepoError> {
         self.lock()?;
         self.finish_plan()?;
-        crate::gc::gc(&self.metadata_dir(), retention)
+        crate::gc::gc_store(&*self.meta, retention)
     }
 
     /// Read published metadata `name` at `version` (or `timestamp.json` when `None`).
@@ -354,9 +477,13 @@ impl Repository {
             Some(v) => format!("{v}.{name}.json"),
             None => format!("{name}.json"),
         };
-        let path = self.metadata_dir().join(file);
-        let bytes = std::fs::read(&path)
-            .map_err(|e| RepoError::io(format!("reading {}", path.display()), e))?;
+        let bytes = self
+            .meta
+            .get(&file)?
+            .ok_or_else(|| RepoError::NotPublished {
+                store: self.meta.describe(),
+                key: file,
+            })?;
         Ok(Metadata::from_bytes(&bytes)?)
     }
 
@@ -371,7 +498,6 @@ impl Repository {
         known: &KnownHashes<'_>,
     ) -> Result<u64, RepoError> {
         self.publish(100_000)?;
-        let meta_dir = self.metadata_dir();
         let mut changes = Vec::new();
         let mut lacking = Vec::new();
         for (index, count) in self.store.bin_counts()? {
@@ -379,8 +505,8 @@ impl Repository {
             let Some(state) = self.roles.get(&name).filter(|_| count > 0) else {
                 continue;
             };
-            let file = meta_dir.join(format!("{}.{name}.json", state.version));
-            for (path, target) in read_bin_targets(&file)? {
+            let key = format!("{}.{name}.json", state.version);
+            for (path, target) in read_bin_targets(&*self.meta, &key)? {
                 let mut available = target.hashes.clone();
                 for (alg, hex) in known(&path, &target.hashes).unwrap_or_default() {
                     available.entry(alg).or_insert(hex);

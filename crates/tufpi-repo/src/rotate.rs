@@ -8,7 +8,8 @@ use chrono::Utc;
 use tufpi_core::crypto::{PrivateKey, Scheme};
 use tufpi_core::metadata::{Body, Metadata};
 
-use tufpi_fs::{write_once, WriteOptions};
+use tufpi_blob::Bytes;
+use tufpi_fs::WriteOptions;
 
 use crate::ceremony::{self, Edit};
 use crate::error::RepoError;
@@ -124,12 +125,11 @@ impl Repository {
 
         let online = match new_online {
             Some(k) => SigningKey::new(k),
-            None => keys::require(&self.dir, "online")?,
+            None => keys::require_in(&self.keys_dir, "online")?,
         };
         let rotated = self.online.as_ref().is_none_or(|o| o.keyid != online.keyid);
         check_online_trusted(&root, &online.keyid, self.config.targets_online)?;
 
-        let meta_dir = self.metadata_dir();
         let mut plan = Plan::new();
         for (role, md) in &by_role {
             let bytes = if role == "root" {
@@ -137,9 +137,10 @@ impl Repository {
             } else {
                 md.to_compact_bytes()
             };
-            write_once(
-                &meta_dir.join(format!("{}.{role}.json", md.signed.version)),
-                bytes,
+            // Create-only: a retried publication keeps the file already there.
+            self.meta.put_new(
+                &format!("{}.{role}.json", md.signed.version),
+                Bytes::from(bytes),
             )?;
             plan.adopt(
                 role.clone(),
@@ -148,7 +149,7 @@ impl Repository {
         }
         if rotated {
             // Staged now, installed once the plan that uses it is recorded (see run below).
-            keys::stage_next_online(&self.dir, &online.private)?;
+            keys::stage_next_online(&self.keys_dir, &online.private)?;
             report.push(format!("online key is now {}", online.keyid));
         }
         let exp = RoleState::ts(Utc::now() + self.config.online_expiry);
@@ -191,7 +192,7 @@ impl Repository {
         self.online = Some(online);
         self.record(&plan)?;
         if rotated {
-            keys::install_next_online(&self.dir)?;
+            keys::install_next_online(&self.keys_dir)?;
         }
         self.finish_plan()?;
         Ok(report)
@@ -200,7 +201,7 @@ impl Repository {
     /// Development repositories only (all keys in DIR/keys): replace the root key, signing the
     /// new root with the old and the new key.
     pub fn dev_rotate_root(&mut self) -> Result<Vec<String>, RepoError> {
-        let old = keys::require(&self.dir, "root")?;
+        let old = keys::require_in(&self.keys_dir, "root")?;
         let new = SigningKey::new(PrivateKey::generate(Scheme::Ed25519)?);
         let current = self.current("root")?;
         let edits = [
@@ -219,7 +220,7 @@ impl Repository {
         md.sign(&new.private, &new.keyid)?;
         let report = self.publish_offline(vec![md], None)?;
         WriteOptions::new().mode(0o600).write(
-            &keys::key_dir(&self.dir).join("root.pem"),
+            &self.keys_dir.join("root.pem"),
             new.private.to_pkcs8_pem()?.as_bytes(),
         )?;
         Ok(report)
@@ -228,8 +229,8 @@ impl Repository {
     /// Development repositories only: replace the online key (new root, new bins delegation —
     /// or targets when it is online — and every online role re-signed).
     pub fn dev_rotate_online(&mut self) -> Result<Vec<String>, RepoError> {
-        let root_key = keys::require(&self.dir, "root")?;
-        let old = keys::require(&self.dir, "online")?;
+        let root_key = keys::require_in(&self.keys_dir, "root")?;
+        let old = keys::require_in(&self.keys_dir, "online")?;
         let new = SigningKey::new(PrivateKey::generate(Scheme::Ed25519)?);
         let swap = |role: &str| {
             vec![
@@ -253,7 +254,7 @@ impl Repository {
         root.sign(&root_key.private, &root_key.keyid)?;
         let mut files = vec![root];
         if !self.config.targets_online {
-            let bins_key = keys::require(&self.dir, "bins")?;
+            let bins_key = keys::require_in(&self.keys_dir, "bins")?;
             let mut bins = ceremony::prepare(
                 &self.current("bins")?,
                 &swap("bin-n"),

@@ -1,0 +1,125 @@
+//! Where a repository keeps its state, chosen at start: one seam per kind of state, so the
+//! engine is the same code in both modes.
+//!
+//! - **Embedded** ([`Backend::embedded`], what [`Repository::open`](crate::Repository::open)
+//!   uses): `DIR/state.db` (SQLite), `DIR/metadata/` (files, durable writes), `DIR/keys/`,
+//!   the publisher lock `DIR/publisher.lock` and a bulk import's staging in `DIR/staging/`.
+//! - **Scale-out**: the state in PostgreSQL, the metadata in S3-compatible object storage.
+//!   Keys are read from a local keys directory that every publishing replica has (the online
+//!   key is all a publisher needs; offline keys stay offline). There is no local lock: the
+//!   state store's lease fences publishers, and `timestamp.json` is only ever replaced with
+//!   `If-Match` on the ETag this publisher last wrote, so a publisher that lost the lease is
+//!   refused by the store itself. A bulk import stages its signed bins in the `staging`
+//!   blob store so that any replica can finish its plan after a crash; without one they are
+//!   staged in a local directory, and a leader on another machine re-signs those bins from
+//!   what the state store and the published bins hold (the import's new records are then
+//!   not published: the import never returned, run it again).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tufpi_blob::{BlobStore, FsStore};
+
+use crate::error::RepoError;
+use crate::store::{SqliteStore, StateStore};
+
+/// The parts a repository is made of: its state store, its metadata store and local paths.
+pub struct Backend {
+    /// The relational state: role versions, the queue, the in-flight plan.
+    pub state: Box<dyn StateStore + Send>,
+    /// The published metadata, keyed by file name (`N.role.json`, `timestamp.json`).
+    pub metadata: Arc<dyn BlobStore>,
+    /// Where a bulk import stages signed bins before recording the plan that names them: a
+    /// store every replica can read (scale-out), or `None` for `work_dir/staging` (a temp
+    /// directory without a work directory).
+    pub staging: Option<Arc<dyn BlobStore>>,
+    /// The signing keys (`<role>.pem`); a local directory on every publishing replica.
+    pub keys_dir: PathBuf,
+    /// A local directory for the publisher lock file and import scratch files; `None` in
+    /// scale-out mode (no local lock: the state store's lease fences publishers).
+    pub work_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend")
+            .field("metadata", &self.metadata.describe())
+            .field("staging", &self.staging.as_ref().map(|s| s.describe()))
+            .field("keys_dir", &self.keys_dir)
+            .field("work_dir", &self.work_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Backend {
+    /// The embedded layout in `dir`: SQLite at `DIR/state.db` (created if missing), files in
+    /// `DIR/metadata/`, keys in `DIR/keys/`, lock and staging in `DIR`.
+    pub fn embedded(dir: &Path) -> Result<Backend, RepoError> {
+        let state = SqliteStore::open(&dir.join("state.db"))?;
+        Backend::embedded_with(dir, Box::new(state))
+    }
+
+    /// [`Backend::embedded`] over an already opened state store.
+    pub(crate) fn embedded_with(
+        dir: &Path,
+        state: Box<dyn StateStore + Send>,
+    ) -> Result<Backend, RepoError> {
+        Ok(Backend {
+            state,
+            metadata: Arc::new(FsStore::open(&dir.join("metadata"))?),
+            staging: None,
+            keys_dir: crate::keys::key_dir(dir),
+            work_dir: Some(dir.to_path_buf()),
+        })
+    }
+}
+
+/// Where a bulk import's signed bins wait for the plan that names them.
+#[derive(Debug, Clone)]
+pub(crate) enum Staging {
+    /// A local directory, made when an import starts and removed when its plan is done.
+    Dir(PathBuf),
+    /// A blob store (shared by every replica in scale-out mode).
+    Store(Arc<dyn BlobStore>),
+}
+
+impl Staging {
+    /// The staging store, made if missing.
+    pub fn open(&self) -> Result<Arc<dyn BlobStore>, RepoError> {
+        match self {
+            Staging::Dir(d) => Ok(Arc::new(FsStore::open(d)?)),
+            Staging::Store(s) => Ok(s.clone()),
+        }
+    }
+
+    /// The local directory for an import's spill files, if staging is local.
+    pub fn local_dir(&self) -> Option<&Path> {
+        match self {
+            Staging::Dir(d) => Some(d),
+            Staging::Store(_) => None,
+        }
+    }
+
+    /// Remove everything staged (best effort: what is left is removed next time).
+    pub fn clear(&self) {
+        match self {
+            Staging::Dir(d) => {
+                let _ = std::fs::remove_dir_all(d);
+            }
+            Staging::Store(s) => {
+                if let Ok(list) = s.list("") {
+                    for m in list {
+                        let _ = s.delete(&m.key);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The local directory a store keeps its top-level keys in, if it is on the file system.
+pub(crate) fn local_dir(store: &dyn BlobStore) -> Option<PathBuf> {
+    store
+        .local_path("timestamp.json")
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+}
