@@ -439,3 +439,28 @@ fn server_errors_are_unavailable_refusals_are_not() {
     let e = s.get("a.json").unwrap_err();
     assert!(matches!(e, BlobError::Other { .. }), "{e}");
 }
+
+/// Opened from the environment (which may hold no credentials: object_store then asks the
+/// instance-metadata service), a dead endpoint is still reported quickly: as `Unavailable`,
+/// or as another error when the metadata service refuses (no credentials is no outage).
+#[test]
+fn opened_from_the_environment_a_dead_endpoint_is_quick() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let s = open(
+        "s3://some-bucket/p",
+        &StorageOptions {
+            endpoint: Some(format!("http://127.0.0.1:{port}")),
+        },
+    )
+    .unwrap();
+    let t = Instant::now();
+    let e = s.get("metadata/timestamp.json").unwrap_err();
+    assert!(
+        matches!(e, BlobError::Unavailable { .. } | BlobError::Other { .. }),
+        "{e}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+}
