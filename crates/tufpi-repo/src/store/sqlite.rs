@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use tufpi_core::json::{self, Value};
 
+use super::codec::{custom_text, hashes_text, parse_custom, parse_hashes};
 use super::state::{PlanFn, RoleState, StateStore};
 use crate::change::{Change, TargetRecord};
 use crate::error::RepoError;
@@ -45,52 +45,8 @@ fn db_err(e: rusqlite::Error) -> RepoError {
     RepoError::store(e)
 }
 
-fn corrupt(what: &'static str, detail: impl ToString) -> RepoError {
-    RepoError::CorruptStore {
-        what,
-        detail: detail.to_string(),
-    }
-}
-
 fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn hashes_text(h: &BTreeMap<String, String>) -> String {
-    let v = Value::Object(
-        h.iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect(),
-    );
-    String::from_utf8(json::canonical(&v).unwrap_or_default()).unwrap_or_default()
-}
-
-fn parse_hashes(text: &str) -> Result<BTreeMap<String, String>, RepoError> {
-    let v = json::parse(text.as_bytes()).map_err(|e| corrupt("hashes", e))?;
-    let m = v
-        .as_object()
-        .ok_or_else(|| corrupt("hashes", "not an object"))?;
-    Ok(m.iter()
-        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-        .collect())
-}
-
-fn custom_text(path: &str, c: &Option<Value>) -> Result<Option<String>, RepoError> {
-    c.as_ref()
-        .map(|v| {
-            json::canonical(v)
-                .map(|b| String::from_utf8(b).unwrap_or_default())
-                .map_err(|source| RepoError::BadCustom {
-                    path: path.to_string(),
-                    source,
-                })
-        })
-        .transpose()
-}
-
-fn parse_custom(text: Option<String>) -> Result<Option<Value>, RepoError> {
-    text.map(|t| json::parse(t.as_bytes()).map_err(|e| corrupt("custom", e)))
-        .transpose()
 }
 
 /// Repositories made before the published bins became the record of targets kept a row per
@@ -472,36 +428,5 @@ impl StateStore for SqliteStore {
             .execute(SET_SETTING, params![key, value])
             .map_err(db_err)?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::change::TargetRecord;
-
-    fn add(path: &str) -> Change {
-        Change::Add(TargetRecord {
-            path: path.into(),
-            length: 1,
-            hashes: BTreeMap::from([("sha256".to_string(), "a".repeat(64))]),
-            custom: None,
-        })
-    }
-
-    #[test]
-    fn a_queued_change_wins_over_a_relisting_and_the_setting_lands_with_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = SqliteStore::open(&dir.path().join("state.db")).unwrap();
-        // Another writer removed "b" after the relisting read the published bins.
-        s.enqueue_all(&mut std::iter::once(Ok((0, Change::Remove("b".into())))))
-            .unwrap();
-        let n = s
-            .enqueue_unqueued_and_set(vec![(0, add("a")), (0, add("b"))], "k", "v")
-            .unwrap();
-        assert_eq!(n, 1);
-        assert_eq!(s.get_setting("k").unwrap().as_deref(), Some("v"));
-        let queued = s.changes_in_bin(0, u64::MAX / 2).unwrap();
-        assert_eq!(queued, vec![Change::Remove("b".into()), add("a")]);
     }
 }
