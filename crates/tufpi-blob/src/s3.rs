@@ -289,7 +289,7 @@ async fn create(
         | Err(e @ object_store::Error::Precondition { .. }) => {
             // 409 (not 412) is S3's "a concurrent write of this key is in progress": it may
             // still fail, so only an object that is there now counts as existing.
-            if !chain(&e).contains("409") {
+            if !chain(&e).contains("status code: 409") {
                 return Ok(Created::Existed);
             }
             match store.head(&path).await {
@@ -383,6 +383,10 @@ impl BlobStore for S3Store {
         )
     }
 
+    /// A refusal is checked against the object now there: our own bytes (an attempt that
+    /// landed though its answer was a retried server error) count as success. An
+    /// `Unavailable` answer (e.g. a timeout, not retried) leaves it open whether the write
+    /// landed: re-read before deciding.
     fn put_swap(&self, key: &str, bytes: Bytes, expected: Option<&Etag>) -> Result<Etag> {
         let path = self.path(key)?;
         let store = self.store.clone();
@@ -407,7 +411,10 @@ impl BlobStore for S3Store {
                     .as_ref()
                     .map_or_else(|| "absent".to_string(), |e| e.0.clone()),
             };
-            match store.put_opts(&path, PutPayload::from(bytes), opts).await {
+            match store
+                .put_opts(&path, PutPayload::from(bytes.clone()), opts)
+                .await
+            {
                 Ok(r) => match r.e_tag {
                     Some(t) => Ok(Etag(t)),
                     // A server that does not answer with the ETag: ask for it.
@@ -424,7 +431,20 @@ impl BlobStore for S3Store {
                     | object_store::Error::AlreadyExists { .. }
                     | object_store::Error::NotModified { .. }
                     | object_store::Error::NotFound { .. },
-                ) => Err(refused()),
+                ) => {
+                    // A server error is retried, and the failed attempt may have landed:
+                    // then the refusal is of our own bytes, which are there now.
+                    match store.get(&path).await {
+                        Ok(r) => {
+                            let tag = r.meta.e_tag.clone();
+                            match (r.bytes().await, tag) {
+                                (Ok(now), Some(t)) if now == bytes => Ok(Etag(t)),
+                                _ => Err(refused()),
+                            }
+                        }
+                        Err(_) => Err(refused()),
+                    }
+                }
                 Err(e) => Err(classify(format!("replacing {k}"), e)),
             }
         })
