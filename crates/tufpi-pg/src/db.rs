@@ -84,6 +84,12 @@ impl Database {
     pub fn connect_with(url: &str, opts: &Options) -> Result<Database, PgError> {
         let redacted: Arc<str> = redact_url(url).into();
         let (config, tls) = parse(url, &redacted, opts)?;
+        // One connection made directly first: the pool would report any failure (a wrong
+        // password, an unknown database) only as a timeout, after waiting for it; this
+        // says what is wrong at once, and whether it is worth a retry.
+        config
+            .connect(tls.clone())
+            .map_err(|e| with_url(PgError::from(e), &redacted))?;
         let manager = PostgresConnectionManager::new(config, tls);
         let pool = r2d2::Pool::builder()
             .max_size(opts.max_size.max(1))
@@ -93,10 +99,7 @@ impl Database {
                 statement_timeout_ms: opts.statement_timeout.as_millis(),
             }))
             .build_unchecked(manager);
-        let db = Database { pool, redacted };
-        // Fail now, not on first use, if the database cannot be reached.
-        db.get()?;
-        Ok(db)
+        Ok(Database { pool, redacted })
     }
 
     /// A connection from the pool; `Unavailable` if none can be had within the timeout.
@@ -110,6 +113,21 @@ impl Database {
     /// The connection string, password redacted: the form to print or log.
     pub fn url_redacted(&self) -> &str {
         &self.redacted
+    }
+}
+
+/// `e` with the (redacted) connection string in front of its detail.
+fn with_url(e: PgError, redacted: &str) -> PgError {
+    match e {
+        PgError::Unavailable { detail, source } => PgError::Unavailable {
+            detail: format!("{redacted}: {detail}"),
+            source,
+        },
+        PgError::Db { detail, source } => PgError::Db {
+            detail: format!("{redacted}: {detail}"),
+            source,
+        },
+        e => e,
     }
 }
 

@@ -158,6 +158,12 @@ pub fn is_unavailable_error(e: &postgres::Error) -> bool {
             ]
             .contains(code);
     }
+    let msg = e.to_string();
+    // TLS trouble (a certificate refused, no TLS on the server) comes wrapped in an I/O
+    // error, but retrying will not mend it.
+    if msg.starts_with("error performing TLS handshake") {
+        return false;
+    }
     let mut src = e.source();
     while let Some(c) = src {
         if c.downcast_ref::<std::io::Error>().is_some() {
@@ -166,6 +172,5 @@ pub fn is_unavailable_error(e: &postgres::Error) -> bool {
         src = c.source();
     }
     // The driver's own connect timeout carries no io::Error.
-    let msg = e.to_string();
     msg.starts_with("timeout") || msg.starts_with("error connecting")
 }

@@ -140,10 +140,22 @@ fn campaign(db: &Database, s: &Shared, holder: &str) {
     let every = s.ttl / 3;
     let retry = (s.ttl / 15).max(Duration::from_millis(50));
     let mut held: Option<Held> = None;
+    // The table once (a standby would otherwise run the migration check every TTL/3).
+    let mut prepared = false;
     loop {
         let sent = Instant::now();
         let pause = match &held {
-            None => match Lease::acquire(db, &s.name, holder, s.ttl) {
+            None if !prepared => match crate::lease::prepare(db) {
+                Ok(()) => {
+                    prepared = true;
+                    Duration::ZERO
+                }
+                Err(e) => {
+                    tracing::warn!(lease = %s.name, error = %e, "lease: could not prepare");
+                    every
+                }
+            },
+            None => match Lease::take(db, &s.name, holder, s.ttl) {
                 Ok(Some(h)) => {
                     let mut st = s.lock();
                     st.term = Some(h.term());

@@ -42,6 +42,16 @@ impl Lease {
         ttl: Duration,
     ) -> Result<Option<Held>, PgError> {
         prepare(db)?;
+        Lease::take(db, name, holder, ttl)
+    }
+
+    /// `acquire` without preparing the table first (the campaign prepares it once).
+    pub(crate) fn take(
+        db: &Database,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Option<Held>, PgError> {
         let mut conn = db.get()?;
         let row = conn.query_opt(
             "INSERT INTO lease(name, holder, term, expires_at)

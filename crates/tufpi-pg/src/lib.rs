@@ -10,11 +10,18 @@
 //! (Web PKI roots, plus `sslrootcert=FILE`) and the host name. Connecting times out after
 //! 5 s and a statement after 30 s ([`Options`]). A connection string is shown only through
 //! [`redact_url`]. [`PgError::is_unavailable`] tells a database that cannot be reached now
-//! (answer 503 + Retry-After) from any other failure.
+//! (answer 503 + Retry-After) from any other failure. [`Database::connect`] makes one
+//! connection directly before starting the pool, so a wrong password or database name is
+//! reported at once (and not as "unavailable").
+//!
+//! Behind PgBouncer in transaction mode: nothing here keeps session state across
+//! transactions (the statement timeout is set per connection, the same for every tufpi
+//! client), but the driver uses protocol-level prepared statements, which PgBouncer
+//! supports from 1.21 with `max_prepared_statements` set.
 //!
 //! # Migrations
 //!
-//! [`migrate`] applies a component's missing migrations in order, each in its own
+//! [`migrate()`] applies a component's missing migrations in order, each in its own
 //! transaction holding a transaction-scoped advisory lock, and records them in
 //! `schema_versions(component, version)`. A database whose schema is newer than the running
 //! tufpi knows is refused: an old binary must not write a schema it does not understand.

@@ -222,6 +222,12 @@ fn an_unreachable_database_is_unavailable() {
     assert!(!e.to_string().contains("secret"), "{e}");
     // A bad statement is not "unavailable" either.
     let t = TestDb::create();
+    // Nor a database that is not there, and that is said at once, not after a timeout.
+    let started = Instant::now();
+    let e = Database::connect(&t.url().replace(t.name(), "tufpi_no_such_db")).unwrap_err();
+    assert!(!e.is_unavailable(), "{e}");
+    assert!(e.to_string().contains("does not exist"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(2));
     let e: PgError = t
         .database()
         .get()
