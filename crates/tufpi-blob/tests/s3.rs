@@ -467,3 +467,30 @@ fn opened_from_the_environment_a_dead_endpoint_is_quick() {
     );
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
 }
+
+/// Keys with characters URLs escape come back from a listing exactly as written.
+#[test]
+fn unusual_characters_round_trip() {
+    let Some(s) = testing::s3_store_for_test("chars") else {
+        return;
+    };
+    let names = [
+        "p/x-1.0+local.7-py3-none-any.whl",
+        "p/100%-sure 1.0.tar.gz",
+        "p/tilde~and=equals&amp;.json",
+        "p/ünïcødé-1.0.zip",
+        "p/q?hash#frag.json",
+    ];
+    for n in names {
+        assert_eq!(s.put_new(n, Bytes::from(n)).unwrap(), Created::New, "{n}");
+        assert_eq!(s.get(n).unwrap().unwrap(), Bytes::from(n), "{n}");
+        assert!(s.head(n).unwrap().is_some(), "{n}");
+    }
+    let mut want: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    want.sort();
+    assert_eq!(keys(s.list("p/").unwrap()), want);
+    for n in names {
+        s.delete(n).unwrap();
+    }
+    assert!(s.list("").unwrap().is_empty());
+}
