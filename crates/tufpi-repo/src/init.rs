@@ -59,6 +59,12 @@ fn refuse_existing_in(backend: &Backend) -> Result<(), RepoError> {
     Ok(())
 }
 
+/// `DIR/metadata` (and `DIR`), before the state store is made in `DIR`.
+fn make_metadata_dir(dir: &Path) -> Result<(), RepoError> {
+    std::fs::create_dir_all(dir.join("metadata"))
+        .map_err(|e| RepoError::io("creating metadata dir", e))
+}
+
 fn check_bit_length(config: &RepoConfig) -> Result<(), RepoError> {
     if !(1..=32).contains(&config.bit_length) {
         return Err(RepoError::BadBitLength {
@@ -105,6 +111,7 @@ impl Repository {
     pub fn init_dev(dir: &Path, config: RepoConfig) -> Result<Repository, RepoError> {
         refuse_existing(dir)?;
         check_bit_length(&config)?;
+        make_metadata_dir(dir)?;
         Repository::init_dev_with(Backend::embedded(dir)?, config)
     }
 
@@ -226,6 +233,7 @@ impl Repository {
     ) -> Result<Vec<PathBuf>, RepoError> {
         refuse_existing(dir)?;
         check_offline_keys(&config, keys)?;
+        make_metadata_dir(dir)?;
         Repository::init_ceremony_with(Backend::embedded(dir)?, config, keys, &dir.join("ceremony"))
     }
 
@@ -292,6 +300,8 @@ fn link_bins(
     signed_steps: &[Bytes],
     bin_files: &[(usize, String)],
 ) -> Result<(), RepoError> {
+    // A scoped store's directory appears with its first object.
+    tufpi_fs::ensure_dir(meta_dir)?;
     let pid = std::process::id();
     let step_files: Vec<PathBuf> = (0..signed_steps.len())
         .map(|k| meta_dir.join(format!(".empty-bin-{k}.json.{pid}.tmp")))
