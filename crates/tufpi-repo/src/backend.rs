@@ -74,6 +74,39 @@ impl Backend {
     }
 }
 
+/// The lease every publisher of a scale-out repository campaigns for (the index's
+/// publishers and `tufpi repo` commands alike): one name, so they exclude each other.
+pub const PUBLISHER_LEASE: &str = "publisher";
+
+/// The key prefix of the published TUF metadata in a scale-out deployment's blob store: the
+/// public URL path (`/metadata/…`), so a CDN can front the bucket directly.
+pub const METADATA_PREFIX: &str = "metadata";
+
+/// The key prefix where a bulk import stages its signed bins in a scale-out deployment.
+pub const STAGING_PREFIX: &str = "staging";
+
+impl Backend {
+    /// Scale-out: the state in PostgreSQL `db` (its publishing transactions checked against
+    /// `fence`, the term of [`PUBLISHER_LEASE`] this process holds; `None` to queue and read
+    /// only), the metadata under `metadata/` and import staging under `staging/` of `blobs`,
+    /// the keys in the local `keys_dir`.
+    pub fn scale_out(
+        db: &tufpi_pg::Database,
+        fence: Option<tufpi_pg::lease::Fence>,
+        blobs: Arc<dyn BlobStore>,
+        keys_dir: &Path,
+    ) -> Result<Backend, RepoError> {
+        let state = crate::store::PostgresStore::open(db, fence)?;
+        Ok(Backend {
+            state: Box::new(state),
+            metadata: Arc::new(tufpi_blob::Scoped::new(blobs.clone(), METADATA_PREFIX)?),
+            staging: Some(Arc::new(tufpi_blob::Scoped::new(blobs, STAGING_PREFIX)?)),
+            keys_dir: keys_dir.to_path_buf(),
+            work_dir: None,
+        })
+    }
+}
+
 /// Where a bulk import's signed bins wait for the plan that names them.
 #[derive(Debug, Clone)]
 pub(crate) enum Staging {

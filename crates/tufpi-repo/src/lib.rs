@@ -27,7 +27,7 @@ pub mod rotate;
 pub mod store;
 pub mod target_hashes;
 
-pub use backend::Backend;
+pub use backend::{Backend, METADATA_PREFIX, PUBLISHER_LEASE, STAGING_PREFIX};
 pub use change::{Change, TargetRecord};
 pub use config::{BinsMode, RepoConfig};
 pub use error::RepoError;
