@@ -106,8 +106,9 @@ impl IntoResponse for IndexError {
         let message = match &self {
             IndexError::Refused { message, .. } => message.clone(),
             IndexError::Unavailable(_) => {
+                // The detail (host, database) is for the log, not for clients.
                 tracing::warn!("{self}");
-                self.to_string()
+                "The index database is unavailable now; retry later".to_string()
             }
             other => {
                 tracing::error!("internal error: {other}");
