@@ -55,6 +55,9 @@ pub struct RepoDir {
     /// Repository directory.
     #[arg(id = "repo", long = "repo", value_name = "DIR")]
     pub path: PathBuf,
+    /// Scale-out: state and metadata elsewhere (DIR then holds the keys).
+    #[command(flatten)]
+    pub deployment: Deployment,
 }
 
 /// `--data-dir DIR`: the data directory of `tufpi serve`.
@@ -69,6 +72,50 @@ pub struct DataDir {
         default_value = "./tufpi-data"
     )]
     pub path: PathBuf,
+    /// Scale-out: state and files elsewhere (DIR then holds the keys and upload temp files).
+    #[command(flatten)]
+    pub deployment: Deployment,
+}
+
+/// Where state and bytes live: `--database` and `--storage` (scale-out), or, without them,
+/// the directory's SQLite database and files (embedded, the default).
+#[derive(Args, Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deployment {
+    /// PostgreSQL URL (`postgres://user@host/db?sslmode=require`) for the index's and the
+    /// repository's state; without it, SQLite files in the directory.
+    #[arg(
+        id = "database",
+        long = "database",
+        env = "TUFPI_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database: Option<String>,
+    /// Where files, pages and TUF metadata live: `s3://BUCKET[/PREFIX]` (credentials, region
+    /// and endpoint as the AWS tools read them) or `file:///path`; without it, the directory.
+    #[arg(
+        id = "storage",
+        long = "storage",
+        env = "TUFPI_STORAGE_URL",
+        value_name = "URL"
+    )]
+    pub storage: Option<String>,
+    /// The endpoint of an S3-compatible server (`http://127.0.0.1:9000`), instead of AWS's.
+    #[arg(
+        id = "storage_endpoint",
+        long = "storage-endpoint",
+        env = "TUFPI_STORAGE_ENDPOINT",
+        value_name = "URL",
+        requires = "storage"
+    )]
+    pub storage_endpoint: Option<String>,
+}
+
+impl Deployment {
+    /// Whether anything lives outside the directory.
+    pub fn is_scaled_out(&self) -> bool {
+        self.database.is_some() || self.storage.is_some()
+    }
 }
 
 /// `ROLE=N`: a role's signature threshold.

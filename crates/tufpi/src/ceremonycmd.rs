@@ -114,7 +114,7 @@ fn load(path: &Path) -> Result<Metadata> {
 pub fn run(cmd: CeremonyCmd) -> Result<()> {
     match cmd {
         CeremonyCmd::Prepare {
-            repo: RepoDir { path: repo },
+            repo: RepoDir { path: repo, .. },
             role,
             out,
             add_key,
@@ -165,7 +165,7 @@ pub fn run(cmd: CeremonyCmd) -> Result<()> {
             );
         }
         CeremonyCmd::Show {
-            repo: RepoDir { path: repo },
+            repo: RepoDir { path: repo, .. },
             file,
         } => {
             let md = load(&file)?;
@@ -191,7 +191,7 @@ pub fn run(cmd: CeremonyCmd) -> Result<()> {
             );
         }
         CeremonyCmd::Publish {
-            repo: RepoDir { path: repo },
+            repo: RepoDir { path: repo, .. },
             online_key,
             files,
         } => {

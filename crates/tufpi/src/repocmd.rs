@@ -174,7 +174,7 @@ fn parse_hash(s: &str) -> Result<(String, String), String> {
 pub fn run(cmd: RepoCmd) -> Result<()> {
     match cmd {
         RepoCmd::Init {
-            repo: RepoDir { path: repo },
+            repo: RepoDir { path: repo, .. },
             dev_keys,
             bins_bit_length,
             hash_prefix_bins,
@@ -276,7 +276,7 @@ pub fn run(cmd: RepoCmd) -> Result<()> {
             );
         }
         RepoCmd::Add {
-            repo: RepoDir { path: repo },
+            repo: RepoDir { path: repo, .. },
             path,
             file,
             length,
@@ -302,12 +302,12 @@ pub fn run(cmd: RepoCmd) -> Result<()> {
             enqueue_and_maybe_publish(&repo, vec![Change::Add(record)], publish)?;
         }
         RepoCmd::Remove {
-            repo: RepoDir { path: repo },
+            repo: RepoDir { path: repo, .. },
             path,
             publish,
         } => enqueue_and_maybe_publish(&repo, vec![Change::Remove(path)], publish)?,
         RepoCmd::Publish {
-            repo: RepoDir { path: repo },
+            repo: RepoDir { path: repo, .. },
             batch,
         } => {
             let mut r = Repository::open(&repo)?;
@@ -318,12 +318,12 @@ pub fn run(cmd: RepoCmd) -> Result<()> {
             );
         }
         RepoCmd::Import {
-            repo: RepoDir { path: repo },
+            repo: RepoDir { path: repo, .. },
             from_jsonl,
             from_dir,
         } => import(&repo, from_jsonl, from_dir)?,
         RepoCmd::SetTargetHashes {
-            repo: RepoDir { path: repo },
+            repo: RepoDir { path: repo, .. },
             hashes,
             files_dir,
         } => {
@@ -343,7 +343,7 @@ pub fn run(cmd: RepoCmd) -> Result<()> {
             );
         }
         RepoCmd::Refresh {
-            repo: RepoDir { path: repo },
+            repo: RepoDir { path: repo, .. },
             margin,
             margin_hours,
         } => {
@@ -360,7 +360,7 @@ pub fn run(cmd: RepoCmd) -> Result<()> {
             }
         }
         RepoCmd::Gc {
-            repo: RepoDir { path: repo },
+            repo: RepoDir { path: repo, .. },
             retention,
             retention_secs,
         } => {
@@ -372,21 +372,21 @@ pub fn run(cmd: RepoCmd) -> Result<()> {
             );
         }
         RepoCmd::RotateRoot {
-            repo: RepoDir { path: repo },
+            repo: RepoDir { path: repo, .. },
         } => {
             for line in Repository::open(&repo)?.dev_rotate_root()? {
                 println!("{line}");
             }
         }
         RepoCmd::RotateOnline {
-            repo: RepoDir { path: repo },
+            repo: RepoDir { path: repo, .. },
         } => {
             for line in Repository::open(&repo)?.dev_rotate_online()? {
                 println!("{line}");
             }
         }
         RepoCmd::Status {
-            repo: RepoDir { path: repo },
+            repo: RepoDir { path: repo, .. },
         } => status(&repo)?,
     }
     Ok(())
