@@ -133,20 +133,84 @@ impl Staging {
         }
     }
 
-    /// Remove everything staged (best effort: what is left is removed next time).
-    pub fn clear(&self) {
+    /// A key prefix for a new import's staged files: none in a local directory (one
+    /// publisher per directory, which clears it first), a fresh one in a shared store (so a
+    /// replica clearing what an earlier import left never takes a running import's files).
+    pub fn new_prefix(&self) -> String {
+        match self {
+            Staging::Dir(_) => String::new(),
+            Staging::Store(_) => {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or_default();
+                format!("import-{nanos}-{}", std::process::id())
+            }
+        }
+    }
+
+    /// Remove the files staged under `prefix` (best effort: what is left is removed later).
+    pub fn clear_prefix(&self, prefix: &str) {
+        match self {
+            Staging::Dir(d) => {
+                let _ = std::fs::remove_dir_all(if prefix.is_empty() {
+                    d.clone()
+                } else {
+                    d.join(prefix)
+                });
+            }
+            Staging::Store(s) => {
+                let under = if prefix.is_empty() {
+                    String::new()
+                } else {
+                    format!("{prefix}/")
+                };
+                delete_listed(&**s, &under, None);
+            }
+        }
+    }
+
+    /// Remove what imports that never recorded their plan left (no plan is pending): a local
+    /// directory entirely; in a shared store only files older than [`STALE_STAGING`], as
+    /// another replica may be staging an import right now.
+    pub fn clear_stale(&self) {
         match self {
             Staging::Dir(d) => {
                 let _ = std::fs::remove_dir_all(d);
             }
             Staging::Store(s) => {
-                if let Ok(list) = s.list("") {
-                    for m in list {
-                        let _ = s.delete(&m.key);
-                    }
-                }
+                let stale = chrono::Duration::from_std(STALE_STAGING).unwrap_or_default();
+                delete_listed(&**s, "", Some(chrono::Utc::now() - stale));
             }
         }
+    }
+}
+
+/// How old a staged file in a shared store must be before it counts as left behind.
+pub(crate) const STALE_STAGING: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+
+/// Delete the objects under `prefix` (written before `before`, if given); best effort.
+fn delete_listed(
+    store: &dyn BlobStore,
+    prefix: &str,
+    before: Option<chrono::DateTime<chrono::Utc>>,
+) {
+    let Ok(list) = store.list(prefix) else {
+        return;
+    };
+    for m in list {
+        if before.is_none_or(|t| m.modified < t) {
+            let _ = store.delete(&m.key);
+        }
+    }
+}
+
+/// The key of staged file `key` under `prefix`.
+pub(crate) fn staged_key(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}/{key}")
     }
 }
 

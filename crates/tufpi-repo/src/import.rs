@@ -22,6 +22,7 @@ use tracing::debug;
 use tufpi_blob::{BlobStore, Bytes, Created};
 use tufpi_core::json;
 
+use crate::backend::staged_key;
 use crate::change::TargetRecord;
 use crate::direct::{direct_bin, field, hash_pairs, RecView};
 use crate::error::RepoError;
@@ -282,6 +283,10 @@ fn build_bin(
 /// Elsewhere a create-only put, durable when it returns.
 fn stage(staging: &dyn BlobStore, key: &str, bytes: Vec<u8>) -> Result<Option<PathBuf>, RepoError> {
     if let Some(path) = staging.local_path(key) {
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir)
+                .map_err(|e| RepoError::io(format!("creating {}", dir.display()), e))?;
+        }
         fs::write(&path, bytes)
             .map_err(|e| RepoError::io(format!("writing {}", path.display()), e))?;
         return Ok(Some(path));
@@ -314,14 +319,19 @@ impl Repository {
     ) -> Result<ImportReport, RepoError> {
         self.publish(100_000)?;
         let spill = self.spill_dir();
-        self.staging.clear();
+        // A local staging directory is this publisher's alone: start it empty. A shared
+        // store gets a prefix of this import's own.
+        let prefix = self.staging.new_prefix();
+        if prefix.is_empty() {
+            self.staging.clear_prefix("");
+        }
         let _ = fs::remove_dir_all(&spill);
         fs::create_dir_all(&spill)
             .map_err(|e| RepoError::io(format!("creating {}", spill.display()), e))?;
         let staging = self.staging.open()?;
-        let result = self.import_into(&spill, &*staging, items, &convert, &mut progress);
+        let result = self.import_into((&spill, &*staging, &prefix), items, &convert, &mut progress);
         if result.is_err() && self.store.plan()?.is_none() {
-            self.staging.clear();
+            self.staging.clear_prefix(&prefix);
         }
         // Spill files are scratch; when they share the staging directory it went with it.
         if self.staging.local_dir() != Some(spill.as_path()) {
@@ -332,8 +342,7 @@ impl Repository {
 
     fn import_into<T: Send>(
         &mut self,
-        spill: &Path,
-        staging: &dyn BlobStore,
+        (spill, staging, prefix): (&Path, &dyn BlobStore, &str),
         mut items: impl Iterator<Item = Result<T, RepoError>>,
         convert: &(dyn Fn(T) -> Result<TargetRecord, RepoError> + Sync),
         progress: &mut dyn FnMut(u64),
@@ -400,6 +409,7 @@ impl Repository {
         let base = RoleState::ts(now + self.config.online_expiry);
         let span = self.config.online_expiry.num_seconds().max(1) as u128;
         let mut plan = Plan::new();
+        plan.prefix = prefix.to_string();
         let mut written: Option<PathBuf> = None;
         // Buckets in parallel too: reading, decoding and sorting one is sequential work.
         let parts = buckets.into_parts()?;
@@ -435,7 +445,7 @@ impl Repository {
                         };
                         let previous = previous.as_deref().map(|k| (meta, k));
                         let (bytes, count) = build_bin(&name, st, previous, group, online)?;
-                        let key = format!("{}.{name}.json", st.version);
+                        let key = staged_key(prefix, &format!("{}.{name}.json", st.version));
                         let path = stage(staging, &key, bytes)?;
                         Ok((name, st, count, path))
                     })

@@ -23,8 +23,11 @@ pub(crate) struct Plan {
     states: Vec<(String, RoleState)>,
     /// Queued changes up to this sequence number are applied (0: none).
     pub upto: u64,
-    /// The bins' new files were written ahead into `DIR/staging/` (bulk import).
+    /// The bins' new files were written ahead into the staging store (bulk import).
     pub staged: bool,
+    /// The key prefix of this plan's staged files (`""`: the staging store's top level, as
+    /// in a local staging directory; a shared store gives each import its own).
+    pub prefix: String,
     /// Target counts of staged bins.
     pub counts: BTreeMap<String, u64>,
 }
@@ -119,6 +122,9 @@ impl Plan {
         );
         m.insert("upto".into(), Value::from(self.upto));
         m.insert("staged".into(), Value::Bool(self.staged));
+        if !self.prefix.is_empty() {
+            m.insert("prefix".into(), Value::String(self.prefix.clone()));
+        }
         m.insert(
             "counts".into(),
             Value::Object(
@@ -149,6 +155,11 @@ impl Plan {
         };
         let upto = o.get("upto").and_then(u64_of).unwrap_or(0);
         let staged = matches!(o.get("staged"), Some(Value::Bool(true)));
+        let prefix = o
+            .get("prefix")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let counts = match o.get("counts") {
             Some(Value::Object(m)) => m
                 .iter()
@@ -161,6 +172,7 @@ impl Plan {
             states: Vec::new(),
             upto,
             staged,
+            prefix,
             counts,
         })
     }
@@ -239,6 +251,10 @@ mod tests {
         assert!(back.states().is_empty());
         let old = Plan::parse(r#"{"roles":["snapshot","timestamp"],"upto":3}"#).unwrap();
         assert_eq!((old.upto, old.staged), (3, false));
+        let mut p = Plan::new();
+        p.stage("bin-1", st(2), 1);
+        p.prefix = "import-7".into();
+        assert_eq!(Plan::parse(&p.text()).unwrap().prefix, "import-7");
         for bad in ["[]", "{}", r#"{"roles":[1]}"#, "x"] {
             let e = Plan::parse(bad).unwrap_err().to_string();
             assert!(e.contains("stored plan"), "{bad}: {e}");

@@ -15,6 +15,7 @@ use tufpi_blob::{BlobError, BlobStore, Bytes, Created, Etag};
 use tufpi_core::hashes;
 use tufpi_core::metadata::{Body, MetaFile, Metadata, TargetFile};
 
+use crate::backend::staged_key;
 use crate::change::Change;
 use crate::config::RepoConfig;
 use crate::direct::direct_snapshot;
@@ -37,8 +38,8 @@ struct BinJob {
     state: RoleState,
     /// Its key: `N.bin-x.json`.
     key: String,
-    /// Staged by a bulk import, listing this many targets.
-    staged_count: Option<u64>,
+    /// Staged by a bulk import under this key, listing this many targets.
+    staged: Option<(String, u64)>,
     /// The key of the previous version, if it lists targets.
     previous: Option<String>,
     changes: Vec<Change>,
@@ -172,11 +173,11 @@ impl Publisher<'_> {
                     index: *index,
                     state,
                     key: file(state.version),
-                    staged_count: if plan.staged {
-                        plan.counts.get(name).copied()
-                    } else {
-                        None
-                    },
+                    staged: plan
+                        .counts
+                        .get(name)
+                        .filter(|_| plan.staged)
+                        .map(|&n| (staged_key(&plan.prefix, &file(state.version)), n)),
                     previous,
                     changes: if plan.upto > 0 {
                         self.store.changes_in_bin(*index, plan.upto)?
@@ -293,13 +294,14 @@ fn build(
     meta: &dyn BlobStore,
     staging: Option<&dyn BlobStore>,
 ) -> Result<BinDone, RepoError> {
-    if let (Some(staging), Some(count)) = (staging, job.staged_count) {
+    if let (Some(staging), Some((staged, count))) = (staging, &job.staged) {
+        let count = *count;
         let placed = |rename| BinDone::Placed {
             index: job.index,
             count,
             rename,
         };
-        match (staging.local_path(&job.key), meta.local_path(&job.key)) {
+        match (staging.local_path(staged), meta.local_path(&job.key)) {
             // Both on the file system: a rename, as cheap as it gets.
             (Some(from), Some(to)) => {
                 if to.exists() {
@@ -311,7 +313,7 @@ fn build(
             }
             // Otherwise a copy; the staged objects go when the plan is done.
             _ => {
-                if let Some(bytes) = staging.get(&job.key)? {
+                if let Some(bytes) = staging.get(staged)? {
                     return Ok(BinDone::Built {
                         index: job.index,
                         count,

@@ -211,7 +211,7 @@ impl Repository {
         }
         if !pending {
             // An import killed before recording its plan: its staged files name nothing.
-            self.staging.clear();
+            self.staging.clear_stale();
         }
         self.ts_etag = Some(self.timestamp_tag()?);
         self.lock = f;
@@ -425,7 +425,7 @@ impl Repository {
             self.ts_etag = Some(Some(tag));
         }
         if plan.staged {
-            self.staging.clear();
+            self.staging.clear_prefix(&plan.prefix);
         }
         Ok(())
     }

@@ -386,7 +386,16 @@ fn staged_import_is_finished_by_another_replica(scratch: &Path, bucket: Arc<dyn 
     assert!(matches!(err, RepoError::Blob(_)), "{err:?}");
     drop(a);
     assert!(site.state().plan().unwrap().is_some());
-    assert!(!site.objects("staging").is_empty());
+    let staged = site.objects("staging");
+    assert!(!staged.is_empty());
+    // Under this import's own prefix: another replica clearing leftovers never takes them.
+    assert!(
+        staged
+            .keys()
+            .all(|k| k.starts_with("import-") && k.contains('/')),
+        "{:?}",
+        staged.keys().collect::<Vec<_>>()
+    );
 
     // Replica B finishes it from the shared staging store.
     let remote_staging = Faulty::new(site.scoped("staging"), u64::MAX, false, false);
