@@ -219,6 +219,16 @@ impl Repository {
         Ok(())
     }
 
+    /// Stop publishing: release the lock (if any) and forget what was read under it, so the
+    /// next [`Repository::lock`] reads role versions, the online key and `timestamp.json`'s
+    /// ETag afresh. A handle refused with [`RepoError::TimestampReplaced`] stays refused
+    /// until then (a replica that regains the publisher lease calls this first).
+    pub fn unlock(&mut self) {
+        self.lock = None;
+        self.locked = false;
+        self.ts_etag = None;
+    }
+
     /// The ETag of the published `timestamp.json` (`None`: absent), refused if its version is
     /// above the one the state store records: another writer is ahead of this one.
     fn timestamp_tag(&self) -> Result<Option<Etag>, RepoError> {

@@ -260,7 +260,6 @@ fn swapped_timestamp_is_refused_and_the_plan_stays(scratch: &Path, bucket: Arc<d
         a.publish(100).unwrap_err(),
         RepoError::TimestampReplaced { .. }
     ));
-    drop(a);
 
     // The next publisher finishes the plan.
     let mut b = site.open();
@@ -270,6 +269,14 @@ fn swapped_timestamp_is_refused_and_the_plan_stays(scratch: &Path, bucket: Arc<d
     let p = site.verify();
     assert_eq!((p.snapshot_version, p.timestamp_version), (2, 2));
     assert_targets(&p, &model);
+
+    // The fenced handle publishes again once it lets go and locks afresh (a replica that
+    // regains the lease): it reads the versions and the ETag the other one left.
+    a.unlock();
+    a.enqueue(&adds(20..25, &mut model)).unwrap();
+    let rep = a.publish(100).unwrap();
+    assert_eq!((rep.snapshot_version, rep.timestamp_version), (3, 3));
+    assert_targets(&site.verify(), &model);
 }
 
 fn timestamp_ahead_of_the_state_store_is_refused(scratch: &Path, bucket: Arc<dyn BlobStore>) {
