@@ -490,3 +490,56 @@ fn fs_gc_over_the_store() {
     let tmp = common::TestDir::new(module_path!());
     gc_over_the_store(tmp.path(), fs_bucket(&tmp));
 }
+
+// ---- Over S3 (the test server `scripts/s3-server` starts; skipped without one).
+
+fn s3_bucket(name: &str) -> Option<Arc<dyn BlobStore>> {
+    tufpi_blob::testing::s3_store_for_test(name).map(|s| Arc::new(s) as Arc<dyn BlobStore>)
+}
+
+#[test]
+fn s3_swapped_timestamp_is_refused_and_the_plan_stays() {
+    let Some(bucket) = s3_bucket("engine-swapped") else {
+        return;
+    };
+    let tmp = common::TestDir::new(module_path!());
+    swapped_timestamp_is_refused_and_the_plan_stays(tmp.path(), bucket);
+}
+
+#[test]
+fn s3_timestamp_ahead_of_the_state_store_is_refused() {
+    let Some(bucket) = s3_bucket("engine-ahead") else {
+        return;
+    };
+    let tmp = common::TestDir::new(module_path!());
+    timestamp_ahead_of_the_state_store_is_refused(tmp.path(), bucket);
+}
+
+#[test]
+fn s3_replayed_plan_converges() {
+    for crash in [Crash::Puts(0), Crash::Puts(5), Crash::Puts(16), Crash::Swap] {
+        let Some(bucket) = s3_bucket("engine-replay") else {
+            return;
+        };
+        let tmp = common::TestDir::new(module_path!());
+        replayed_plan_converges(tmp.path(), bucket, crash);
+    }
+}
+
+#[test]
+fn s3_staged_import_is_finished_by_another_replica() {
+    let Some(bucket) = s3_bucket("engine-import") else {
+        return;
+    };
+    let tmp = common::TestDir::new(module_path!());
+    staged_import_is_finished_by_another_replica(tmp.path(), bucket);
+}
+
+#[test]
+fn s3_gc_over_the_store() {
+    let Some(bucket) = s3_bucket("engine-gc") else {
+        return;
+    };
+    let tmp = common::TestDir::new(module_path!());
+    gc_over_the_store(tmp.path(), bucket);
+}
