@@ -1,8 +1,9 @@
 //! Leadership: a background thread that takes a lease when it is free and renews it every
 //! TTL/3, and a view (`is_leader`, `term`, `fence`) that turns false once no renewal has
 //! succeeded for TTL/2 by the local monotonic clock: before the lease can lapse in the
-//! database. See the crate docs for why that is safe and why fencing, not timing, is what
-//! guarantees it.
+//! database. A standby tries to take the lease every TTL/8 (at least 100 ms), so a lapsed or
+//! released lease is taken over within TTL/8 of becoming free. See the crate docs for why
+//! that is safe and why fencing, not timing, is what guarantees it.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -14,6 +15,12 @@ use crate::lease::{Fence, Held, Lease};
 /// The lease TTL `tufpi` uses: renewed every 5 s, stepped down from after 7.5 s without a
 /// renewal, taken over by a standby 15 s after the last renewal.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(15);
+
+/// How often a standby tries to take the lease with `ttl`: TTL/8, at least 100 ms (the
+/// delay between the lease falling free and its takeover, at most).
+pub fn standby_retry(ttl: Duration) -> Duration {
+    (ttl / 8).max(Duration::from_millis(100))
+}
 
 #[derive(Debug)]
 struct State {
@@ -134,11 +141,14 @@ impl Drop for Leadership {
     }
 }
 
-/// The thread: acquire when not holding, renew every TTL/3 when holding, retry a failed
-/// renewal sooner, step down when a renewal has not succeeded for TTL/2.
+/// The thread: acquire when not holding (every TTL/8), renew every TTL/3 when holding, retry
+/// a failed renewal sooner, step down when a renewal has not succeeded for TTL/2.
 fn campaign(db: &Database, s: &Shared, holder: &str) {
     let every = s.ttl / 3;
+    let standby = standby_retry(s.ttl);
     let retry = (s.ttl / 15).max(Duration::from_millis(50));
+    // A standby retries often: say that it cannot reach the database once, not every try.
+    let mut failing = false;
     let mut held: Option<Held> = None;
     // The table once (a standby would otherwise run the migration check every TTL/3).
     let mut prepared = false;
@@ -151,8 +161,11 @@ fn campaign(db: &Database, s: &Shared, holder: &str) {
                     Duration::ZERO
                 }
                 Err(e) => {
-                    tracing::warn!(lease = %s.name, error = %e, "lease: could not prepare");
-                    every
+                    if !failing {
+                        tracing::warn!(lease = %s.name, error = %e, "lease: could not prepare");
+                    }
+                    failing = true;
+                    standby
                 }
             },
             None => match Lease::take(db, &s.name, holder, s.ttl) {
@@ -161,12 +174,19 @@ fn campaign(db: &Database, s: &Shared, holder: &str) {
                     st.term = Some(h.term());
                     st.last_ok = sent;
                     held = Some(h);
+                    failing = false;
                     every
                 }
-                Ok(None) => every,
+                Ok(None) => {
+                    failing = false;
+                    standby
+                }
                 Err(e) => {
-                    tracing::warn!(lease = %s.name, error = %e, "lease: could not campaign");
-                    every
+                    if !failing {
+                        tracing::warn!(lease = %s.name, error = %e, "lease: could not campaign (retrying)");
+                    }
+                    failing = true;
+                    standby
                 }
             },
             Some(h) => match h.renew() {
@@ -178,7 +198,7 @@ fn campaign(db: &Database, s: &Shared, holder: &str) {
                     tracing::warn!(lease = %s.name, term = h.term(), "lease lost: stepping down");
                     s.lock().term = None;
                     held = None;
-                    every
+                    standby
                 }
                 Err(e) => {
                     let mut st = s.lock();

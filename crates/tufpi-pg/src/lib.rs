@@ -63,9 +63,10 @@
 //! With the default TTL of 15 s ([`leadership::DEFAULT_TTL`]): the leader renews every
 //! TTL/3 = 5 s (retrying a failed renewal every TTL/15 = 1 s); it steps down (`is_leader()`
 //! turns false) once no renewal has succeeded for TTL/2 = 7.5 s by its monotonic clock,
-//! measured from when the last successful renewal was *sent*; a standby tries every 5 s and
-//! can take over once the lease has lapsed, at least TTL = 15 s after that renewal reached
-//! the database.
+//! measured from when the last successful renewal was *sent*; a standby tries every TTL/8
+//! (at least 100 ms; [`leadership::standby_retry`]) and can take over once the lease has
+//! lapsed, at least TTL = 15 s after that renewal reached the database (at once if the
+//! leader released it on a clean stop).
 //!
 //! ## Why stepping down early is safe, and why it is not what makes it safe
 //!
