@@ -166,6 +166,47 @@ fn a_queued_change_wins_over_a_relisting_and_the_setting_lands_with_it(s: &mut d
     assert_eq!(s.changes_in_bin(0, ALL).unwrap(), vec![rm("b"), add("a")]);
 }
 
+fn thousands_of_changes_keep_their_order(s: &mut dyn StateStore) {
+    // Past any chunking a store does, with removals and re-additions of the same paths.
+    let changes: Vec<(u64, Change)> = (0..2500u64)
+        .map(|i| {
+            let path = format!("t{}", i % 700);
+            let c = if i % 3 == 1 { rm(&path) } else { add(&path) };
+            (i % 4, c)
+        })
+        .collect();
+    let last = enqueue(s, changes.clone());
+    assert_eq!(s.pending().unwrap(), 2500);
+    for bin in 0..4 {
+        let want: Vec<Change> = changes
+            .iter()
+            .filter(|(b, _)| *b == bin)
+            .map(|(_, c)| c.clone())
+            .collect();
+        assert_eq!(s.changes_in_bin(bin, last).unwrap(), want, "bin {bin}");
+    }
+    // The first 1200 in order, exactly.
+    let (upto, taken) = s
+        .plan_batch(1200, &mut |_, _| Ok((vec![], "p".into())))
+        .unwrap();
+    assert_eq!(taken, 1200);
+    s.clear_plan(upto, &[]).unwrap();
+    let rest: Vec<Change> = changes[1200..]
+        .iter()
+        .filter(|(b, _)| *b == 0)
+        .map(|(_, c)| c.clone())
+        .collect();
+    assert_eq!(s.changes_in_bin(0, last).unwrap(), rest);
+    // A relisting of 3000 paths, 700 of which are queued (and one listed twice).
+    let mut relist: Vec<(u64, Change)> = (0..3000u64).map(|i| (5, add(&format!("t{i}")))).collect();
+    relist.push((5, rm("t2999")));
+    let n = s.enqueue_unqueued_and_set(relist, "k", "v").unwrap();
+    assert_eq!(n, 2300);
+    let queued = s.changes_in_bin(5, ALL).unwrap();
+    assert_eq!(queued.first(), Some(&add("t700")));
+    assert_eq!(queued.last(), Some(&add("t2999")));
+}
+
 /// One `#[test]` per contract function and store.
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
@@ -195,4 +236,5 @@ contract!(
     targets_round_trip_with_hashes_and_custom,
     plans_roles_and_settings_are_recorded,
     a_queued_change_wins_over_a_relisting_and_the_setting_lands_with_it,
+    thousands_of_changes_keep_their_order,
 );

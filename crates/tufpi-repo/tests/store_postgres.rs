@@ -187,3 +187,77 @@ fn a_dropped_connection_is_replaced_and_a_corrupt_row_is_an_error() {
         Err(RepoError::CorruptStore { .. })
     ));
 }
+
+#[test]
+fn every_acknowledged_change_is_planned_once_while_writers_race_a_publisher() {
+    let t = TestDb::create();
+    let db = t.database();
+    let store = PostgresStore::open(&db, None).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Writers: half through enqueue_all, half in their own transactions that linger a
+    // little before committing (as an upload's would).
+    let writers: Vec<_> = (0..6u64)
+        .map(|w| {
+            let mut s = store.clone();
+            let db = db.clone();
+            std::thread::spawn(move || {
+                let mut acked = Vec::new();
+                for i in 0..60u64 {
+                    let path = format!("w{w}/{i}");
+                    if w % 2 == 0 {
+                        s.enqueue_all(&mut std::iter::once(Ok((i % 5, add(&path)))))
+                            .unwrap();
+                    } else {
+                        let mut c = db.get().unwrap();
+                        let mut tx = c.transaction().unwrap();
+                        enqueue_in(&mut tx, [(i % 5, add(&path))]).unwrap();
+                        std::thread::sleep(Duration::from_millis((i % 4) * 3));
+                        tx.commit().unwrap();
+                    }
+                    acked.push(path);
+                }
+                acked
+            })
+        })
+        .collect();
+    let mut publisher = store.clone();
+    let stop2 = stop.clone();
+    let publishing = std::thread::spawn(move || {
+        let mut published = Vec::new();
+        loop {
+            let done = stop2.load(std::sync::atomic::Ordering::SeqCst);
+            // Batches large enough to take the newest committed changes, past one in flight.
+            let (upto, _) = publisher.plan_batch(100, &mut no_plan).unwrap();
+            if upto == 0 {
+                if done {
+                    return published;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+                continue;
+            }
+            for bin in 0..5 {
+                for c in publisher.changes_in_bin(bin, upto).unwrap() {
+                    published.push(c.path().to_string());
+                }
+            }
+            // Signing and writing the bins take a while: an enqueue in flight at the plan
+            // may commit meanwhile, and must not be cleared with the batch.
+            std::thread::sleep(Duration::from_millis(5));
+            publisher.clear_plan(upto, &[]).unwrap();
+        }
+    });
+    let mut acked: Vec<String> = writers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut published = publishing.join().unwrap();
+    acked.sort();
+    published.sort();
+    assert_eq!(
+        published.len(),
+        acked.len(),
+        "a change published twice or lost"
+    );
+    assert_eq!(published, acked);
+}

@@ -97,8 +97,20 @@ fn to_u64(v: i64, what: &'static str) -> Result<u64, RepoError> {
     u64::try_from(v).map_err(|_| corrupt(what, format!("negative: {v}")))
 }
 
-const INSERT_CHANGE: &str = "INSERT INTO repo_queue(bin, op, path, length, hashes, custom)
-     VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq";
+/// Changes are inserted this many to a statement: one round trip per chunk, not per row.
+const CHUNK: usize = 1000;
+
+/// Insert a chunk in array order (the `ORDER BY` makes the sequence numbers follow it);
+/// returns how many rows and the last sequence number.
+const INSERT_CHUNK: &str = "WITH ins AS (
+    INSERT INTO repo_queue(bin, op, path, length, hashes, custom)
+    SELECT bin, op, path, length, hashes, custom
+    FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::TEXT[], $6::TEXT[])
+        WITH ORDINALITY AS u(bin, op, path, length, hashes, custom, ord)
+    WHERE NOT $7::BOOLEAN OR NOT EXISTS (SELECT 1 FROM repo_queue q WHERE q.path = u.path)
+    ORDER BY ord
+    RETURNING seq
+) SELECT COUNT(*), COALESCE(MAX(seq), 0) FROM ins";
 
 const SET_SETTING: &str = "INSERT INTO repo_settings(key, value) VALUES ($1, $2)
      ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value";
@@ -116,59 +128,100 @@ pub fn enqueue_in<I>(tx: &mut Transaction<'_>, changes: I) -> Result<u64, RepoEr
 where
     I: IntoIterator<Item = (u64, Change)>,
 {
-    insert_changes(tx, &mut changes.into_iter().map(Ok))
+    insert_changes(tx, &mut changes.into_iter().map(Ok), false).map(|(_, last)| last)
 }
 
+/// Columns of a chunk of changes, as `INSERT_CHUNK` takes them.
+#[derive(Default)]
+struct Columns {
+    bin: Vec<i64>,
+    op: Vec<&'static str>,
+    path: Vec<String>,
+    length: Vec<Option<i64>>,
+    hashes: Vec<Option<String>>,
+    custom: Vec<Option<String>>,
+}
+
+impl Columns {
+    fn push(&mut self, bin: u64, c: Change) -> Result<(), RepoError> {
+        self.bin.push(to_i64(bin, "bin")?);
+        match c {
+            Change::Add(t) => {
+                self.op.push("add");
+                self.length.push(Some(to_i64(t.length, "length")?));
+                self.hashes.push(Some(hashes_text(&t.hashes)));
+                self.custom.push(custom_text(&t.path, &t.custom)?);
+                self.path.push(t.path);
+            }
+            Change::Remove(p) => {
+                self.op.push("remove");
+                self.length.push(None);
+                self.hashes.push(None);
+                self.custom.push(None);
+                self.path.push(p);
+            }
+        }
+        Ok(())
+    }
+
+    /// Insert the chunk (only the paths not queued, with `unqueued`) and empty it.
+    fn flush(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        stmt: &postgres::Statement,
+        unqueued: bool,
+    ) -> Result<(u64, u64), RepoError> {
+        if self.bin.is_empty() {
+            return Ok((0, 0));
+        }
+        let row = tx
+            .query_one(
+                stmt,
+                &[
+                    &self.bin,
+                    &self.op,
+                    &self.path,
+                    &self.length,
+                    &self.hashes,
+                    &self.custom,
+                    &unqueued,
+                ],
+            )
+            .map_err(pg_err)?;
+        *self = Columns::default();
+        Ok((
+            to_u64(row.try_get(0).map_err(pg_err)?, "count")?,
+            to_u64(row.try_get(1).map_err(pg_err)?, "sequence number")?,
+        ))
+    }
+}
+
+/// Insert `changes` in order, a chunk at a time; with `unqueued`, only those whose path has
+/// nothing queued (the first of several changes to one path counts as queued for the
+/// rest, as when inserted one by one). Returns (how many, the last sequence number).
 fn insert_changes(
     tx: &mut Transaction<'_>,
     changes: &mut dyn Iterator<Item = Result<(u64, Change), RepoError>>,
-) -> Result<u64, RepoError> {
-    let stmt = tx.prepare(INSERT_CHANGE).map_err(pg_err)?;
-    let mut last = 0;
+    unqueued: bool,
+) -> Result<(u64, u64), RepoError> {
+    let stmt = tx.prepare(INSERT_CHUNK).map_err(pg_err)?;
+    let mut seen = std::collections::HashSet::new();
+    let (mut n, mut last) = (0, 0);
+    let mut cols = Columns::default();
     for c in changes {
         let (bin, c) = c?;
-        last = insert_change(tx, &stmt, bin, c)?;
-    }
-    Ok(last)
-}
-
-fn insert_change(
-    tx: &mut Transaction<'_>,
-    stmt: &postgres::Statement,
-    bin: u64,
-    c: Change,
-) -> Result<u64, RepoError> {
-    let bin = to_i64(bin, "bin")?;
-    let row = match c {
-        Change::Add(t) => {
-            let length = to_i64(t.length, "length")?;
-            let custom = custom_text(&t.path, &t.custom)?;
-            tx.query_one(
-                stmt,
-                &[
-                    &bin,
-                    &"add",
-                    &t.path,
-                    &Some(length),
-                    &Some(hashes_text(&t.hashes)),
-                    &custom,
-                ],
-            )
+        if unqueued && !seen.insert(c.path().to_string()) {
+            continue;
         }
-        Change::Remove(p) => tx.query_one(
-            stmt,
-            &[
-                &bin,
-                &"remove",
-                &p,
-                &None::<i64>,
-                &None::<String>,
-                &None::<String>,
-            ],
-        ),
+        cols.push(bin, c)?;
+        if cols.bin.len() == CHUNK {
+            let (k, l) = cols.flush(tx, &stmt, unqueued)?;
+            n += k;
+            last = last.max(l);
+        }
     }
-    .map_err(pg_err)?;
-    to_u64(row.try_get(0).map_err(pg_err)?, "sequence number")
+    let (k, l) = cols.flush(tx, &stmt, unqueued)?;
+    Ok((n + k, last.max(l)))
 }
 
 impl PostgresStore {
@@ -188,6 +241,14 @@ impl PostgresStore {
         tufpi_pg::lease::prepare(db).map_err(pg_err)?;
         tufpi_pg::migrate(db, "repo", MIGRATIONS).map_err(pg_err)?;
         Ok(())
+    }
+
+    /// The same store writing under `fence` instead (a new term after a re-election).
+    pub fn with_fence(&self, fence: Option<Fence>) -> PostgresStore {
+        PostgresStore {
+            db: self.db.clone(),
+            fence,
+        }
     }
 
     /// The fence the publisher's writes check, if any.
@@ -257,7 +318,9 @@ impl StateStore for PostgresStore {
         &mut self,
         changes: &mut dyn Iterator<Item = Result<(u64, Change), RepoError>>,
     ) -> Result<u64, RepoError> {
-        self.write(false, |tx| insert_changes(tx, changes))
+        self.write(false, |tx| {
+            insert_changes(tx, changes, false).map(|(_, last)| last)
+        })
     }
 
     fn enqueue_unqueued_and_set(
@@ -270,22 +333,7 @@ impl StateStore for PostgresStore {
             // A change committed by another writer after this check would be ordered before
             // the relisting and lose to it: hold enqueues back while checking.
             tx.batch_execute(LOCK_QUEUE).map_err(pg_err)?;
-            let queued = tx
-                .prepare("SELECT EXISTS (SELECT 1 FROM repo_queue WHERE path = $1)")
-                .map_err(pg_err)?;
-            let insert = tx.prepare(INSERT_CHANGE).map_err(pg_err)?;
-            let mut n = 0;
-            for (bin, c) in changes {
-                let exists: bool = tx
-                    .query_one(&queued, &[&c.path()])
-                    .and_then(|r| r.try_get(0))
-                    .map_err(pg_err)?;
-                if exists {
-                    continue;
-                }
-                insert_change(tx, &insert, bin, c)?;
-                n += 1;
-            }
+            let (n, _) = insert_changes(tx, &mut changes.into_iter().map(Ok), true)?;
             tx.execute(SET_SETTING, &[&key, &value]).map_err(pg_err)?;
             Ok(n)
         })
