@@ -257,3 +257,45 @@ fn a_newer_schema_is_refused() {
     assert!(err.to_string().contains("upgrade tufpi"), "{err}");
     drop(pool);
 }
+
+#[test]
+fn changes_can_go_straight_into_the_repository_queue_in_the_uploads_transaction() {
+    use tufpi_repo::store::PostgresStore;
+    use tufpi_repo::StateStore;
+
+    let case = postgres();
+    let pool = case.pg.as_ref().unwrap().database();
+    let store = PostgresStore::open(&pool, None).unwrap();
+    let mut db = case.reopen();
+    db.queue_in_repository(tufpi_repo::RepoConfig::default())
+        .unwrap();
+    let row = wheel_row("eta", "1.0", "eta-1.0-py3-none-any.whl");
+    upload(&mut db, &case.storage, &row, "eta").unwrap();
+    // File, metadata and both pages queued with the rows; nothing left to hand over.
+    assert_eq!(store.pending().unwrap(), 4);
+    assert_eq!(db.outbox_len().unwrap(), 0);
+    // A refused or failed upload queues nothing.
+    assert!(already_exists(&upload(&mut db, &case.storage, &row, "eta")));
+    let other = wheel_row("eta", "2.0", "eta-2.0-py3-none-any.whl");
+    let failed = db.commit_upload(&other, "eta", &mut |_| {
+        Err(IndexError::Internal("disk full".into()))
+    });
+    assert!(failed.is_err());
+    assert_eq!(store.pending().unwrap(), 4);
+    // So does a management operation, pages before the removed file.
+    let op = tufpi_index::Operation {
+        project: "eta".into(),
+        selector: tufpi_index::Selector::File(row.filename.clone()),
+        action: tufpi_index::Action::Remove,
+    };
+    tufpi_index::manage::apply(&mut db, &case.storage, &op).unwrap();
+    assert_eq!(store.pending().unwrap(), 4 + 2 + 2);
+    // SQLite's repository is another database: refused there.
+    let mut lite = support::sqlite();
+    assert!(lite
+        .db
+        .queue_in_repository(tufpi_repo::RepoConfig::default())
+        .is_err());
+    drop(store);
+    drop(pool);
+}

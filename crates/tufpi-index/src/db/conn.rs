@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use tufpi_repo::RepoConfig;
+
 use super::pg::PgIndex;
 use super::sqlite::SqliteIndex;
 use super::tx::WriteTx;
@@ -66,6 +68,24 @@ impl IndexDb {
         Ok(IndexDb {
             backend: Backend::Postgres(PgIndex::open(db)?),
         })
+    }
+
+    /// Queue target changes straight in the repository's queue (`repo_queue`, in the same
+    /// PostgreSQL database, validated and binned by `cfg` as `Repository::enqueue` does),
+    /// inside each upload's or operation's own transaction, instead of the outbox. Give the
+    /// repository's current configuration (again after its target hashes change); its
+    /// tables must exist (`PostgresStore::open`). Refused on SQLite, whose repository is
+    /// another database.
+    pub fn queue_in_repository(&mut self, cfg: RepoConfig) -> Result<(), IndexError> {
+        match &mut self.backend {
+            Backend::Postgres(b) => {
+                b.queue_in_repository(cfg);
+                Ok(())
+            }
+            Backend::Sqlite(_) => Err(IndexError::Internal(
+                "only an index in PostgreSQL queues in the repository's transaction".into(),
+            )),
+        }
     }
 
     /// Run `f` in one write transaction, committed if it returns `Ok`, rolled back

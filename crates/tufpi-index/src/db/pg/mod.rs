@@ -20,6 +20,11 @@
 //!   which waits for every project writer in flight and holds new ones off, as SQLite's write
 //!   lock does.
 //!
+//! The outbox hands target changes to the repository queue after commit, as on SQLite;
+//! after [`super::IndexDb::queue_in_repository`] they go into the repository's queue
+//! (`repo_queue`, same database) in the writer's own transaction instead, and the outbox stays
+//! empty.
+//!
 //! A connection that fails (refused, closed, timed out, a server shutting down) or a lock
 //! that cannot be had in time becomes [`IndexError::Unavailable`]: 503 with Retry-After.
 
@@ -30,7 +35,7 @@ mod tx;
 use tufpi_pg::postgres::error::SqlState;
 use tufpi_pg::postgres::Row;
 use tufpi_pg::{Database, PgError};
-use tufpi_repo::Change;
+use tufpi_repo::{Change, RepoConfig};
 use tufpi_simple::PageKind;
 
 use super::conn::Project;
@@ -45,6 +50,9 @@ const COMPONENT: &str = "index";
 /// The index's rows in PostgreSQL.
 pub(crate) struct PgIndex {
     db: Database,
+    /// With the repository's configuration, target changes go straight into its queue
+    /// (`repo_queue`) in the writer's own transaction instead of the outbox.
+    queue: Option<RepoConfig>,
 }
 
 impl From<PgError> for IndexError {
@@ -157,7 +165,16 @@ impl PgIndex {
     /// Apply the index's migrations `db` lacks (refused if its schema is newer).
     pub(super) fn open(db: &Database) -> Result<PgIndex, IndexError> {
         tufpi_pg::migrate(db, COMPONENT, MIGRATIONS)?;
-        Ok(PgIndex { db: db.clone() })
+        Ok(PgIndex {
+            db: db.clone(),
+            queue: None,
+        })
+    }
+
+    /// Queue target changes in the repository's queue, validated and binned by `cfg`,
+    /// inside each writer's transaction (the repository's tables must exist).
+    pub(super) fn queue_in_repository(&mut self, cfg: RepoConfig) {
+        self.queue = Some(cfg);
     }
 
     pub(super) fn project(&self, name: &str) -> Result<Option<Project>, IndexError> {
