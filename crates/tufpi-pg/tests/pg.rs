@@ -268,3 +268,16 @@ fn tls_modes_connect() {
         }
     }
 }
+
+#[test]
+fn verify_full_refuses_a_certificate_no_root_vouches_for() {
+    // The local server's certificate is self-signed (or it has no TLS at all): either way
+    // verify-full must refuse, and not as "unavailable" (a retry will not mend it).
+    let t = TestDb::create();
+    let sep = if t.url().contains('?') { '&' } else { '?' };
+    let e = Database::connect(&format!("{}{sep}sslmode=verify-full", t.url())).unwrap_err();
+    assert!(!e.is_unavailable(), "{e}");
+    assert!(e.to_string().contains("TLS"), "{e}");
+    let e = Database::connect(&format!("{}{sep}sslmode=verify-ca", t.url())).unwrap_err();
+    assert!(e.to_string().contains("verify-full"), "{e}");
+}

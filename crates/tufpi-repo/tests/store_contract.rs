@@ -148,11 +148,19 @@ fn plans_roles_and_settings_are_recorded(s: &mut dyn StateStore) {
             ("timestamp".to_string(), st(2, i64::MAX))
         ])
     );
+    // Of two states for one role, or two counts for one bin, the last wins.
+    s.record_plan(
+        &[("bin-0".into(), st(1, 1)), ("bin-0".into(), st(2, 2))],
+        "p3",
+    )
+    .unwrap();
+    assert_eq!(s.roles().unwrap()["bin-0"], st(2, 2));
     // A plan without queue items is cleared with upto 0: the queue is left alone.
     enqueue(s, vec![(0, add("q"))]);
-    s.clear_plan(0, &[]).unwrap();
+    s.clear_plan(0, &[(4, 1), (4, 3), (5, 2), (5, 0)]).unwrap();
     assert_eq!(s.plan().unwrap(), None);
     assert_eq!(s.pending().unwrap(), 1);
+    assert_eq!(s.bin_counts().unwrap(), BTreeMap::from([(4, 3)]));
 }
 
 fn a_queued_change_wins_over_a_relisting_and_the_setting_lands_with_it(s: &mut dyn StateStore) {

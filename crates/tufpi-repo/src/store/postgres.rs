@@ -5,9 +5,9 @@
 //! Ordering. SQLite runs one writer at a time; PostgreSQL does not, and a sequence number is
 //! taken when a row is inserted, not when it commits: an enqueue holding seq 10 may commit
 //! after one holding seq 11. A plan that took "up to 11" while 10 was in flight would then
-//! have its `clear_plan` delete 10 unpublished. So the publisher's transactions that read the
-//! queue's extent (`plan_batch`, `enqueue_unqueued_and_set`) first take `SHARE ROW EXCLUSIVE`
-//! on the queue table. That mode conflicts with the `ROW EXCLUSIVE` every `INSERT` takes
+//! have its `clear_plan` delete 10 unpublished. So the transactions that read the queue's
+//! extent (`plan_batch`, and `enqueue_unqueued_and_set`, whose check must not miss a change
+//! in flight) first take `SHARE ROW EXCLUSIVE` on the queue table. That mode conflicts with the `ROW EXCLUSIVE` every `INSERT` takes
 //! (before it draws its sequence number) and holds to commit: the plan waits for enqueues in
 //! flight to commit or roll back and holds back new ones until it commits, so every sequence
 //! number up to the plan's last is settled and later ones are higher. Enqueuers need no lock
@@ -279,19 +279,27 @@ impl PostgresStore {
         Ok(out)
     }
 
+    /// Upsert the role states in one statement (a refresh may carry every bin); of two
+    /// states for one role the last wins, as when written one by one.
     fn put_roles(tx: &mut Transaction<'_>, roles: &[(String, RoleState)]) -> Result<(), RepoError> {
-        let stmt = tx
-            .prepare(
-                "INSERT INTO repo_roles(name, version, expires) VALUES ($1, $2, $3)
-                 ON CONFLICT (name) DO UPDATE
-                    SET version = EXCLUDED.version, expires = EXCLUDED.expires",
-            )
-            .map_err(pg_err)?;
-        for (name, st) in roles {
-            let version = to_i64(st.version, "version")?;
-            tx.execute(&stmt, &[name, &version, &st.expires])
-                .map_err(pg_err)?;
+        let last: BTreeMap<&str, &RoleState> =
+            roles.iter().map(|(n, st)| (n.as_str(), st)).collect();
+        let mut names = Vec::with_capacity(last.len());
+        let mut versions = Vec::with_capacity(last.len());
+        let mut expires = Vec::with_capacity(last.len());
+        for (name, st) in last {
+            names.push(name);
+            versions.push(to_i64(st.version, "version")?);
+            expires.push(st.expires);
         }
+        tx.execute(
+            "INSERT INTO repo_roles(name, version, expires)
+             SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[], $3::BIGINT[])
+             ON CONFLICT (name) DO UPDATE
+                SET version = EXCLUDED.version, expires = EXCLUDED.expires",
+            &[&names, &versions, &expires],
+        )
+        .map_err(pg_err)?;
         Ok(())
     }
 
@@ -442,24 +450,30 @@ impl StateStore for PostgresStore {
                 tx.execute("DELETE FROM repo_queue WHERE seq <= $1", &[&upto])
                     .map_err(pg_err)?;
             }
-            let put = tx
-                .prepare(
-                    "INSERT INTO repo_bin_counts(bin, count) VALUES ($1, $2)
-                     ON CONFLICT (bin) DO UPDATE SET count = EXCLUDED.count",
-                )
-                .map_err(pg_err)?;
-            let del = tx
-                .prepare("DELETE FROM repo_bin_counts WHERE bin = $1")
-                .map_err(pg_err)?;
-            for &(bin, count) in counts {
+            // In two statements whatever the number of bins; the last count of a bin wins.
+            let last: BTreeMap<u64, u64> = counts.iter().copied().collect();
+            let (mut put_bins, mut put_counts, mut del_bins) = (vec![], vec![], vec![]);
+            for (bin, count) in last {
                 let bin = to_i64(bin, "bin")?;
                 if count == 0 {
-                    tx.execute(&del, &[&bin]).map_err(pg_err)?;
+                    del_bins.push(bin);
                 } else {
-                    tx.execute(&put, &[&bin, &to_i64(count, "count")?])
-                        .map_err(pg_err)?;
+                    put_bins.push(bin);
+                    put_counts.push(to_i64(count, "count")?);
                 }
             }
+            tx.execute(
+                "DELETE FROM repo_bin_counts WHERE bin = ANY($1::BIGINT[])",
+                &[&del_bins],
+            )
+            .map_err(pg_err)?;
+            tx.execute(
+                "INSERT INTO repo_bin_counts(bin, count)
+                 SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[])
+                 ON CONFLICT (bin) DO UPDATE SET count = EXCLUDED.count",
+                &[&put_bins, &put_counts],
+            )
+            .map_err(pg_err)?;
             tx.execute("DELETE FROM repo_settings WHERE key = 'plan'", &[])
                 .map_err(pg_err)?;
             Ok(())
