@@ -9,9 +9,9 @@ use tufpi_core::crypto::PrivateKey;
 use tufpi_core::json;
 use tufpi_core::metadata::{Key, Metadata};
 use tufpi_repo::ceremony::{self, Edit};
-use tufpi_repo::Repository;
 
 use crate::args::{RepoDir, Span, Threshold};
+use crate::deploy::Access;
 use crate::fsutil::{read, write_atomic};
 
 /// Ceremony subcommands.
@@ -114,7 +114,7 @@ fn load(path: &Path) -> Result<Metadata> {
 pub fn run(cmd: CeremonyCmd) -> Result<()> {
     match cmd {
         CeremonyCmd::Prepare {
-            repo: RepoDir { path: repo, .. },
+            repo: dir,
             role,
             out,
             add_key,
@@ -127,7 +127,7 @@ pub fn run(cmd: CeremonyCmd) -> Result<()> {
             if !matches!(role.as_str(), "root" | "targets" | "bins") {
                 bail!("--role must be root, targets or bins");
             }
-            let r = Repository::open(&repo)?;
+            let r = dir.open(Access::Queue)?;
             let current = r.current(&role)?;
             let mut edits = Vec::new();
             for a in &add_key {
@@ -164,13 +164,10 @@ pub fn run(cmd: CeremonyCmd) -> Result<()> {
                 out.display()
             );
         }
-        CeremonyCmd::Show {
-            repo: RepoDir { path: repo, .. },
-            file,
-        } => {
+        CeremonyCmd::Show { repo: dir, file } => {
             let md = load(&file)?;
             let role = role_of(&md);
-            let r = Repository::open(&repo)?;
+            let r = dir.open(Access::Queue)?;
             match r.current(role) {
                 Ok(current) => ceremony::diff(&current, &md)
                     .iter()
@@ -191,7 +188,7 @@ pub fn run(cmd: CeremonyCmd) -> Result<()> {
             );
         }
         CeremonyCmd::Publish {
-            repo: RepoDir { path: repo, .. },
+            repo: dir,
             online_key,
             files,
         } => {
@@ -200,7 +197,7 @@ pub fn run(cmd: CeremonyCmd) -> Result<()> {
                 Some(p) => Some(PrivateKey::from_pem(&String::from_utf8(read(&p)?)?)?),
                 None => None,
             };
-            let mut r = Repository::open(&repo)?;
+            let mut r = dir.open(Access::Publish)?;
             for line in r.publish_offline(mds, key)? {
                 println!("{line}");
             }

@@ -9,6 +9,7 @@ mod args;
 mod ceremonycmd;
 mod clientcmd;
 mod connargs;
+mod deploy;
 mod fsutil;
 mod keycmd;
 mod metacmd;

@@ -13,6 +13,7 @@ use tufpi_repo::{
 };
 
 use crate::args::{RepoDir, Span, Threshold};
+use crate::deploy::Access;
 
 /// Repository subcommands.
 #[derive(Subcommand)]
@@ -174,7 +175,7 @@ fn parse_hash(s: &str) -> Result<(String, String), String> {
 pub fn run(cmd: RepoCmd) -> Result<()> {
     match cmd {
         RepoCmd::Init {
-            repo: RepoDir { path: repo, .. },
+            repo: dir,
             dev_keys,
             bins_bit_length,
             hash_prefix_bins,
@@ -242,14 +243,14 @@ pub fn run(cmd: RepoCmd) -> Result<()> {
                 {
                     print!(
                         "{}",
-                        CEREMONY_GUIDE.replace("DIR", &repo.display().to_string())
+                        CEREMONY_GUIDE.replace("DIR", &dir.path.display().to_string())
                     );
                     bail!("give the offline public keys (--root-key, --targets-key, --bins-key), or --dev-keys");
                 }
-                let files = Repository::init_ceremony(&repo, config, &keys)?;
+                let files = dir.init_ceremony(config, &keys)?;
                 println!(
                     "Online key generated in {}/keys/online.pem (keep it on the index host only).",
-                    repo.display()
+                    dir.path.display()
                 );
                 println!("Unsigned first versions, to be signed by the offline key holders:");
                 for f in &files {
@@ -259,24 +260,24 @@ pub fn run(cmd: RepoCmd) -> Result<()> {
                     "Next: each holder inspects (`tufpi ceremony show --repo DIR FILE`) and signs"
                 );
                 println!("  (`tufpi metadata sign FILE --key HOLDER.pem`) on their own machine; combine the");
-                println!("  copies (`tufpi ceremony combine`), then: tufpi ceremony publish --repo {} FILES…", repo.display());
+                println!("  copies (`tufpi ceremony combine`), then: tufpi ceremony publish --repo {} FILES…", dir.path.display());
                 return Ok(());
             }
-            let r = Repository::init_dev(&repo, config)?;
+            let r = dir.init_dev(config)?;
             eprintln!("WARNING: development repository: ALL keys, including the offline root, targets and bins keys,");
             eprintln!(
                 "WARNING: are in {}/keys. Never use it in production.",
-                repo.display()
+                dir.path.display()
             );
             println!(
                 "initialised {} with {} bins; trusted root: {}",
-                repo.display(),
+                dir.path.display(),
                 r.config().bins(),
-                r.metadata_dir().join("1.root.json").display()
+                dir.describe_metadata(&r) + "/1.root.json"
             );
         }
         RepoCmd::Add {
-            repo: RepoDir { path: repo, .. },
+            repo: dir,
             path,
             file,
             length,
@@ -286,7 +287,7 @@ pub fn run(cmd: RepoCmd) -> Result<()> {
         } => {
             let record = match (file, length, sha256) {
                 (Some(f), _, _) => {
-                    let algs = Repository::open(&repo)?.config().target_hashes.clone();
+                    let algs = dir.open(Access::Queue)?.config().target_hashes.clone();
                     record_from_file(&path, &f, &algs)?
                 }
                 (None, Some(length), Some(sha)) => TargetRecord {
@@ -299,18 +300,15 @@ pub fn run(cmd: RepoCmd) -> Result<()> {
                 },
                 _ => bail!("give --file, or --length and --sha256"),
             };
-            enqueue_and_maybe_publish(&repo, vec![Change::Add(record)], publish)?;
+            enqueue_and_maybe_publish(&dir, vec![Change::Add(record)], publish)?;
         }
         RepoCmd::Remove {
-            repo: RepoDir { path: repo, .. },
+            repo: dir,
             path,
             publish,
-        } => enqueue_and_maybe_publish(&repo, vec![Change::Remove(path)], publish)?,
-        RepoCmd::Publish {
-            repo: RepoDir { path: repo, .. },
-            batch,
-        } => {
-            let mut r = Repository::open(&repo)?;
+        } => enqueue_and_maybe_publish(&dir, vec![Change::Remove(path)], publish)?,
+        RepoCmd::Publish { repo: dir, batch } => {
+            let mut r = dir.open(Access::Publish)?;
             let rep = r.publish(batch)?;
             println!(
                 "published {} changes in {} bins; snapshot v{}, timestamp v{}",
@@ -318,16 +316,16 @@ pub fn run(cmd: RepoCmd) -> Result<()> {
             );
         }
         RepoCmd::Import {
-            repo: RepoDir { path: repo, .. },
+            repo: dir,
             from_jsonl,
             from_dir,
-        } => import(&repo, from_jsonl, from_dir)?,
+        } => import(&dir, from_jsonl, from_dir)?,
         RepoCmd::SetTargetHashes {
-            repo: RepoDir { path: repo, .. },
+            repo: dir,
             hashes,
             files_dir,
         } => {
-            let mut r = Repository::open(&repo)?;
+            let mut r = dir.open(Access::Publish)?;
             // Only a file with the signed sha256 is the target's content (`hashes` always
             // includes sha256); any other is ignored, and the target then lacks the digest.
             let from_files = |path: &str, listed: &BTreeMap<String, String>| {
@@ -343,12 +341,12 @@ pub fn run(cmd: RepoCmd) -> Result<()> {
             );
         }
         RepoCmd::Refresh {
-            repo: RepoDir { path: repo, .. },
+            repo: dir,
             margin,
             margin_hours,
         } => {
             let margin = margin.or_old(margin_hours, std::time::Duration::from_secs(3600));
-            let mut r = Repository::open(&repo)?;
+            let mut r = dir.open(Access::Publish)?;
             let n = r.refresh(Duration::from_std(margin)?)?;
             println!(
                 "refreshed {n} bins; snapshot v{}, timestamp v{}",
@@ -360,34 +358,28 @@ pub fn run(cmd: RepoCmd) -> Result<()> {
             }
         }
         RepoCmd::Gc {
-            repo: RepoDir { path: repo, .. },
+            repo: dir,
             retention,
             retention_secs,
         } => {
-            let mut r = Repository::open(&repo)?;
+            let mut r = dir.open(Access::Publish)?;
             let rep = r.gc(retention.or_old(retention_secs, std::time::Duration::from_secs(1)))?;
             println!(
                 "gc: deleted {}, retained {} (within retention), live {}",
                 rep.deleted, rep.retained, rep.live
             );
         }
-        RepoCmd::RotateRoot {
-            repo: RepoDir { path: repo, .. },
-        } => {
-            for line in Repository::open(&repo)?.dev_rotate_root()? {
+        RepoCmd::RotateRoot { repo: dir } => {
+            for line in dir.open(Access::Publish)?.dev_rotate_root()? {
                 println!("{line}");
             }
         }
-        RepoCmd::RotateOnline {
-            repo: RepoDir { path: repo, .. },
-        } => {
-            for line in Repository::open(&repo)?.dev_rotate_online()? {
+        RepoCmd::RotateOnline { repo: dir } => {
+            for line in dir.open(Access::Publish)?.dev_rotate_online()? {
                 println!("{line}");
             }
         }
-        RepoCmd::Status {
-            repo: RepoDir { path: repo, .. },
-        } => status(&repo)?,
+        RepoCmd::Status { repo: dir } => status(&dir)?,
     }
     Ok(())
 }
@@ -396,8 +388,13 @@ fn version(r: &Repository, role: &str) -> u64 {
     r.role_states().get(role).map(|s| s.version).unwrap_or(0)
 }
 
-fn enqueue_and_maybe_publish(repo: &Path, changes: Vec<Change>, publish: bool) -> Result<()> {
-    let mut r = Repository::open(repo)?;
+fn enqueue_and_maybe_publish(dir: &RepoDir, changes: Vec<Change>, publish: bool) -> Result<()> {
+    let access = if publish {
+        Access::Publish
+    } else {
+        Access::Queue
+    };
+    let mut r = dir.open(access)?;
     let seq = r.enqueue(&changes)?;
     println!("queued change #{seq}");
     if publish {
@@ -446,8 +443,8 @@ fn parse_record(line: &str, n: usize) -> Result<TargetRecord> {
     })
 }
 
-fn import(repo: &Path, from_jsonl: Option<PathBuf>, from_dir: Option<PathBuf>) -> Result<()> {
-    let mut r = Repository::open(repo)?;
+fn import(dir: &RepoDir, from_jsonl: Option<PathBuf>, from_dir: Option<PathBuf>) -> Result<()> {
+    let mut r = dir.open(Access::Publish)?;
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_style(indicatif::ProgressStyle::with_template(
         "{spinner} {pos} targets read ({per_sec}) {msg}",
@@ -537,9 +534,9 @@ fn relative_target_path(dir: &Path, file: &Path) -> Result<String> {
     Ok(parts.join("/"))
 }
 
-fn status(repo: &Path) -> Result<()> {
-    let r = Repository::open(repo)?;
-    println!("repository {}", repo.display());
+fn status(dir: &RepoDir) -> Result<()> {
+    let r = dir.open(Access::Queue)?;
+    println!("repository {}", dir.describe_metadata(&r));
     println!(
         "targets: {}   pending changes: {}",
         r.target_count()?,
