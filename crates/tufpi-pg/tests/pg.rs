@@ -277,3 +277,22 @@ fn verify_full_refuses_a_certificate_no_root_vouches_for() {
     let e = Database::connect(&format!("{}{sep}sslmode=verify-ca", t.url())).unwrap_err();
     assert!(e.to_string().contains("verify-full"), "{e}");
 }
+
+#[test]
+fn a_connection_the_server_ended_is_unavailable() {
+    let t = TestDb::create();
+    let db = t.database();
+    let mut c1 = db.get().unwrap();
+    let pid: i32 = c1.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    let mut c2 = db.get().unwrap();
+    c2.execute("SELECT pg_terminate_backend($1)", &[&pid])
+        .unwrap();
+    let e: PgError = c1.batch_execute("SELECT 1").unwrap_err().into();
+    assert!(e.is_unavailable(), "{e}");
+    // A statement cut by the statement timeout is too: the database is overloaded.
+    let e: PgError = c2
+        .batch_execute("SET statement_timeout = 50; SELECT pg_sleep(1)")
+        .unwrap_err()
+        .into();
+    assert!(e.is_unavailable(), "{e}");
+}
