@@ -74,7 +74,9 @@ impl IndexError {
     pub fn status(&self) -> StatusCode {
         match self {
             IndexError::Refused { status, .. } => *status,
-            IndexError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            IndexError::Unavailable(_) | IndexError::Repo(RepoError::Unavailable(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -105,10 +107,10 @@ impl IntoResponse for IndexError {
         let status = self.status();
         let message = match &self {
             IndexError::Refused { message, .. } => message.clone(),
-            IndexError::Unavailable(_) => {
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => {
                 // The detail (host, database) is for the log, not for clients.
                 tracing::warn!("{self}");
-                "The index database is unavailable now; retry later".to_string()
+                "The database is unavailable now; retry later".to_string()
             }
             other => {
                 tracing::error!("internal error: {other}");

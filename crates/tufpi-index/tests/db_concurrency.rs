@@ -299,3 +299,64 @@ fn changes_can_go_straight_into_the_repository_queue_in_the_uploads_transaction(
     drop(store);
     drop(pool);
 }
+
+#[test]
+fn an_upload_and_a_yank_of_one_project_at_once_leave_pages_listing_both() {
+    let case = postgres();
+    let first = wheel_row("theta", "1.0", "theta-1.0-py3-none-any.whl");
+    let mut db = case.reopen();
+    upload(&mut db, &case.storage, &first, "theta").unwrap();
+    for i in 0..5 {
+        let barrier = Arc::new(Barrier::new(2));
+        let uploader = {
+            let mut db = case.reopen();
+            let storage = Storage::open(case.dir.path()).unwrap();
+            let barrier = barrier.clone();
+            let row = wheel_row(
+                "theta",
+                &format!("2.{i}"),
+                &format!("theta-2.{i}-py3-none-any.whl"),
+            );
+            thread::spawn(move || {
+                barrier.wait();
+                upload(&mut db, &storage, &row, "theta")
+            })
+        };
+        let yanker = {
+            let mut db = case.reopen();
+            let storage = Storage::open(case.dir.path()).unwrap();
+            let barrier = barrier.clone();
+            let op = tufpi_index::Operation {
+                project: "theta".into(),
+                selector: tufpi_index::Selector::File(first.filename.clone()),
+                action: tufpi_index::Action::Yank {
+                    reason: format!("round {i}"),
+                },
+            };
+            thread::spawn(move || {
+                barrier.wait();
+                tufpi_index::manage::apply(&mut db, &storage, &op)
+            })
+        };
+        uploader.join().unwrap().unwrap();
+        yanker.join().unwrap().unwrap();
+        // Whichever committed second rendered from the other's rows: the current pages
+        // are those of the files as they are now.
+        let files = case.db.files_of("theta").unwrap();
+        assert_eq!(files.len(), i + 2);
+        let yanked = format!("round {i}");
+        assert_eq!(files[0].yanked.as_deref(), Some(yanked.as_str()));
+        let want = render(&case.storage, "theta", &files).unwrap();
+        let current = case.db.project("theta").unwrap().unwrap();
+        assert_eq!(
+            current.html_sha256,
+            Some(want[0].sha256.clone()),
+            "round {i}"
+        );
+        assert_eq!(
+            current.json_sha256,
+            Some(want[1].sha256.clone()),
+            "round {i}"
+        );
+    }
+}
