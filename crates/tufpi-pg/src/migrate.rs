@@ -14,6 +14,9 @@ const MIGRATION_LOCK: i64 = 0x7475_6670_695f_6d67; // "tufpi_mg"
 /// Apply `component`'s migrations the database lacks, in order, each in a transaction; return
 /// the schema version now. Refuses (`SchemaTooNew`) a database whose schema for `component`
 /// is newer than `migrations.len()`: an older tufpi must not write a schema it does not know.
+/// A migration is SQL run as one batch inside the transaction, so it cannot use statements
+/// that refuse a transaction (`CREATE INDEX CONCURRENTLY`); a failed one leaves the
+/// previous version.
 pub fn migrate(db: &Database, component: &str, migrations: &[&str]) -> Result<i64, PgError> {
     let known = migrations.len() as i64;
     let mut conn = db.get()?;
