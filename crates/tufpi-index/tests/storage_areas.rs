@@ -122,11 +122,11 @@ impl BlobStore for MemStore {
     }
 }
 
-/// The S3 test server's store, when `TUFPI_TEST_S3_ENDPOINT` names one. The S3 store is
-/// not built yet: once tufpi-blob has its test helper, it is opened here.
-fn s3_store() -> Option<SharedStore> {
-    std::env::var("TUFPI_TEST_S3_ENDPOINT").ok()?;
-    None
+/// A store on a new bucket of the S3 test server (`TUFPI_TEST_S3_ENDPOINT`, started by
+/// `scripts/s3-server`), or `None` (skipped, unless `TUFPI_REQUIRE_S3=1`).
+fn s3_store(test: &str) -> Option<SharedStore> {
+    let store = tufpi_blob::testing::s3_store_for_test(test)?;
+    Some(Arc::new(store))
 }
 
 fn read(stored: Option<Stored>) -> Option<Vec<u8>> {
@@ -224,8 +224,7 @@ fn on_a_remote_store() {
 
 #[test]
 fn on_s3() {
-    let Some(store) = s3_store() else {
-        eprintln!("TUFPI_TEST_S3_ENDPOINT not set (or no S3 store yet): skipped");
+    let Some(store) = s3_store("index storage areas") else {
         return;
     };
     let t = tempfile::tempdir().unwrap();
@@ -312,8 +311,9 @@ fn an_unreachable_store_is_a_503_and_the_cache_keeps_serving() {
     ];
     for e in failures {
         let msg = e.to_string();
-        let (status, _headers) = status_of(e);
+        let (status, headers) = status_of(e);
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{msg}");
+        assert!(headers.contains_key(header::RETRY_AFTER), "{msg}");
         assert!(msg.contains("unavailable"), "{msg}");
     }
     // The upload's temp file is still there for the handler to drop.

@@ -20,7 +20,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use axum::http::StatusCode;
 use tufpi_blob::{BlobError, Bytes, FsStore, SharedStore};
 use tufpi_core::hashes::Hasher;
 use tufpi_fs::{ensure_dir, sync_dir};
@@ -105,15 +104,10 @@ pub struct Storage {
 /// Retry-After (try again later), never a 500.
 pub fn blob_error(e: BlobError) -> IndexError {
     match e {
-        BlobError::Unavailable { .. } => unavailable(e.to_string()),
+        BlobError::Unavailable { .. } => IndexError::Unavailable(e.to_string()),
         BlobError::Io(e) => e.into(),
         other => IndexError::Internal(other.to_string()),
     }
-}
-
-/// A 503 Service Unavailable for `message`.
-fn unavailable(message: String) -> IndexError {
-    IndexError::refused(StatusCode::SERVICE_UNAVAILABLE, message)
 }
 
 fn page_key(sha256: &str) -> String {
