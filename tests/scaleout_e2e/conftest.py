@@ -38,7 +38,6 @@ clients = _index.clients
 from dep_proxy import TcpProxy  # noqa: E402
 from scaleout_util import Bucket, Replica, wait_for  # noqa: E402
 
-FULL = os.environ.get("TUFPI_SCALEOUT_FULL") == "1"
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/postgres"
 REQUIRED = bool(os.environ.get("CI") or os.environ.get("TUFPI_REQUIRE_S3"))
 

@@ -29,6 +29,8 @@ S3_AUTH = ("AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/s3/aws4_request,
            "SignedHeaders=host, Signature=0")
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
            "AWS_DEFAULT_REGION": "us-east-1"}
+# The full sizes (60 uploads, three kill points) with TUFPI_SCALEOUT_FULL=1; quick ones for CI.
+FULL = os.environ.get("TUFPI_SCALEOUT_FULL") == "1"
 VERSIONED = re.compile(r"^metadata/(\d+)\.(.+)\.json$")
 
 
