@@ -173,7 +173,8 @@ class Replica:
                 *self.extra]
 
     def env(self) -> dict[str, str]:
-        return dict(os.environ, **AWS_ENV, TUFPI_LOG=os.environ.get("TUFPI_SCALEOUT_LOG", "info"))
+        return dict(os.environ, **AWS_ENV, NO_COLOR="1",
+                    TUFPI_LOG=os.environ.get("TUFPI_SCALEOUT_LOG", "info"))
 
     def start(self, timeout: float = 90.0) -> "Replica":
         self.data.mkdir(parents=True, exist_ok=True)
