@@ -401,19 +401,29 @@ async fn bytes_are_served_like_files() {
         assert_eq!(r.headers()[header::CONTENT_LENGTH], "10");
         assert!(body_of(r).await.is_empty());
     }
-    // The remote blob's ETag is its content hash: a revalidation costs no bytes.
-    let r = remote.clone().oneshot(request("GET", &[])).await.unwrap();
-    assert_eq!(r.headers()[header::ETAG], format!("\"{sha}\"").as_str());
-    let r = remote
-        .clone()
-        .oneshot(request(
-            "GET",
-            &[(header::IF_NONE_MATCH, &format!("\"{sha}\""))],
-        ))
+    // The ETag is the content hash: a revalidation costs no bytes.
+    for app in [&local, &remote] {
+        let r = app.clone().oneshot(request("GET", &[])).await.unwrap();
+        assert_eq!(r.headers()[header::ETAG], format!("\"{sha}\"").as_str());
+        let inm = format!("\"{sha}\"");
+        let r = app
+            .clone()
+            .oneshot(request("GET", &[(header::IF_NONE_MATCH, &inm)]))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(r.headers()[header::ETAG], inm.as_str());
+        assert!(body_of(r).await.is_empty());
+    }
+    // A missing local file is a 404 without an ETag, whatever the client holds.
+    let gone = router_for(Stored::Local(t.path().join("gone.tar.gz")), &sha);
+    let inm = format!("\"{sha}\"");
+    let r = gone
+        .oneshot(request("GET", &[(header::IF_NONE_MATCH, &inm)]))
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
-    assert!(body_of(r).await.is_empty());
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(!r.headers().contains_key(header::ETAG));
     // A Range for another version (If-Range) gets the whole blob.
     let r = remote
         .oneshot(request(

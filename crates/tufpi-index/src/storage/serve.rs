@@ -1,6 +1,7 @@
 //! Serving a stored page or file: a local one with [`ServeFile`] (sendfile, Range,
 //! If-Modified-Since, HEAD), bytes from a remote store (through the cache) with the same
-//! headers plus a strong ETag (the content hash), If-None-Match and a single byte Range.
+//! headers and a single byte Range. Both carry a strong ETag, the content hash, and answer
+//! a matching If-None-Match with 304.
 
 use std::path::PathBuf;
 
@@ -63,18 +64,61 @@ fn set_common(h: &mut HeaderMap, served: &Served) {
     }
 }
 
+/// The strong ETag header of `served`, if it names a content hash.
+fn etag_header(served: &Served) -> Result<Option<HeaderValue>, IndexError> {
+    served
+        .etag
+        .as_deref()
+        .map(|e| HeaderValue::from_str(&format!("\"{e}\"")))
+        .transpose()
+        .map_err(bad_header)
+}
+
+/// A 304 Not Modified if the request's If-None-Match names the blob's ETag.
+fn not_modified(req: &HeaderMap, served: &Served) -> Result<Option<Response>, IndexError> {
+    let (Some(e), Some(inm)) = (
+        served.etag.as_deref(),
+        header_str(req, header::IF_NONE_MATCH),
+    ) else {
+        return Ok(None);
+    };
+    if !etag_listed(inm, e) {
+        return Ok(None);
+    }
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::NOT_MODIFIED;
+    let h = resp.headers_mut();
+    set_common(h, served);
+    if let Some(v) = etag_header(served)? {
+        h.insert(header::ETAG, v);
+    }
+    Ok(Some(resp))
+}
+
 async fn serve_local(path: PathBuf, req: Request, served: &Served) -> Result<Response, IndexError> {
+    // The content hash validates as well as the file's time, and costs no open.
+    if let Some(resp) = not_modified(req.headers(), served)? {
+        if tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_file()) {
+            return Ok(resp);
+        }
+    }
     let mut resp = ServeFile::new(path)
         .oneshot(req)
         .await
         .map_err(|e| IndexError::Internal(e.to_string()))?
         .map(Body::new);
+    let found = resp.status().is_success();
     let h = resp.headers_mut();
     set_common(h, served);
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(served.content_type),
     );
+    if found {
+        if let Some(v) = etag_header(served)? {
+            h.insert(header::ETAG, v);
+        }
+    }
     Ok(resp)
 }
 
@@ -148,23 +192,16 @@ fn bad_header(e: impl std::fmt::Display) -> IndexError {
 
 /// The response for `bytes` to a request with headers `req`.
 fn bytes_response(bytes: Bytes, req: &HeaderMap, served: &Served) -> Result<Response, IndexError> {
+    if let Some(resp) = not_modified(req, served)? {
+        return Ok(resp);
+    }
     let len = bytes.len() as u64;
     let etag = served.etag.as_deref();
-    let etag_value = etag
-        .map(|e| HeaderValue::from_str(&format!("\"{e}\"")))
-        .transpose()
-        .map_err(bad_header)?;
     let mut resp = Response::new(Body::empty());
     let h = resp.headers_mut();
     set_common(h, served);
-    if let Some(v) = &etag_value {
-        h.insert(header::ETAG, v.clone());
-    }
-    if let (Some(e), Some(inm)) = (etag, header_str(req, header::IF_NONE_MATCH)) {
-        if etag_listed(inm, e) {
-            *resp.status_mut() = StatusCode::NOT_MODIFIED;
-            return Ok(resp);
-        }
+    if let Some(v) = etag_header(served)? {
+        h.insert(header::ETAG, v);
     }
     h.insert(
         header::CONTENT_TYPE,
