@@ -1,6 +1,7 @@
 //! The index as a server runs it: the data directory (`repo/`, `index.db`, `packages/`,
 //! `pages/`, `tmp/`) opened, the commit of an accepted upload, management operations, the
 //! publisher, health and garbage collection. Without a server, see [`crate::datadir`].
+//! Scaled out (`--database`, `--storage`), see [`crate::deploy`].
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use tufpi_simple::targets::{metadata_path, package_path};
 use crate::collect::Collected;
 use crate::datadir::flush_outbox;
 use crate::db::IndexDb;
+use crate::deploy::{Deployment, ScaleOut};
 use crate::error::IndexError;
 use crate::manage::{self, Operation, Outcome};
 use crate::names::DistKind;
@@ -39,6 +41,8 @@ pub struct IndexOptions {
     /// Hash algorithms every target lists: for a new index (default sha256 alone), or a
     /// change for an existing one (every target is re-listed); `None` keeps what it lists.
     pub target_hashes: Option<TargetHashes>,
+    /// Embedded (the default) or scaled out.
+    pub deployment: Deployment,
 }
 
 impl Default for IndexOptions {
@@ -49,6 +53,7 @@ impl Default for IndexOptions {
             publisher: PublisherConfig::default(),
             uploads: UploadLimits::default(),
             target_hashes: None,
+            deployment: Deployment::default(),
         }
     }
 }
@@ -76,15 +81,16 @@ pub struct Accepted {
     pub metadata: Option<CoreMetadata>,
 }
 
-struct Writer {
-    db: IndexDb,
-    repo: Repository,
+/// The write connection and the repository to queue changes in.
+pub(crate) struct Writer {
+    pub(crate) db: IndexDb,
+    pub(crate) repo: Repository,
 }
 
 /// Per-project locks: a project's uploads are serialised among themselves, so its pages (which
 /// grow with the project) are rendered and stored outside the index-wide writer lock.
 #[derive(Default)]
-struct ProjectLocks {
+pub(crate) struct ProjectLocks {
     held: Mutex<HashSet<String>>,
     freed: Condvar,
 }
@@ -118,14 +124,16 @@ impl Drop for ProjectGuard<'_> {
 
 /// An open index.
 pub struct Index {
-    dir: PathBuf,
-    storage: Storage,
-    projects: ProjectLocks,
-    writer: Mutex<Writer>,
-    reader: Mutex<IndexDb>,
-    publisher: Publisher,
-    max_upload: u64,
-    uploads: Arc<UploadLimiter>,
+    pub(crate) dir: PathBuf,
+    pub(crate) storage: Storage,
+    pub(crate) projects: ProjectLocks,
+    pub(crate) writer: Mutex<Writer>,
+    pub(crate) reader: Mutex<IndexDb>,
+    pub(crate) publisher: Publisher,
+    pub(crate) max_upload: u64,
+    pub(crate) uploads: Arc<UploadLimiter>,
+    /// Scaled out: the shared database and blob store.
+    pub(crate) scale: Option<Arc<ScaleOut>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -177,8 +185,11 @@ impl Index {
     /// Open the index in `dir`, creating it (a development-key repository in `dir/repo`) if
     /// `dir` holds none yet; returns it and whether it was created. Starts the publisher,
     /// which first finishes any interrupted publish. Refused at once, naming its PID, if
-    /// another server runs on `dir`.
+    /// another server runs on `dir`. Scaled out, see [`crate::deploy`].
     pub fn open(dir: &Path, opts: &IndexOptions) -> Result<(Index, bool), IndexError> {
+        if opts.deployment.is_scaled_out() {
+            return crate::deploy::open(dir, opts);
+        }
         crate::publisher::ensure_not_served(dir)?;
         if let Some(alg) = opts.target_hashes.as_ref().and_then(|h| {
             h.algorithms()
@@ -264,6 +275,7 @@ impl Index {
                 publisher,
                 max_upload: opts.max_upload,
                 uploads: UploadLimiter::new(opts.uploads.clone()),
+                scale: None,
             },
             created,
         ))
@@ -274,7 +286,18 @@ impl Index {
         &self.dir
     }
 
-    /// The published TUF metadata directory.
+    /// Scaled out: the shared dependencies; `None` when embedded.
+    pub fn scale_out(&self) -> Option<&Arc<ScaleOut>> {
+        self.scale.as_ref()
+    }
+
+    /// The publisher's status.
+    pub fn publisher_status(&self) -> crate::publisher::PublisherStatus {
+        self.publisher.status()
+    }
+
+    /// The published TUF metadata directory (embedded; scaled out, the metadata is in the
+    /// blob store: [`ScaleOut::metadata`]).
     pub fn metadata_dir(&self) -> PathBuf {
         self.dir.join("repo").join("metadata")
     }
@@ -349,7 +372,7 @@ impl Index {
             // old page of the project's): then it is written again, under this transaction.
             let stored = rendered
                 .iter()
-                .all(|d| self.storage.page_path(&d.sha256).is_file());
+                .all(|d| self.storage.has_page(&d.sha256).unwrap_or(false));
             if files == expected.as_slice() && stored {
                 return Ok(rendered.clone());
             }
@@ -402,6 +425,9 @@ impl Index {
     /// The health report: publisher state, pending changes, snapshot and timestamp versions
     /// and expiries, counts. The flag is false when the publisher is failing.
     pub fn health(&self) -> Result<(bool, Value), IndexError> {
+        if let Some(so) = &self.scale {
+            return Ok(self.health_scaled(so));
+        }
         // Committed changes not yet handed to the repository queue are pending too.
         let pending = lock(&self.writer).repo.pending()? + self.read(|db| db.outbox_len())?;
         let (projects, files) = self.read(|db| db.counts())?;
@@ -411,8 +437,10 @@ impl Index {
             ok,
             json!({
                 "status": if ok { "ok" } else { "degraded" },
+                "mode": "embedded",
                 "publisher": {
                     "state": st.state,
+                    "leader": st.leader,
                     "last_error": st.last_error,
                     "last_publish": st.last_publish,
                     "published_changes": st.published_changes,
@@ -426,10 +454,75 @@ impl Index {
         ))
     }
 
+    /// Scaled out: each dependency checked (HTTP 503 when one cannot be reached), whether
+    /// this replica leads the publisher lease and under which term, and what is pending.
+    fn health_scaled(&self, so: &ScaleOut) -> (bool, Value) {
+        let (db_ok, db_detail) = so.check_database();
+        let (st_ok, st_detail) = so.check_storage();
+        let st = self.publisher.status();
+        let counted = || -> Result<(u64, u64, u64), IndexError> {
+            let pending = lock(&self.writer).repo.pending()? + self.read(|db| db.outbox_len())?;
+            let (projects, files) = self.read(|db| db.counts())?;
+            Ok((pending, projects, files))
+        };
+        let (pending, projects, files) = match db_ok.then(counted) {
+            Some(Ok((p, pr, f))) => (json!(p), json!(pr), json!(f)),
+            _ => (Value::Null, Value::Null, Value::Null),
+        };
+        let ok = db_ok && st_ok && st.state != "error";
+        (
+            ok,
+            json!({
+                "status": if ok { "ok" } else { "degraded" },
+                "mode": "scale-out",
+                "database": { "ok": db_ok, "detail": db_detail },
+                "storage": { "ok": st_ok, "detail": st_detail },
+                "publisher": {
+                    "state": st.state,
+                    "leader": st.leader,
+                    "term": st.term,
+                    "keys": st.keys,
+                    "keys_dir": so.keys_dir.display().to_string(),
+                    "last_error": st.last_error,
+                    "last_publish": st.last_publish,
+                    "published_changes": st.published_changes,
+                },
+                "pending_changes": pending,
+                "snapshot": role_json(st.snapshot),
+                "timestamp": role_json(st.timestamp),
+                "projects": projects,
+                "files": files,
+            }),
+        )
+    }
+
+    /// Scaled out, on the leader only: superseded metadata older than `retention` (through
+    /// the blob store), then objects of interrupted uploads no row references (older than
+    /// the sweep's grace: other replicas upload meanwhile). Superseded pages stay for now.
+    fn collect_scaled(&self, retention: std::time::Duration) -> Result<Collected, IndexError> {
+        let mut out = Collected::default();
+        let Some(gc) = self.publisher.with_leased(|repo| Ok(repo.gc(retention)?)) else {
+            return Ok(out);
+        };
+        out.metadata = gc?;
+        let storage = &self.storage;
+        let swept = lock(&self.writer)
+            .db
+            .with_references(|refs| storage.sweep(refs))?;
+        for f in &swept {
+            tracing::info!(file = %f, "removed an object no database row references (an interrupted upload)");
+        }
+        Ok(out)
+    }
+
     /// Collect garbage: superseded metadata older than `retention` (as `tufpi repo gc`), then
     /// superseded pages that no bin version left on disk lists. Pages are only looked at when
-    /// nothing waits to be signed (see [`crate::collect::unlisted`]).
+    /// nothing waits to be signed (see [`crate::collect::unlisted`]). Scaled out, only the
+    /// replica leading the publisher lease collects.
     pub fn collect(&self, retention: std::time::Duration) -> Result<Collected, IndexError> {
+        if self.scale.is_some() {
+            return self.collect_scaled(retention);
+        }
         let metadata_dir = self.metadata_dir();
         let mut out = Collected {
             metadata: tufpi_repo::gc::gc(&metadata_dir, retention)?,

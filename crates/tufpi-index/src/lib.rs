@@ -7,10 +7,12 @@
 pub mod collect;
 pub mod datadir;
 pub mod db;
+pub mod deploy;
 pub mod error;
 pub mod gzip;
 pub mod index;
 pub mod manage;
+mod metadata;
 pub mod names;
 pub mod pages;
 pub mod publisher;
@@ -24,6 +26,7 @@ mod zipcheck;
 
 pub use collect::{CollectConfig, Collected};
 pub use datadir::{is_index_dir, manage_data_dir, wait_signed, Publication};
+pub use deploy::Deployment;
 pub use error::IndexError;
 pub use index::{Index, IndexOptions, DEFAULT_MAX_UPLOAD};
 pub use manage::{Action, Operation, Outcome, Selector};

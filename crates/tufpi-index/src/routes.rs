@@ -326,8 +326,7 @@ async fn metadata_file(
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
-    let path = index.metadata_dir().join(&name);
-    if !ok || !path.is_file() {
+    if !ok {
         return Err(not_found("No such metadata file"));
     }
     // Versioned files never change; timestamp.json (and any unversioned name) does.
@@ -340,6 +339,13 @@ async fn metadata_file(
     } else {
         "no-cache"
     };
+    if let Some(so) = index.scale_out().cloned() {
+        return crate::metadata::serve(index, so, name, versioned, cache, req).await;
+    }
+    let path = index.metadata_dir().join(&name);
+    if !path.is_file() {
+        return Err(not_found("No such metadata file"));
+    }
     if gzip::accepts_gzip(req.headers()) {
         let gz_dir = index.dir().join("cache").join("metadata-gz");
         let src = path.clone();

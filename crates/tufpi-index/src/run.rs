@@ -83,6 +83,27 @@ Verify with TUF (target base URL = the server root):
     )
 }
 
+/// The loud notice printed by the scaled-out replica that created the repository.
+pub fn banner_scaled(keys_dir: &Path, base: &str) -> String {
+    let k = keys_dir.display();
+    let line = "=".repeat(78);
+    format!(
+        "{line}
+WARNING: NEW SCALED-OUT INDEX WITH DEVELOPMENT KEYS in {k}
+WARNING: every signing key, the offline root, targets and bins keys included, is there.
+WARNING: For development and testing only: NEVER for production. Every replica that is
+WARNING: to publish needs the online key: give them all this --keys-dir (a copy of it).
+
+Trusted root (hand it to clients out of band): {base}/metadata/1.root.json
+Upload:
+  twine upload --repository-url {base}/legacy/ -u __token__ -p TOKEN dist/*
+Install:
+  pip install --index-url {base}/simple/ PROJECT
+{line}
+"
+    )
+}
+
 /// Serve the index until interrupted.
 pub fn run(opts: ServeOptions) -> Result<(), IndexError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -107,14 +128,32 @@ pub fn run(opts: ServeOptions) -> Result<(), IndexError> {
             .map_err(|e| IndexError::Internal(e.to_string()))??;
         let index = Arc::new(index);
         let mut out = std::io::stdout().lock();
-        if created {
-            let _ = write!(out, "{}", banner(&opts.data_dir, &base));
+        match index.scale_out() {
+            Some(so) => {
+                if created {
+                    let _ = write!(out, "{}", banner_scaled(&so.keys_dir, &base));
+                }
+                let _ = writeln!(
+                    out,
+                    "tufpi index (scaled out: {}, {}) listening on {base}/",
+                    so.db.url_redacted(),
+                    so.blobs.describe()
+                );
+                if let Some(url) = &so.public_metadata_url {
+                    let _ = writeln!(out, "TUF metadata for clients: {url}");
+                }
+            }
+            None => {
+                if created {
+                    let _ = write!(out, "{}", banner(&opts.data_dir, &base));
+                }
+                let _ = writeln!(
+                    out,
+                    "tufpi index of {} listening on {base}/",
+                    opts.data_dir.display()
+                );
+            }
         }
-        let _ = writeln!(
-            out,
-            "tufpi index of {} listening on {base}/",
-            opts.data_dir.display()
-        );
         let _ = out.flush();
         drop(out);
         let gc = tokio::spawn(collector(index.clone(), opts.collect.clone()));

@@ -2,10 +2,13 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::Args;
+use tufpi_index::publisher::DEFAULT_LEASE_TTL;
 use tufpi_index::upload::UploadLimits;
-use tufpi_index::{CollectConfig, IndexOptions, PublisherConfig, ServeOptions, DEFAULT_MAX_UPLOAD};
+use tufpi_index::{
+    CollectConfig, Deployment, IndexOptions, PublisherConfig, ServeOptions, DEFAULT_MAX_UPLOAD,
+};
 
 use crate::args::{DataDir, Span};
 
@@ -22,7 +25,15 @@ Yank, unyank and remove over HTTP (the CLI equivalent is `tufpi project`):
     confirm=<name>             remove only, instead of filename/version: the whole project
   answer: 200 JSON {project, action, changed, unchanged, project_removed}; refusals are
   4xx with a one-line reason. Page and file targets are re-signed within a second.
-  e.g. curl -u __token__:TOKEN -d version=1.0 -d reason=broken http://HOST/manage/project/foo/yank";
+  e.g. curl -u __token__:TOKEN -d version=1.0 -d reason=broken http://HOST/manage/project/foo/yank
+
+Scaled out (--database URL --storage URL): any number of replicas share one PostgreSQL
+database and one blob store; each takes uploads and serves reads, and the one holding the
+publisher lease in PostgreSQL signs (a standby takes over when the lease lapses). The first
+replica to lead on an empty database creates a development-key repository in its --keys-dir;
+every replica that is to publish needs those keys. A replica without the online key serves
+and queues uploads but never publishes (/health says so). /health reports the database, the
+storage and whether this replica leads.";
 
 /// What `--target-hashes` means to `serve`, after what it means to every repository.
 const SERVE_TARGET_HASHES: &str = "For a new data directory (default sha256), or a change of \
@@ -68,12 +79,65 @@ pub struct ServeArgs {
     /// Uploads in progress at once with one token (more wait up to 5 s, then get a 429).
     #[arg(long, default_value_t = UploadLimits::default().per_token)]
     max_uploads_per_token: usize,
+    /// Scaled out: the repository's signing keys on this replica (default DATA/repo/keys).
+    /// Every replica that is to publish needs the online key.
+    #[arg(long, value_name = "DIR")]
+    keys_dir: Option<std::path::PathBuf>,
+    /// Scaled out: the publisher lease's time to live (default 3s). The leader renews it
+    /// every TTL/3 and stops publishing after TTL/2 without a renewal; a standby takes over
+    /// at most TTL (+ TTL/8) after the leader's last renewal.
+    #[arg(long, value_name = "SPAN")]
+    lease_ttl: Option<Span>,
+    /// Scaled out: where clients fetch TUF metadata (e.g. a CDN in front of the bucket's
+    /// metadata/ prefix); printed at start. /metadata/ keeps being served here too.
+    #[arg(long, value_name = "URL")]
+    public_metadata_url: Option<String>,
+    /// Scaled out: where clients fetch files (e.g. a CDN in front of the bucket's packages/
+    /// prefix); rendered pages link there. Pages are signed TUF targets: every replica must
+    /// be given the same value (and changing it re-renders only pages written afterwards).
+    #[arg(long, value_name = "URL")]
+    files_url: Option<String>,
     #[command(flatten)]
     conn: crate::connargs::ConnArgs,
 }
 
+/// The deployment `args` ask for; the scale-out options refused without --database and
+/// --storage.
+fn deployment(args: &ServeArgs) -> Result<Deployment> {
+    let d = &args.data_dir.deployment;
+    if !d.is_scaled_out() {
+        let given = [
+            ("--keys-dir", args.keys_dir.is_some()),
+            ("--lease-ttl", args.lease_ttl.is_some()),
+            ("--public-metadata-url", args.public_metadata_url.is_some()),
+            ("--files-url", args.files_url.is_some()),
+        ];
+        if let Some((name, _)) = given.iter().find(|(_, set)| *set) {
+            bail!(
+                "{name} is for a scaled-out index (--database URL --storage URL); an embedded \
+                 index keeps its keys in DATA/repo/keys and serves its own files and metadata"
+            );
+        }
+    } else if d.database.is_none() || d.storage.is_none() {
+        bail!(
+            "a scaled-out index needs both --database (PostgreSQL) and --storage \
+             (s3://BUCKET[/PREFIX], or file:///path on one machine)"
+        );
+    }
+    Ok(Deployment {
+        database: d.database.clone(),
+        storage: d.storage.clone(),
+        storage_endpoint: d.storage_endpoint.clone(),
+        keys_dir: args.keys_dir.clone(),
+        lease_ttl: args.lease_ttl.map_or(DEFAULT_LEASE_TTL, |s| s.0),
+        public_metadata_url: args.public_metadata_url.clone(),
+        files_url: args.files_url.clone(),
+    })
+}
+
 /// Run `tufpi serve`.
 pub fn run(args: ServeArgs) -> Result<()> {
+    let deployment = deployment(&args)?;
     let opts = ServeOptions {
         data_dir: args.data_dir.path,
         listen: args.listen,
@@ -98,6 +162,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
                 ..UploadLimits::default()
             },
             target_hashes: args.target_hashes,
+            deployment,
         },
     };
     Ok(tufpi_index::run(opts)?)

@@ -4,6 +4,10 @@
 //! round it first moves the index's outbox into the repository queue, so a change committed
 //! by anyone (an upload whose own hand-over failed, `tufpi project` run next to the server)
 //! is signed within a round.
+//!
+//! The right to publish is the only thing the publisher learns about the deployment: the
+//! repository lock file (an flock, [`Publisher::start`]) in embedded mode, the PostgreSQL
+//! publisher lease (its term fencing every write, [`Publisher::start_leased`]) scaled out.
 
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -14,6 +18,10 @@ use tracing::{error, info, warn};
 use tufpi_repo::{RepoError, Repository, RoleState};
 
 use crate::error::IndexError;
+
+mod leased;
+
+pub use leased::{Leased, DEFAULT_LEASE_TTL};
 
 /// How the publisher paces itself.
 #[derive(Debug, Clone)]
@@ -42,8 +50,17 @@ impl Default for PublisherConfig {
 /// What the publisher is doing and has done.
 #[derive(Debug, Clone, Default)]
 pub struct PublisherStatus {
-    /// `idle`, `publishing`, `error` or `stopped`.
-    pub state: &'static str,
+    /// `idle`, `publishing`, `error` or `stopped`; scaled out also `standby` (another
+    /// replica leads), `waiting for database`, `waiting for storage` and `no keys`.
+    pub state: String,
+    /// Whether this publisher may publish now (embedded: always, holding the lock).
+    pub leader: bool,
+    /// The publisher lease's term it leads under (scaled out).
+    pub term: Option<i64>,
+    /// Whether this replica has the online key (scaled out: without it, it never publishes).
+    pub keys: bool,
+    /// Whether this publisher created the repository (a first start, development keys).
+    pub created: bool,
     /// The last failure, cleared by the next success.
     pub last_error: Option<String>,
     /// When changes were last published (RFC 3339).
@@ -62,14 +79,56 @@ struct Inner {
     status: PublisherStatus,
 }
 
+/// The repository a leased publisher holds while it leads, and the term it was opened for.
+type LeasedRepo = Option<(i64, Repository)>;
+
 struct Shared {
     inner: Mutex<Inner>,
     wake: Condvar,
+    /// Scaled out: the leader's repository (garbage collection borrows it between rounds).
+    leased: Mutex<LeasedRepo>,
 }
 
 impl Shared {
+    fn new(status: PublisherStatus) -> Arc<Shared> {
+        Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                stop: false,
+                kicked: false,
+                status,
+            }),
+            wake: Condvar::new(),
+            leased: Mutex::new(None),
+        })
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn leased(&self) -> MutexGuard<'_, LeasedRepo> {
+        self.leased.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set_state(&self, state: &str) {
+        let mut g = self.lock();
+        if g.status.state != state {
+            g.status.state = state.to_string();
+        }
+    }
+
+    /// Wait for a kick, a stop or `wait`; returns whether to stop.
+    fn wait(&self, wait: Duration) -> bool {
+        let mut g = self.lock();
+        if !g.stop && !g.kicked {
+            g = self
+                .wake
+                .wait_timeout(g, wait)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        g.kicked = false;
+        g.stop
     }
 }
 
@@ -166,18 +225,13 @@ impl Publisher {
         }
         repo.refresh(cfg.refresh_margin)?;
         let mut status = PublisherStatus {
-            state: "idle",
+            state: "idle".into(),
+            leader: true,
+            keys: true,
             ..PublisherStatus::default()
         };
         record(&mut status, &repo);
-        let shared = Arc::new(Shared {
-            inner: Mutex::new(Inner {
-                stop: false,
-                kicked: false,
-                status,
-            }),
-            wake: Condvar::new(),
-        });
+        let shared = Shared::new(status);
         let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name("tufpi-publisher".into())
@@ -198,6 +252,17 @@ impl Publisher {
     /// A copy of the current status.
     pub fn status(&self) -> PublisherStatus {
         self.shared.lock().status.clone()
+    }
+
+    /// Scaled out: run `f` on the repository this publisher leads with, between rounds;
+    /// `None` unless it leads now (only the leader collects garbage).
+    pub fn with_leased<T>(
+        &self,
+        f: impl FnOnce(&mut Repository) -> Result<T, IndexError>,
+    ) -> Option<Result<T, IndexError>> {
+        let mut slot = self.shared.leased();
+        let (_, repo) = slot.as_mut()?;
+        Some(f(repo))
     }
 
     /// Publish what is pending, stop the thread and wait for it.
@@ -227,7 +292,7 @@ fn step(
 ) -> Result<(), IndexError> {
     feed(repo)?;
     if repo.pending()? > 0 {
-        shared.lock().status.state = "publishing";
+        shared.set_state("publishing");
         let rep = repo.publish(cfg.batch)?;
         let mut g = shared.lock();
         g.status.published_changes += rep.changes;
@@ -255,29 +320,17 @@ fn run(mut repo: Repository, cfg: PublisherConfig, mut feed: Feed, shared: Arc<S
     let mut last_refresh = Instant::now();
     let mut failing = false;
     loop {
-        let stopping = {
-            let mut g = shared.lock();
-            // After a failure, back off a little before trying again.
-            let wait = if failing {
-                Duration::from_secs(1)
-            } else {
-                cfg.interval
-            };
-            if !g.stop && !g.kicked {
-                g = shared
-                    .wake
-                    .wait_timeout(g, wait)
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
-            }
-            g.kicked = false;
-            g.stop
-        };
+        // After a failure, back off a little before trying again.
+        let stopping = shared.wait(if failing {
+            Duration::from_secs(1)
+        } else {
+            cfg.interval
+        });
         match step(&mut repo, &cfg, &mut feed, &shared, &mut last_refresh) {
             Ok(()) => {
                 failing = false;
                 let mut g = shared.lock();
-                g.status.state = "idle";
+                g.status.state = "idle".into();
                 g.status.last_error = None;
             }
             Err(e) => {
@@ -288,12 +341,12 @@ fn run(mut repo: Repository, cfg: PublisherConfig, mut feed: Feed, shared: Arc<S
                 }
                 failing = true;
                 let mut g = shared.lock();
-                g.status.state = "error";
+                g.status.state = "error".into();
                 g.status.last_error = Some(e.to_string());
             }
         }
         if stopping {
-            shared.lock().status.state = "stopped";
+            shared.set_state("stopped");
             return;
         }
     }

@@ -1,0 +1,273 @@
+//! Where an index keeps its state: embedded (the data directory: SQLite, files; the
+//! default) or scaled out (`--database URL --storage URL`): the index's and the repository's
+//! state in one PostgreSQL database, distributions, pages and TUF metadata (`metadata/`) in
+//! one blob store, shared by any number of replicas. Each replica keeps only its upload
+//! temp area (`DATA/tmp`) and the repository's keys (`--keys-dir`, default `DATA/repo/keys`)
+//! locally; the one leading the publisher lease publishes (see `publisher::leased`).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tufpi_blob::{Bytes, SharedStore, StorageOptions};
+use tufpi_pg::Database;
+use tufpi_repo::{RepoConfig, Repository, METADATA_PREFIX};
+
+use crate::datadir::flush_outbox;
+use crate::db::IndexDb;
+use crate::error::IndexError;
+use crate::index::{Index, IndexOptions, ProjectLocks, Writer};
+use crate::publisher::{Feed, Leased, Publisher, DEFAULT_LEASE_TTL};
+use crate::storage::{blob_error, Storage};
+use crate::upload::limits::UploadLimiter;
+
+/// How an index is deployed. Neither `database` nor `storage`: embedded.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    /// PostgreSQL URL for the index's and the repository's state.
+    pub database: Option<String>,
+    /// Blob store URL (`s3://BUCKET[/PREFIX]`, `file:///path`) for files, pages, metadata.
+    pub storage: Option<String>,
+    /// An S3-compatible server's endpoint.
+    pub storage_endpoint: Option<String>,
+    /// The repository's keys on this replica (default `DATA/repo/keys`).
+    pub keys_dir: Option<PathBuf>,
+    /// The publisher lease's time to live.
+    pub lease_ttl: Duration,
+    /// Where clients fetch TUF metadata (a CDN in front of the bucket's `metadata/`):
+    /// printed for clients; `/metadata/…` keeps being served here too.
+    pub public_metadata_url: Option<String>,
+    /// Where clients fetch files (a CDN in front of the bucket's `packages/`): rendered
+    /// pages link there. Pages are signed targets: every replica must use the same value.
+    pub files_url: Option<String>,
+}
+
+impl Default for Deployment {
+    fn default() -> Self {
+        Deployment {
+            database: None,
+            storage: None,
+            storage_endpoint: None,
+            keys_dir: None,
+            lease_ttl: DEFAULT_LEASE_TTL,
+            public_metadata_url: None,
+            files_url: None,
+        }
+    }
+}
+
+impl Deployment {
+    /// Whether anything lives outside the data directory.
+    pub fn is_scaled_out(&self) -> bool {
+        self.database.is_some() || self.storage.is_some()
+    }
+}
+
+/// How long `timestamp.json` read from the blob store is served before it is read again.
+const TIMESTAMP_FRESH: Duration = Duration::from_secs(1);
+
+/// A scaled-out index's shared dependencies.
+#[derive(Debug)]
+pub struct ScaleOut {
+    /// The shared database.
+    pub db: Database,
+    /// The shared blob store.
+    pub blobs: SharedStore,
+    /// Its `metadata/` prefix: the published TUF metadata.
+    pub metadata: SharedStore,
+    /// The repository's keys on this replica.
+    pub keys_dir: PathBuf,
+    /// Where clients fetch TUF metadata, if not here.
+    pub public_metadata_url: Option<String>,
+    /// The last `timestamp.json` read and when (served again for up to a second, and while
+    /// the store cannot be reached).
+    timestamp: Mutex<Option<(Instant, Bytes)>>,
+}
+
+impl ScaleOut {
+    /// `timestamp.json`: read at most once a second; the last one read while the store
+    /// cannot be reached; `None` if there is none.
+    pub fn timestamp(&self) -> Result<Option<Bytes>, IndexError> {
+        let mut memo = self.timestamp.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, bytes)) = memo.as_ref() {
+            if at.elapsed() < TIMESTAMP_FRESH {
+                return Ok(Some(bytes.clone()));
+            }
+        }
+        match self.metadata.get("timestamp.json") {
+            Ok(Some(bytes)) => {
+                *memo = Some((Instant::now(), bytes.clone()));
+                Ok(Some(bytes))
+            }
+            Ok(None) => Ok(None),
+            Err(e) if e.is_unavailable() && memo.is_some() => {
+                tracing::warn!("serving the last timestamp.json read: {e}");
+                Ok(memo.as_ref().map(|(_, b)| b.clone()))
+            }
+            Err(e) => Err(blob_error(e)),
+        }
+    }
+
+    /// Whether the database answers: `(ok, detail)`.
+    pub fn check_database(&self) -> (bool, String) {
+        let r = self
+            .db
+            .get()
+            .and_then(|mut c| c.simple_query("SELECT 1").map_err(Into::into));
+        match r {
+            Ok(_) => (true, self.db.url_redacted().to_string()),
+            Err(e) => (false, e.to_string()),
+        }
+    }
+
+    /// Whether the blob store answers: `(ok, detail)`.
+    pub fn check_storage(&self) -> (bool, String) {
+        match self.metadata.head("timestamp.json") {
+            Ok(_) => (true, self.blobs.describe()),
+            Err(e) => (false, e.to_string()),
+        }
+    }
+}
+
+/// Upload temp files this old are left by a crash (a live upload writes to its file).
+const STALE_TMP: Duration = Duration::from_secs(3600);
+
+/// Remove temp files of uploads interrupted by a crash (older than [`STALE_TMP`]: the
+/// directory may be shared by mistake with a running replica, whose uploads are fresh).
+fn clean_stale_tmp(tmp: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let stale = e
+            .metadata()
+            .ok()
+            .filter(|m| m.is_file())
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_TMP);
+        if stale && std::fs::remove_file(e.path()).is_ok() {
+            tracing::info!(file = %e.path().display(), "removed the temp file of an interrupted upload");
+        }
+    }
+}
+
+/// How often a replica waiting for the repository says so.
+const WAIT_NOTICE: Duration = Duration::from_secs(10);
+
+/// Wait until a repository exists (made by whichever replica leads the lease first).
+fn wait_for_repository(leased: &Leased, publisher: &Publisher) -> Result<Repository, IndexError> {
+    let mut notice = Instant::now() + WAIT_NOTICE;
+    loop {
+        if let Some(repo) = leased.open_unfenced()? {
+            return Ok(repo);
+        }
+        if Instant::now() >= notice {
+            let st = publisher.status();
+            tracing::warn!(
+                publisher = %st.state,
+                last_error = st.last_error.as_deref().unwrap_or(""),
+                "waiting for the repository to be initialised (by the replica leading the \
+                 publisher lease)"
+            );
+            notice = Instant::now() + WAIT_NOTICE;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Open a scaled-out index: connect, start campaigning, wait for the repository (a first
+/// start makes one), queue what the outbox holds. Returns it and whether this replica made
+/// the repository.
+pub(crate) fn open(dir: &Path, opts: &IndexOptions) -> Result<(Index, bool), IndexError> {
+    let d = &opts.deployment;
+    let (Some(db_url), Some(storage_url)) = (&d.database, &d.storage) else {
+        return Err(IndexError::bad(
+            "a scaled-out index needs both --database (PostgreSQL) and --storage (a blob store; \
+             file:///path on one machine)",
+        ));
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| IndexError::io(format!("creating {}", dir.display()), e))?;
+    let db = Database::connect(db_url)?;
+    let blobs = tufpi_blob::open(
+        storage_url,
+        &StorageOptions {
+            endpoint: d.storage_endpoint.clone(),
+        },
+    )
+    .map_err(blob_error)?;
+    let keys_dir = d
+        .keys_dir
+        .clone()
+        .unwrap_or_else(|| dir.join("repo").join("keys"));
+    let tmp = dir.join("tmp");
+    let storage = Storage::with_store(blobs.clone(), &tmp)?;
+    clean_stale_tmp(&tmp);
+    let mut writer_db = IndexDb::open_postgres(&db)?;
+    let reader = IndexDb::open_postgres(&db)?;
+    let mut feed_db = IndexDb::open_postgres(&db)?;
+    let leased = Leased {
+        db: db.clone(),
+        blobs: blobs.clone(),
+        keys_dir: keys_dir.clone(),
+        ttl: d.lease_ttl.max(Duration::from_millis(300)),
+        init: RepoConfig {
+            bit_length: opts.bins_bit_length,
+            target_hashes: opts.target_hashes.clone().unwrap_or_default(),
+            ..RepoConfig::default()
+        },
+    };
+    let feed: Feed = Box::new(move |repo| flush_outbox(&mut feed_db, repo));
+    let publisher = Publisher::start_leased(leased.clone(), opts.publisher.clone(), feed)?;
+    let mut repo = wait_for_repository(&leased, &publisher)?;
+    if let Some(want) = opts
+        .target_hashes
+        .as_ref()
+        .filter(|h| **h != repo.config().target_hashes)
+    {
+        return Err(IndexError::bad(format!(
+            "--target-hashes {want}: this scaled-out repository lists {}; changing it is done \
+             with one replica, embedded, for now",
+            repo.config().target_hashes
+        )));
+    }
+    let n = flush_outbox(&mut writer_db, &mut repo)?;
+    if n > 0 {
+        tracing::info!(changes = n, "queued target changes left in the outbox");
+    }
+    let created = publisher.status().created;
+    let metadata: SharedStore =
+        Arc::new(tufpi_blob::Scoped::new(blobs.clone(), METADATA_PREFIX).map_err(blob_error)?);
+    let scale = ScaleOut {
+        db,
+        blobs,
+        metadata,
+        keys_dir,
+        public_metadata_url: d.public_metadata_url.clone(),
+        timestamp: Mutex::new(None),
+    };
+    tracing::info!(
+        database = scale.db.url_redacted(),
+        storage = %scale.blobs.describe(),
+        keys = %scale.keys_dir.display(),
+        "scaled-out index open"
+    );
+    Ok((
+        Index {
+            dir: dir.to_path_buf(),
+            storage,
+            projects: ProjectLocks::default(),
+            writer: Mutex::new(Writer {
+                db: writer_db,
+                repo,
+            }),
+            reader: Mutex::new(reader),
+            publisher,
+            max_upload: opts.max_upload,
+            uploads: UploadLimiter::new(opts.uploads.clone()),
+            scale: Some(Arc::new(scale)),
+        },
+        created,
+    ))
+}

@@ -1,0 +1,110 @@
+//! `/metadata/<name>` of a scaled-out index, read from the blob store's `metadata/` prefix:
+//! versioned files (`N.role.json`) never change, so they (and their gzip form) are kept in
+//! the index storage's in-process cache (one cache, keyed by blob key); `timestamp.json` is
+//! read at most once a second (and the last one read is served while the store cannot be
+//! reached). Headers as an embedded index sends them.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use tufpi_blob::Bytes;
+
+use crate::deploy::ScaleOut;
+use crate::error::IndexError;
+use crate::index::Index;
+use crate::storage::{blob_error, Served, Stored};
+
+/// Files smaller than this go as they are: gzip would save next to nothing.
+const MIN_GZIP: usize = 1024;
+
+fn gzip(data: &[u8]) -> Result<Bytes, IndexError> {
+    let mut enc = GzEncoder::new(Vec::with_capacity(data.len() / 4), Compression::new(6));
+    enc.write_all(data)
+        .and_then(|()| enc.finish())
+        .map(Bytes::from)
+        .map_err(|e| IndexError::io("compressing metadata", e))
+}
+
+/// The bytes of metadata file `name` and, if asked for and worth it, their gzip form.
+fn read(
+    index: &Index,
+    so: &ScaleOut,
+    name: &str,
+    versioned: bool,
+    want_gzip: bool,
+) -> Result<Option<(Bytes, Option<Bytes>)>, IndexError> {
+    let cache = index.storage().cache();
+    let bytes = if versioned {
+        let key = format!("{}/{name}", tufpi_repo::METADATA_PREFIX);
+        cache
+            .get_or_load(&key, || so.metadata.get(name))
+            .map_err(blob_error)?
+    } else if name == "timestamp.json" {
+        so.timestamp()?
+    } else {
+        so.metadata.get(name).map_err(blob_error)?
+    };
+    let Some(bytes) = bytes else {
+        return Ok(None);
+    };
+    if !want_gzip || bytes.len() < MIN_GZIP {
+        return Ok(Some((bytes, None)));
+    }
+    let gz = if versioned {
+        let key = format!("{}.gz/{name}", tufpi_repo::METADATA_PREFIX);
+        cache.get_or_load(&key, || gzip(&bytes).map(Some))?
+    } else {
+        Some(gzip(&bytes)?)
+    };
+    Ok(Some((bytes, gz)))
+}
+
+/// The response to `req` for metadata file `name` (checked by the caller), from the blob
+/// store, with `cache` as its Cache-Control.
+pub(crate) async fn serve(
+    index: Arc<Index>,
+    so: Arc<ScaleOut>,
+    name: String,
+    versioned: bool,
+    cache: &'static str,
+    req: Request,
+) -> Result<Response, IndexError> {
+    let want_gzip = crate::gzip::accepts_gzip(req.headers());
+    let got = tokio::task::spawn_blocking(move || read(&index, &so, &name, versioned, want_gzip))
+        .await
+        .map_err(|e| IndexError::Internal(e.to_string()))??;
+    let Some((bytes, gz)) = got else {
+        return Err(IndexError::refused(
+            axum::http::StatusCode::NOT_FOUND,
+            "No such metadata file",
+        ));
+    };
+    if let Some(gz) = gz {
+        return Ok((
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ),
+                (header::CONTENT_ENCODING, HeaderValue::from_static("gzip")),
+                (header::VARY, HeaderValue::from_static("Accept-Encoding")),
+                (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
+            ],
+            gz,
+        )
+            .into_response());
+    }
+    let etag = crate::storage::digests(&bytes).sha256;
+    let served = Served {
+        content_type: "application/json",
+        cache_control: cache,
+        vary: Some("Accept-Encoding"),
+        etag: Some(etag),
+    };
+    Stored::Bytes(bytes).respond(req, &served).await
+}
