@@ -16,7 +16,10 @@ use tufpi_pg::lease::{holder_id, Lease};
 use tufpi_pg::Database;
 use tufpi_repo::{Backend, RepoConfig, Repository, PUBLISHER_LEASE};
 
-use crate::args::{Deployment, RepoDir};
+use tufpi_index::db::IndexDb;
+use tufpi_index::storage::Storage;
+
+use crate::args::{DataDir, Deployment, RepoDir};
 
 /// How long a command waits for the publisher lease before giving up.
 const LEASE_WAIT: Duration = Duration::from_secs(30);
@@ -181,6 +184,34 @@ impl RepoDir {
         match r.metadata_local_dir() {
             Some(d) => d.display().to_string(),
             None => r.metadata_store().describe(),
+        }
+    }
+}
+
+impl DataDir {
+    /// The index database: PostgreSQL with `--database`, else `DIR/index.db` (which must
+    /// exist unless `create`).
+    pub fn index_db(&self, create: bool) -> Result<IndexDb> {
+        if let Some(db) = self.deployment.database()? {
+            return Ok(IndexDb::open_postgres(&db)?);
+        }
+        let dir = &self.path;
+        if create {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        } else if !tufpi_index::is_index_dir(dir) {
+            bail!(
+                "{} holds no index (no index.db and repo/state.db): give the data directory of tufpi serve with --data-dir, or its --database and --storage",
+                dir.display()
+            );
+        }
+        Ok(IndexDb::open(&dir.join("index.db"))?)
+    }
+
+    /// In scale-out mode, the index's file areas in the blob store (temp files in DIR/tmp).
+    pub fn storage(&self) -> Result<Option<Storage>> {
+        match self.deployment.storage()? {
+            Some(blobs) => Ok(Some(Storage::with_store(blobs, &self.path.join("tmp"))?)),
+            None => Ok(None),
         }
     }
 }

@@ -4,12 +4,10 @@
 //! the change is committed next to the server's (SQLite serialises them), then published
 //! here, or by the running server's publisher, which signs it within a second.
 
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
-use tufpi_index::db::IndexDb;
 use tufpi_index::{Action, Operation, Outcome, Publication, Selector};
 
 use crate::args::DataDir;
@@ -63,16 +61,6 @@ pub struct What {
     file: Option<String>,
 }
 
-fn open_db(dir: &Path) -> Result<IndexDb> {
-    if !tufpi_index::is_index_dir(dir) {
-        bail!(
-            "{} holds no index (no index.db and repo/state.db): give the data directory of tufpi serve with --data-dir",
-            dir.display()
-        );
-    }
-    Ok(IndexDb::open(&dir.join("index.db"))?)
-}
-
 /// The operation `what` and `action` ask for.
 fn operation(what: &What, action: Action, all: bool) -> Result<Operation> {
     let verb = action.name();
@@ -84,7 +72,7 @@ fn operation(what: &What, action: Action, all: bool) -> Result<Operation> {
         (project, None, Some(file), false) => {
             let project = match project {
                 Some(p) => p.clone(),
-                None => match open_db(&what.data_dir.path)?.file(file)? {
+                None => match what.data_dir.index_db(false)?.file(file)? {
                     Some(row) => row.project,
                     None => bail!("no file named {file:?} in this index"),
                 },
@@ -130,7 +118,11 @@ fn report(op: &Operation, out: &Outcome) {
     }
 }
 
-fn manage(data_dir: &Path, op: Operation) -> Result<()> {
+fn manage(data_dir: &DataDir, op: Operation) -> Result<()> {
+    if data_dir.deployment.is_scaled_out() {
+        return manage_scaled_out(data_dir, op);
+    }
+    let data_dir = data_dir.path.as_path();
     let (out, publication) = tufpi_index::manage_data_dir(data_dir, &op, 100_000)?;
     report(&op, &out);
     match publication {
@@ -147,6 +139,33 @@ fn manage(data_dir: &Path, op: Operation) -> Result<()> {
     Ok(())
 }
 
+/// [`manage`] on a scaled-out index: commit the change (the database serialises it with
+/// every replica's), delete removed files' bytes, and wait for the leading replica's
+/// publisher to sign it.
+fn manage_scaled_out(data_dir: &DataDir, op: Operation) -> Result<()> {
+    let mut db = data_dir.index_db(false)?;
+    let Some(storage) = data_dir.storage()? else {
+        bail!("--database needs --storage: the files and pages are where every replica sees them");
+    };
+    let out = tufpi_index::manage::apply(&mut db, &storage, &op)?;
+    tufpi_index::manage::delete_dead_files(&storage, &out);
+    report(&op, &out);
+    if out.changed.is_empty() && !out.project_removed {
+        println!("nothing changed");
+        return Ok(());
+    }
+    let t0 = std::time::Instant::now();
+    while db.outbox_len()? > 0 {
+        if t0.elapsed() > Duration::from_secs(10) {
+            println!("queued: the leading replica signs it (not yet taken after 10 s: is a `tufpi serve` replica running?)");
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    println!("queued: taken by the leading replica's publisher, which signs it within a second");
+    Ok(())
+}
+
 /// Run a project subcommand.
 pub fn run(cmd: ProjectCmd) -> Result<()> {
     match cmd {
@@ -155,18 +174,18 @@ pub fn run(cmd: ProjectCmd) -> Result<()> {
                 reason: reason.unwrap_or_default().trim().to_string(),
             };
             let op = operation(&what, action, false)?;
-            manage(&what.data_dir.path, op)
+            manage(&what.data_dir, op)
         }
         ProjectCmd::Unyank { what } => {
             let op = operation(&what, Action::Unyank, false)?;
-            manage(&what.data_dir.path, op)
+            manage(&what.data_dir, op)
         }
         ProjectCmd::Remove { what, all } => {
             let op = operation(&what, Action::Remove, all)?;
-            manage(&what.data_dir.path, op)
+            manage(&what.data_dir, op)
         }
         ProjectCmd::Show { data_dir, project } => {
-            let db = open_db(&data_dir.path)?;
+            let db = data_dir.index_db(false)?;
             let name = tufpi_index::names::normalize(&project);
             if db.project(&name)?.is_none() {
                 bail!("no project {name:?} in this index");

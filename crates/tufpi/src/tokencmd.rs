@@ -1,8 +1,7 @@
 //! `tufpi token …`: upload tokens of an index (only their SHA-256 is stored, in DIR/index.db).
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Subcommand;
-use tufpi_index::db::IndexDb;
 
 use crate::args::DataDir;
 
@@ -36,11 +35,6 @@ pub enum TokenCmd {
     },
 }
 
-fn open(dir: &std::path::Path) -> Result<IndexDb> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(IndexDb::open(&dir.join("index.db"))?)
-}
-
 /// Run a token subcommand.
 pub fn run(cmd: TokenCmd) -> Result<()> {
     match cmd {
@@ -49,8 +43,9 @@ pub fn run(cmd: TokenCmd) -> Result<()> {
             project,
             description,
         } => {
-            let token =
-                open(&data_dir.path)?.create_token(project.as_deref(), description.as_deref())?;
+            let token = data_dir
+                .index_db(true)?
+                .create_token(project.as_deref(), description.as_deref())?;
             println!("{token}");
             match project {
                 Some(p) => eprintln!("upload token for project {p} (shown once; use it as the password of user __token__)"),
@@ -58,7 +53,7 @@ pub fn run(cmd: TokenCmd) -> Result<()> {
             }
         }
         TokenCmd::List { data_dir } => {
-            for (id, project, description, created) in open(&data_dir.path)?.tokens()? {
+            for (id, project, description, created) in data_dir.index_db(true)?.tokens()? {
                 println!(
                     "{id}  {:<24} {created}  {}",
                     project.unwrap_or_else(|| "(any project)".into()),
@@ -67,7 +62,7 @@ pub fn run(cmd: TokenCmd) -> Result<()> {
             }
         }
         TokenCmd::Revoke { data_dir, id } => {
-            if !open(&data_dir.path)?.revoke_token(&id)? {
+            if !data_dir.index_db(true)?.revoke_token(&id)? {
                 bail!("no token with id {id}");
             }
             println!("revoked {id}");
