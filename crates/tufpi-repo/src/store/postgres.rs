@@ -530,6 +530,18 @@ impl StateStore for PostgresStore {
             .map_err(pg_err)?;
         Ok(())
     }
+
+    fn settings(&self) -> Result<BTreeMap<String, String>, RepoError> {
+        let rows = self
+            .db
+            .get()
+            .map_err(pg_err)?
+            .query("SELECT key, value FROM repo_settings", &[])
+            .map_err(pg_err)?;
+        rows.into_iter()
+            .map(|r| Ok((r.try_get(0).map_err(pg_err)?, r.try_get(1).map_err(pg_err)?)))
+            .collect()
+    }
 }
 
 /// A stored setting, read with `client` (a connection or the caller's transaction).
@@ -542,4 +554,67 @@ pub fn get_setting(
         .map_err(pg_err)?
         .map(|r| r.try_get(0).map_err(pg_err))
         .transpose()
+}
+
+/// The repository tables that hold rows, read with `client` (`repo_settings` …); empty if
+/// none does or the schema is not there yet. A migration refuses a database that holds a
+/// repository.
+pub fn tables_with_rows(client: &mut impl GenericClient) -> Result<Vec<&'static str>, RepoError> {
+    let mut out = Vec::new();
+    for table in [
+        "repo_settings",
+        "repo_roles",
+        "repo_bin_counts",
+        "repo_queue",
+    ] {
+        let there: bool = client
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+            .and_then(|r| r.try_get(0))
+            .map_err(pg_err)?;
+        if !there {
+            continue;
+        }
+        let any: bool = client
+            .query_one(&format!("SELECT EXISTS (SELECT 1 FROM {table})"), &[])
+            .and_then(|r| r.try_get(0))
+            .map_err(pg_err)?;
+        if any {
+            out.push(table);
+        }
+    }
+    Ok(out)
+}
+
+/// Load a repository's state into an empty store inside the caller's transaction `tx` (a
+/// migration from another store, committed with the index's rows): every setting, role
+/// state and bin count. The schema must exist (`PostgresStore::prepare`); the queue is not
+/// copied (a migration publishes it first).
+pub fn load_state(
+    tx: &mut Transaction<'_>,
+    settings: &BTreeMap<String, String>,
+    roles: &BTreeMap<String, RoleState>,
+    bin_counts: &BTreeMap<u64, u64>,
+) -> Result<(), RepoError> {
+    let (keys, values): (Vec<&str>, Vec<&str>) = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .unzip();
+    tx.execute(
+        "INSERT INTO repo_settings(key, value) SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[])",
+        &[&keys, &values],
+    )
+    .map_err(pg_err)?;
+    let roles: Vec<(String, RoleState)> = roles.iter().map(|(n, s)| (n.clone(), *s)).collect();
+    PostgresStore::put_roles(tx, &roles)?;
+    let (mut bins, mut counts) = (Vec::new(), Vec::new());
+    for (bin, count) in bin_counts {
+        bins.push(to_i64(*bin, "bin")?);
+        counts.push(to_i64(*count, "count")?);
+    }
+    tx.execute(
+        "INSERT INTO repo_bin_counts(bin, count) SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[])",
+        &[&bins, &counts],
+    )
+    .map_err(pg_err)?;
+    Ok(())
 }

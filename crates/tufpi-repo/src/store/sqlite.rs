@@ -429,4 +429,15 @@ impl StateStore for SqliteStore {
             .map_err(db_err)?;
         Ok(())
     }
+
+    fn settings(&self) -> Result<BTreeMap<String, String>, RepoError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key, value FROM settings")
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(db_err)?;
+        rows.collect::<Result<_, _>>().map_err(db_err)
+    }
 }

@@ -95,4 +95,6 @@ pub trait StateStore {
     fn get_setting(&self, key: &str) -> Result<Option<String>, RepoError>;
     /// Store a setting.
     fn set_setting(&mut self, key: &str, value: &str) -> Result<(), RepoError>;
+    /// Every stored setting, by key (a migration copies them all).
+    fn settings(&self) -> Result<BTreeMap<String, String>, RepoError>;
 }
