@@ -1,12 +1,14 @@
 //! An in-process cache of immutable blobs read from a remote store, bounded by bytes. Keys
 //! are store keys that name their content (`pages/<sha256>`, `packages/<blake2b>/…`): an
 //! entry is never stale, so nothing is ever invalidated, only evicted. A key's concurrent
-//! misses load it once (the others wait for that load), so a popular page just published
-//! costs one GET per replica, not one per request.
+//! misses load it once and share the bytes (the others wait for that load), so a popular
+//! page just published costs one GET per replica, not one per request, and a distribution
+//! too large to cache is held once in memory however many clients fetch it at once.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use quick_cache::sync::{Cache, GuardResult};
+use quick_cache::sync::Cache;
 use quick_cache::{OptionsBuilder, Weighter};
 use tufpi_blob::Bytes;
 
@@ -21,9 +23,13 @@ const ENTRY_OVERHEAD: u64 = 96;
 /// in one shard (large files are the point of caching).
 const SHARDS: usize = 4;
 
-/// How long a miss waits for another thread loading the same key before loading it itself
-/// (a hung store must not hang every reader behind it).
-const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// A load in flight, shared by the misses of one key: its outcome once done (`Err`: the
+/// loader failed, and each waiter loads for itself). Waiters wait as long as the load takes:
+/// the store's own timeouts bound it.
+type Slot = OnceLock<Result<Option<Bytes>, LoadFailed>>;
+
+#[derive(Debug, Clone, Copy)]
+struct LoadFailed;
 
 #[derive(Debug, Clone, Copy)]
 struct ByteWeighter;
@@ -39,6 +45,8 @@ pub struct BlobCache {
     cache: Option<Cache<String, Bytes, ByteWeighter>>,
     capacity: u64,
     max_item: u64,
+    /// Loads in flight by key (weak: a slot lives as long as a miss waits on it).
+    inflight: Mutex<HashMap<String, Weak<Slot>>>,
 }
 
 impl std::fmt::Debug for BlobCache {
@@ -77,6 +85,7 @@ impl BlobCache {
             cache,
             capacity,
             max_item,
+            inflight: Mutex::new(HashMap::new()),
         }
     }
 
@@ -121,31 +130,65 @@ impl BlobCache {
         }
     }
 
-    /// The bytes of `key`: from the cache, or from `load` (then cached). `Ok(None)` (absent)
-    /// and errors are not cached: a retry asks the store again.
+    /// The bytes of `key`: from the cache, or from `load` (then cached), one load for all
+    /// concurrent misses of `key`. `Ok(None)` (absent) and errors are not cached: a later
+    /// read asks the store again.
     pub fn get_or_load<E>(
         &self,
         key: &str,
         load: impl FnOnce() -> Result<Option<Bytes>, E>,
     ) -> Result<Option<Bytes>, E> {
-        let Some(c) = &self.cache else {
-            return load();
-        };
-        match c.get_value_or_guard(key, Some(JOIN_TIMEOUT)) {
-            GuardResult::Value(v) => Ok(Some(v)),
-            GuardResult::Guard(g) => {
-                let got = load()?;
-                if let Some(b) = &got {
-                    if (b.len() as u64) <= self.max_item {
-                        // Refused only when the shard cannot take it: then it is not cached.
-                        let _ = g.insert(b.clone());
+        if let Some(v) = self.get(key) {
+            return Ok(Some(v));
+        }
+        let slot = self.join(key);
+        let mut load = Some(load);
+        let mut failure = None;
+        let shared = slot
+            .get_or_init(|| {
+                // A load that finished just before this slot was made left its bytes here.
+                if let Some(v) = self.get(key) {
+                    return Ok(Some(v));
+                }
+                let Some(f) = load.take() else {
+                    return Err(LoadFailed);
+                };
+                match f() {
+                    Ok(got) => {
+                        if let Some(b) = &got {
+                            self.insert(key, b.clone());
+                        }
+                        Ok(got)
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        Err(LoadFailed)
                     }
                 }
-                // A guard dropped without a value lets the waiters load for themselves.
-                Ok(got)
-            }
-            GuardResult::Timeout => load(),
+            })
+            .clone();
+        drop(slot);
+        match (shared, failure, load) {
+            (_, Some(e), _) => Err(e),
+            (Ok(got), None, _) => Ok(got),
+            // Another miss's load failed: this one tries for itself.
+            (Err(LoadFailed), None, Some(f)) => f(),
+            // Not reached: a failed load of this miss's own leaves its error.
+            (Err(LoadFailed), None, None) => Ok(None),
         }
+    }
+
+    /// The in-flight slot of `key`, joined or made.
+    fn join(&self, key: &str) -> Arc<Slot> {
+        let mut m = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(slot) = m.get(key).and_then(Weak::upgrade) {
+            return slot;
+        }
+        // Few loads are in flight at once: dropping the finished ones here keeps it small.
+        m.retain(|_, w| w.strong_count() > 0);
+        let slot = Arc::new(Slot::new());
+        m.insert(key.to_string(), Arc::downgrade(&slot));
+        slot
     }
 }
 
@@ -153,7 +196,7 @@ impl BlobCache {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
+    use std::time::Duration;
 
     #[test]
     fn loads_once_and_stays_within_its_bound() {
@@ -191,28 +234,55 @@ mod tests {
         assert!(cache.get("x").is_none());
     }
 
-    #[test]
-    fn concurrent_misses_load_once() {
-        let cache = Arc::new(BlobCache::new(1 << 20));
+    /// `n` threads missing `key` at once, each loading `bytes` (failing while `fail`).
+    fn misses(
+        cache: &Arc<BlobCache>,
+        key: &'static str,
+        bytes: usize,
+        fail: bool,
+    ) -> (usize, Vec<Result<Option<Bytes>, ()>>) {
         let loads = Arc::new(AtomicUsize::new(0));
         let threads: Vec<_> = (0..8)
             .map(|_| {
                 let (cache, loads) = (cache.clone(), loads.clone());
                 std::thread::spawn(move || {
-                    cache
-                        .get_or_load("p", || {
-                            loads.fetch_add(1, Ordering::SeqCst);
-                            std::thread::sleep(Duration::from_millis(50));
-                            Ok::<_, ()>(Some(Bytes::from_static(b"page")))
-                        })
-                        .unwrap()
+                    cache.get_or_load(key, || {
+                        let n = loads.fetch_add(1, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(50));
+                        if fail && n == 0 {
+                            return Err(());
+                        }
+                        Ok(Some(Bytes::from(vec![1u8; bytes])))
+                    })
                 })
             })
             .collect();
-        for t in threads {
-            assert_eq!(t.join().unwrap().unwrap(), Bytes::from_static(b"page"));
-        }
-        assert_eq!(loads.load(Ordering::SeqCst), 1);
+        let out = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        (loads.load(Ordering::SeqCst), out)
+    }
+
+    #[test]
+    fn concurrent_misses_load_once() {
+        let cache = Arc::new(BlobCache::new(1 << 20));
+        let (loads, got) = misses(&cache, "page", 10, false);
+        assert_eq!(loads, 1);
+        assert!(got
+            .iter()
+            .all(|g| g.as_ref().unwrap().as_ref().unwrap().len() == 10));
+        assert!(cache.contains("page"));
+        // Too large to cache: still one load, its bytes shared.
+        let (loads, got) = misses(&cache, "big", 512 << 10, false);
+        assert_eq!(loads, 1);
+        assert!(got.iter().all(|g| g.as_ref().unwrap().is_some()));
+        assert!(!cache.contains("big"));
+        // Gone from memory once served: the next miss loads again.
+        let (loads, _) = misses(&cache, "big", 512 << 10, false);
+        assert_eq!(loads, 1);
+        // A failed load fails its own miss only; the waiters load for themselves.
+        let (loads, got) = misses(&cache, "flaky", 10, true);
+        assert_eq!(got.iter().filter(|g| g.is_err()).count(), 1);
+        assert!(loads >= 2, "{loads}");
+        assert!(cache.inflight.lock().unwrap().len() <= 3);
     }
 
     #[test]
