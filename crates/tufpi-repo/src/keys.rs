@@ -1,5 +1,7 @@
 //! Signing keys held by this repository: always the online key; the offline ones (root,
-//! targets, bins) only in development repositories made with `--dev-keys`.
+//! targets, bins) only in development repositories made with `--dev-keys`. They live in a
+//! local keys directory (`DIR/keys` embedded; in scale-out mode each publishing replica has
+//! its own copy, see `backend.rs`), never in the state or metadata stores.
 
 use std::path::{Path, PathBuf};
 
