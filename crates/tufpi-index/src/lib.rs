@@ -12,6 +12,7 @@ pub mod error;
 pub mod gzip;
 pub mod index;
 pub mod manage;
+pub mod migrate;
 mod metadata;
 pub mod names;
 pub mod pages;

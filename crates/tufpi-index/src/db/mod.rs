@@ -15,6 +15,7 @@
 //! `tokens`, `outbox` (target records and the changes not yet queued), then the backends.
 
 mod conn;
+pub mod export;
 pub(crate) mod files;
 mod outbox;
 mod pages;
@@ -26,6 +27,9 @@ mod tokens;
 mod tx;
 
 pub use conn::{IndexDb, Project};
+pub use export::{
+    import_in, postgres_tables_with_rows, IndexRows, PageRow, ProjectRow, StoredToken,
+};
 pub use files::{already_exists, References, RenderFn};
 pub use outbox::QueueFn;
 pub(crate) use outbox::KEPT_HASHES;

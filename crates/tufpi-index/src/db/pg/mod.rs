@@ -28,6 +28,7 @@
 //! A connection that fails (refused, closed, timed out, a server shutting down) or a lock
 //! that cannot be had in time becomes [`IndexError::Unavailable`]: 503 with Retry-After.
 
+mod export;
 mod maint;
 mod schema;
 mod tx;
@@ -42,6 +43,7 @@ use super::conn::Project;
 use super::outbox::change_of;
 use crate::error::IndexError;
 use crate::pages::{Digests, FileRow};
+pub(super) use export::{import_in, tables_with_rows};
 use schema::{filename_key, MIGRATIONS};
 
 /// The schema component the index's migrations are recorded under.

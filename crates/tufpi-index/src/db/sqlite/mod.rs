@@ -2,6 +2,7 @@
 //! database's one write lock serialises every writer of every process), WAL with
 //! `synchronous=FULL` (an acknowledged upload survives power loss).
 
+mod export;
 mod rows;
 mod schema;
 #[cfg(test)]
