@@ -217,6 +217,7 @@ pub(crate) fn open(dir: &Path, opts: &IndexOptions) -> Result<(Index, bool), Ind
             target_hashes: opts.target_hashes.clone().unwrap_or_default(),
             ..RepoConfig::default()
         },
+        created: Arc::default(),
     };
     let feed: Feed = Box::new(move |repo| flush_outbox(&mut feed_db, repo));
     let publisher = Publisher::start_leased(leased.clone(), opts.publisher.clone(), feed)?;
@@ -236,7 +237,7 @@ pub(crate) fn open(dir: &Path, opts: &IndexOptions) -> Result<(Index, bool), Ind
     if n > 0 {
         tracing::info!(changes = n, "queued target changes left in the outbox");
     }
-    let created = publisher.status().created;
+    let created = leased.created.load(std::sync::atomic::Ordering::SeqCst);
     let metadata: SharedStore =
         Arc::new(tufpi_blob::Scoped::new(blobs.clone(), METADATA_PREFIX).map_err(blob_error)?);
     let scale = ScaleOut {

@@ -15,6 +15,7 @@
 //! while it holds the lease, initialises one with development keys in its keys directory.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -47,6 +48,8 @@ pub struct Leased {
     pub ttl: Duration,
     /// The layout of a repository made on a first start.
     pub init: RepoConfig,
+    /// Set once this replica starts making the repository (before any of it is visible).
+    pub created: Arc<AtomicBool>,
 }
 
 /// Whether `dir` holds the online key.
@@ -97,6 +100,7 @@ impl Leased {
                 self.keys_dir.display()
             )));
         }
+        self.created.store(true, Ordering::SeqCst);
         let repo = Repository::init_dev_with(self.backend(Some(fence))?, self.init.clone())?;
         Ok((repo, true))
     }
@@ -208,6 +212,10 @@ impl Campaigner {
 
     /// One round: campaign, open the repository for a new term, publish and refresh.
     fn round(&mut self) -> Result<(), IndexError> {
+        // The keys may be copied in while running (a shared keys directory filled by the
+        // replica that made the repository).
+        let keys = has_online_key(&self.so.keys_dir);
+        self.status(|s| s.keys = keys);
         if self.campaign.is_none() {
             if !self.may_campaign()? {
                 return Ok(());

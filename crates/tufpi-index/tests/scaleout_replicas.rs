@@ -1,0 +1,404 @@
+//! Scaled-out replicas in one process: several `Index`es on one PostgreSQL database and one
+//! blob store (the S3 test server when `TUFPI_TEST_S3_ENDPOINT` is set, else a directory
+//! through `file://`), sharing one keys directory. Uploads through any replica are signed
+//! by the one leading the publisher lease; a standby takes over when the leader stops; an
+//! old leader's repository, fenced by its lapsed term, changes nothing.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use common::{get, signed_targets, wheel, TestIndex};
+use tufpi_index::{Deployment, Index, IndexOptions};
+use tufpi_pg::testing::TestDb;
+use tufpi_pg::Fence;
+use tufpi_repo::{Backend, RepoError, Repository, PUBLISHER_LEASE};
+
+/// One database, one blob store, one keys directory.
+struct Cluster {
+    db: TestDb,
+    storage: String,
+    endpoint: Option<String>,
+    keys: tempfile::TempDir,
+    _files: Option<tempfile::TempDir>,
+}
+
+impl Cluster {
+    fn new(name: &str) -> Cluster {
+        let keys = tempfile::tempdir().unwrap();
+        let db = TestDb::create();
+        if let Some(b) = tufpi_blob::testing::test_bucket(name) {
+            for (k, v) in b.env() {
+                std::env::set_var(k, v);
+            }
+            return Cluster {
+                db,
+                storage: b.url(""),
+                endpoint: Some(b.endpoint.clone()),
+                keys,
+                _files: None,
+            };
+        }
+        let files = tempfile::tempdir().unwrap();
+        Cluster {
+            db,
+            storage: format!("file://{}", files.path().display()),
+            endpoint: None,
+            keys,
+            _files: Some(files),
+        }
+    }
+
+    fn options(&self, keys_dir: Option<PathBuf>) -> IndexOptions {
+        IndexOptions {
+            deployment: Deployment {
+                database: Some(self.db.url().to_string()),
+                storage: Some(self.storage.clone()),
+                storage_endpoint: self.endpoint.clone(),
+                keys_dir: Some(keys_dir.unwrap_or_else(|| self.keys.path().to_path_buf())),
+                lease_ttl: Duration::from_secs(1),
+                ..Deployment::default()
+            },
+            ..common::test_options()
+        }
+    }
+
+    /// A replica with its own data directory; returns it and whether it made the repository.
+    fn replica_with(&self, keys_dir: Option<PathBuf>) -> (TestIndex, bool) {
+        let dir = tempfile::tempdir().unwrap();
+        let (index, created) = Index::open(dir.path(), &self.options(keys_dir)).unwrap();
+        let token = tufpi_index::db::IndexDb::open_postgres(&self.db.database())
+            .unwrap()
+            .create_token(None, None)
+            .unwrap();
+        let index = Arc::new(index);
+        (
+            TestIndex {
+                router: tufpi_index::router(index.clone()),
+                dir,
+                index,
+                token,
+            },
+            created,
+        )
+    }
+
+    fn replica(&self) -> TestIndex {
+        self.replica_with(None).0
+    }
+
+    /// Two replicas started at once: exactly one makes the repository.
+    fn pair(&self) -> (TestIndex, TestIndex) {
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(|| self.replica_with(None));
+            let b = s.spawn(|| self.replica_with(None));
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        assert!(
+            a.1 ^ b.1,
+            "exactly one replica initialises: {} {}",
+            a.1,
+            b.1
+        );
+        (a.0, b.0)
+    }
+}
+
+/// Run `f` off the async runtime: the PostgreSQL driver blocks on a runtime of its own.
+async fn off<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+/// A cluster shared with blocking closures.
+async fn cluster(name: &'static str) -> Arc<Cluster> {
+    off(move || Arc::new(Cluster::new(name))).await
+}
+
+/// Stop a replica (its publisher publishes what is pending, then releases the lease).
+async fn stop(t: TestIndex) {
+    off(move || {
+        t.index.shutdown();
+        drop(t);
+    })
+    .await
+}
+
+/// Drop the cluster (its database) off the runtime.
+async fn finish(c: Arc<Cluster>) {
+    off(move || drop(c)).await
+}
+
+async fn health(t: &TestIndex) -> serde_json::Value {
+    let r = get(&t.router, "/health", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()
+}
+
+async fn is_leader(t: &TestIndex) -> bool {
+    health(t).await["publisher"]["leader"] == true
+}
+
+/// Wait up to `within` until `t`'s metadata signs every path of `paths`; the targets then.
+async fn wait_signed(
+    t: &TestIndex,
+    paths: &[String],
+    within: Duration,
+) -> BTreeMap<String, (u64, String)> {
+    let t0 = Instant::now();
+    loop {
+        let signed = signed_targets(&t.router).await;
+        if paths.iter().all(|p| signed.contains_key(p)) {
+            return signed;
+        }
+        assert!(
+            t0.elapsed() < within,
+            "not signed within {within:?}: {paths:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Upload a wheel of `name` 1.0 through `t`; returns its page target's path.
+async fn upload(t: &TestIndex, name: &str) -> String {
+    let file = format!("{name}-1.0-py3-none-any.whl");
+    let r = t.upload(name, "1.0", &file, &wheel(name, "1.0")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    format!("simple/{name}/vnd.pypi.simple.v1.json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn uploads_through_every_replica_are_signed_by_the_one_leader() {
+    let c = cluster("scaleout-two-replicas").await;
+    let (a, b) = off({
+        let c = c.clone();
+        move || c.pair()
+    })
+    .await;
+    // One leader among them, within a lease round.
+    let t0 = Instant::now();
+    while is_leader(&a).await == is_leader(&b).await {
+        assert!(t0.elapsed() < Duration::from_secs(5), "no single leader");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (ha, hb) = (health(&a).await, health(&b).await);
+    for h in [&ha, &hb] {
+        assert_eq!(h["mode"], "scale-out");
+        assert_eq!(h["database"]["ok"], true);
+        assert_eq!(h["storage"]["ok"], true);
+        assert_eq!(h["publisher"]["keys"], true);
+    }
+    let leader_term = ha["publisher"]["term"].clone();
+    let leader_term = if leader_term.is_null() {
+        hb["publisher"]["term"].clone()
+    } else {
+        leader_term
+    };
+    assert!(leader_term.as_i64().is_some());
+
+    let pa = upload(&a, "alpha").await;
+    let pb = upload(&b, "beta").await;
+    let t1 = Instant::now();
+    // Both replicas serve metadata that signs both uploads, within a second or so.
+    let sa = wait_signed(&a, &[pa.clone(), pb.clone()], Duration::from_secs(5)).await;
+    let sb = wait_signed(&b, &[pa.clone(), pb.clone()], Duration::from_secs(5)).await;
+    eprintln!("signed after {:?}", t1.elapsed());
+    assert_eq!(sa, sb);
+    // The signed pages are what each replica serves.
+    for t in [&a, &b] {
+        for p in [&pa, &pb] {
+            let r = get(&t.router, &format!("/{p}"), None).await;
+            assert_eq!(r.status, StatusCode::OK);
+            assert_eq!(common::sha256_hex(&r.body), sa[p].1, "{p}");
+        }
+    }
+    // A twine retry of the same file through the other replica lands once.
+    let again = b
+        .upload(
+            "alpha",
+            "1.0",
+            "alpha-1.0-py3-none-any.whl",
+            &wheel("alpha", "1.0"),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST, "{}", again.text());
+    stop(a).await;
+    stop(b).await;
+    finish(c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_standby_takes_over_when_the_leader_stops() {
+    let c = cluster("scaleout-takeover").await;
+    let (a, b) = off({
+        let c = c.clone();
+        move || c.pair()
+    })
+    .await;
+    let t0 = Instant::now();
+    while is_leader(&a).await == is_leader(&b).await {
+        assert!(t0.elapsed() < Duration::from_secs(5), "no single leader");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (leader, standby) = if is_leader(&a).await { (a, b) } else { (b, a) };
+    let old_term = health(&leader).await["publisher"]["term"].as_i64().unwrap();
+    let p = upload(&standby, "gamma").await;
+    wait_signed(&standby, std::slice::from_ref(&p), Duration::from_secs(5)).await;
+
+    // The leader stops (releasing the lease): the standby leads under a newer term and
+    // publishes what is uploaded through it.
+    let stopped = Instant::now();
+    stop(leader).await;
+    let q = upload(&standby, "delta").await;
+    wait_signed(&standby, &[p, q], Duration::from_secs(5)).await;
+    eprintln!("taken over and published after {:?}", stopped.elapsed());
+    let h = health(&standby).await;
+    assert_eq!(h["publisher"]["leader"], true);
+    assert!(h["publisher"]["term"].as_i64().unwrap() > old_term);
+    stop(standby).await;
+    finish(c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_old_leader_is_fenced_and_changes_nothing() {
+    let c = cluster("scaleout-fenced").await;
+    let first = off({
+        let c = c.clone();
+        move || c.replica()
+    })
+    .await;
+    let t0 = Instant::now();
+    while !is_leader(&first).await {
+        assert!(t0.elapsed() < Duration::from_secs(5), "no leader");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let old_term = health(&first).await["publisher"]["term"].as_i64().unwrap();
+    let p = upload(&first, "epsilon").await;
+    wait_signed(&first, std::slice::from_ref(&p), Duration::from_secs(5)).await;
+
+    // A repository opened under the old term, as a leader paused past its lease holds it.
+    let (db, blobs, mut stale) = off({
+        let c = c.clone();
+        move || {
+            let db = c.db.database();
+            let blobs = tufpi_blob::open(
+                &c.storage,
+                &tufpi_blob::StorageOptions {
+                    endpoint: c.endpoint.clone(),
+                },
+            )
+            .unwrap();
+            let fence = Fence {
+                name: PUBLISHER_LEASE.to_string(),
+                term: old_term,
+            };
+            let backend =
+                Backend::scale_out(&db, Some(fence), blobs.clone(), c.keys.path()).unwrap();
+            let mut stale = Repository::open_with(backend).unwrap();
+            stale.lock().unwrap();
+            (db, blobs, stale)
+        }
+    })
+    .await;
+
+    // The leader goes; another replica takes over and publishes a change.
+    stop(first).await;
+    let second = off({
+        let c = c.clone();
+        move || c.replica()
+    })
+    .await;
+    let q = upload(&second, "zeta").await;
+    let signed = wait_signed(&second, &[p.clone(), q.clone()], Duration::from_secs(5)).await;
+    let new_term = health(&second).await["publisher"]["term"].as_i64().unwrap();
+    assert!(new_term > old_term);
+    // The stale leader wakes with work queued: its writes are refused.
+    let (ts_before, refused, stale) = off({
+        let (c, q, blobs) = (c.clone(), q.clone(), blobs.clone());
+        move || {
+            let ts_before = blobs.get("metadata/timestamp.json").unwrap().unwrap();
+            let backend = Backend::scale_out(&db, None, blobs.clone(), c.keys.path()).unwrap();
+            let mut unfenced = Repository::open_with(backend).unwrap();
+            unfenced.enqueue(&[tufpi_repo::Change::Remove(q)]).unwrap();
+            let refused = stale.publish(100).unwrap_err();
+            (ts_before, refused, stale)
+        }
+    })
+    .await;
+    assert!(
+        matches!(
+            refused,
+            RepoError::Fenced { .. } | RepoError::TimestampReplaced { .. }
+        ),
+        "{refused}"
+    );
+    if let RepoError::Fenced { held, current } = &refused {
+        assert_eq!((*held, *current), (old_term, new_term));
+    }
+    let ts_after = off({
+        let blobs = blobs.clone();
+        move || {
+            drop(stale);
+            blobs.get("metadata/timestamp.json").unwrap().unwrap()
+        }
+    })
+    .await;
+    assert_eq!(
+        ts_after, ts_before,
+        "the stale leader changed timestamp.json"
+    );
+    // The real leader publishes the queued removal; the repository stays consistent.
+    let t1 = Instant::now();
+    loop {
+        let now = signed_targets(&second.router).await;
+        if !now.contains_key(&q) {
+            assert!(now.contains_key(&p));
+            assert_eq!(now[&p], signed[&p]);
+            break;
+        }
+        assert!(
+            t1.elapsed() < Duration::from_secs(5),
+            "removal not published"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop(second).await;
+    finish(c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_without_keys_serves_and_queues_but_never_publishes() {
+    let c = cluster("scaleout-no-keys").await;
+    let leader = off({
+        let c = c.clone();
+        move || c.replica()
+    })
+    .await;
+    let empty = tempfile::tempdir().unwrap();
+    let (keyless, created) = off({
+        let (c, keys) = (c.clone(), empty.path().to_path_buf());
+        move || c.replica_with(Some(keys))
+    })
+    .await;
+    assert!(!created);
+    let p = upload(&keyless, "eta").await;
+    // Signed by the leader; served by both.
+    wait_signed(&keyless, std::slice::from_ref(&p), Duration::from_secs(5)).await;
+    wait_signed(&leader, std::slice::from_ref(&p), Duration::from_secs(5)).await;
+    // The leader stops: the keyless replica never takes over.
+    stop(leader).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let h = health(&keyless).await;
+    assert_eq!(h["publisher"]["keys"], false, "{h}");
+    assert_eq!(h["publisher"]["leader"], false, "{h}");
+    assert_eq!(h["publisher"]["state"], "no keys", "{h}");
+    let q = upload(&keyless, "theta").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!signed_targets(&keyless.router).await.contains_key(&q));
+    assert!(health(&keyless).await["pending_changes"].as_u64().unwrap() > 0);
+    stop(keyless).await;
+    finish(c).await;
+}
