@@ -29,9 +29,10 @@ pub enum IndexError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// The database cannot be reached now (PostgreSQL: connection refused, closed or timed
-    /// out, a lock not had in time): answered 503 with Retry-After.
-    #[error("index database unavailable: {0}")]
+    /// A dependency cannot be reached now (PostgreSQL: connection refused, closed or timed
+    /// out, a lock not had in time; the blob store: unreachable or overloaded): answered 503
+    /// with Retry-After.
+    #[error("temporarily unavailable: {0}")]
     Unavailable(String),
     /// Anything else that is the server's fault.
     #[error("{0}")]

@@ -235,11 +235,10 @@ fn apply_in(
 /// unreferenced files, never served since the database no longer names them).
 pub fn delete_dead_files(storage: &Storage, out: &Outcome) {
     for p in &out.dead_paths {
-        let path = storage.file_path(p);
-        if let Err(e) = std::fs::remove_file(&path) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!("removing {}: {e}", path.display());
-            }
+        // Whatever store holds them (absent is fine); a failure leaves an unreferenced file
+        // for the sweep.
+        if let Err(e) = storage.remove_file(p) {
+            tracing::warn!("removing {p}: {e}");
         }
     }
 }
