@@ -402,3 +402,54 @@ async fn a_replica_without_keys_serves_and_queues_but_never_publishes() {
     stop(keyless).await;
     finish(c).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_leader_whose_term_is_taken_stops_publishing_and_campaigns_again() {
+    let c = cluster("scaleout-intruder").await;
+    let a = off({
+        let c = c.clone();
+        move || c.replica()
+    })
+    .await;
+    let t0 = Instant::now();
+    while !is_leader(&a).await {
+        assert!(t0.elapsed() < Duration::from_secs(5), "no leader");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let term = health(&a).await["publisher"]["term"].as_i64().unwrap();
+    // Another holder takes the lease under a newer term, as after a lapse, for 3 s.
+    off({
+        let c = c.clone();
+        move || {
+            let n = c
+                .db
+                .database()
+                .get()
+                .unwrap()
+                .execute(
+                    "UPDATE lease SET holder = 'intruder', term = term + 1,
+                         expires_at = now() + interval '3 seconds'
+                     WHERE name = $1",
+                    &[&PUBLISHER_LEASE],
+                )
+                .unwrap();
+            assert_eq!(n, 1);
+        }
+    })
+    .await;
+    let taken = Instant::now();
+    let p = upload(&a, "iota").await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let h = health(&a).await;
+    assert_eq!(h["publisher"]["leader"], false, "{h}");
+    assert!(!signed_targets(&a.router).await.contains_key(&p));
+    // Once the intruder's lease lapses, the replica leads again under a newer term and
+    // publishes what waited.
+    wait_signed(&a, std::slice::from_ref(&p), Duration::from_secs(6)).await;
+    assert!(taken.elapsed() >= Duration::from_secs(3));
+    let h = health(&a).await;
+    assert_eq!(h["publisher"]["leader"], true, "{h}");
+    assert!(h["publisher"]["term"].as_i64().unwrap() >= term + 2, "{h}");
+    stop(a).await;
+    finish(c).await;
+}
