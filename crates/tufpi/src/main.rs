@@ -13,6 +13,7 @@ mod deploy;
 mod fsutil;
 mod keycmd;
 mod metacmd;
+mod migratecmd;
 mod projectcmd;
 mod proxycmd;
 mod repocmd;
@@ -62,6 +63,8 @@ enum Command {
         #[command(subcommand)]
         cmd: projectcmd::ProjectCmd,
     },
+    /// Copy an embedded index (a data directory) to PostgreSQL and a blob store.
+    Migrate(migratecmd::MigrateArgs),
     /// Run a verifying proxy: pip and uv get only what the index's TUF metadata vouches for.
     Proxy(proxycmd::ProxyArgs),
     /// Create, list and revoke the index's upload tokens.
@@ -114,6 +117,7 @@ fn main() -> ExitCode {
         Command::Token { cmd } => tokencmd::run(cmd),
         Command::Project { cmd } => projectcmd::run(cmd),
         Command::Proxy(args) => proxycmd::run(args),
+        Command::Migrate(args) => migratecmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
