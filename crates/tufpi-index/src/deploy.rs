@@ -37,8 +37,9 @@ pub struct Deployment {
     /// Where clients fetch TUF metadata (a CDN in front of the bucket's `metadata/`):
     /// printed for clients; `/metadata/…` keeps being served here too.
     pub public_metadata_url: Option<String>,
-    /// Where clients fetch files (a CDN in front of the bucket's `packages/`): rendered
-    /// pages link there. Pages are signed targets: every replica must use the same value.
+    /// Where clients fetch files (a CDN in front of the bucket's `packages/`): `/packages/…`
+    /// answers a redirect there (pages keep relative links: the same signed bytes on every
+    /// replica).
     pub files_url: Option<String>,
 }
 
@@ -79,6 +80,8 @@ pub struct ScaleOut {
     pub keys_dir: PathBuf,
     /// Where clients fetch TUF metadata, if not here.
     pub public_metadata_url: Option<String>,
+    /// Where `/packages/…` redirects to, if set.
+    pub files_url: Option<String>,
     /// The last `timestamp.json` read and when (served again for up to a second, and while
     /// the store cannot be reached).
     timestamp: Mutex<Option<(Instant, Bytes)>>,
@@ -246,6 +249,7 @@ pub(crate) fn open(dir: &Path, opts: &IndexOptions) -> Result<(Index, bool), Ind
         metadata,
         keys_dir,
         public_metadata_url: d.public_metadata_url.clone(),
+        files_url: d.files_url.clone(),
         timestamp: Mutex::new(None),
     };
     tracing::info!(

@@ -3,6 +3,10 @@
 //! the index storage's in-process cache (one cache, keyed by blob key); `timestamp.json` is
 //! read at most once a second (and the last one read is served while the store cannot be
 //! reached). Headers as an embedded index sends them.
+//!
+//! With `--files-url`, `/packages/…` answers a redirect to the file there (a CDN in front of
+//! the bucket's `packages/`): pages keep their relative links, so every replica renders and
+//! signs the same page bytes whatever URL it was given, and installers follow the redirect.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -107,4 +111,31 @@ pub(crate) async fn serve(
         etag: Some(etag),
     };
     Stored::Bytes(bytes).respond(req, &served).await
+}
+
+/// `/packages/<rest>` with `--files-url BASE`: a 302 to `BASE/<target path>` of the file
+/// (a hash-prefixed name resolved to its target), or 404 if the index has no such file.
+pub(crate) async fn files_redirect(
+    index: Arc<Index>,
+    rest: String,
+    base: String,
+) -> Result<Response, IndexError> {
+    let (target, _) =
+        tokio::task::spawn_blocking(move || crate::routes::resolve_package(&index, &rest))
+            .await
+            .map_err(|e| IndexError::Internal(e.to_string()))??;
+    let to = format!("{}/{target}", base.trim_end_matches('/'));
+    let location =
+        HeaderValue::try_from(to).map_err(|e| IndexError::Internal(format!("--files-url: {e}")))?;
+    Ok((
+        axum::http::StatusCode::FOUND,
+        [
+            (header::LOCATION, location),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            ),
+        ],
+    )
+        .into_response())
 }

@@ -233,7 +233,7 @@ async fn project_target(
 /// Resolve `/packages/<b2[0:2]>/<b2[2:4]>/<b2[4:]>/<name>` to a stored file: a distribution,
 /// its `.metadata`, or either under `<sha256 or blake2b>.<name>`. Returns its target path
 /// and SHA-256.
-fn resolve_package(index: &Index, rest: &str) -> Result<(String, String), IndexError> {
+pub(crate) fn resolve_package(index: &Index, rest: &str) -> Result<(String, String), IndexError> {
     let nf = || not_found("No such file");
     let path = format!("packages/{rest}");
     let Some((b2, name)) = parse_package_path(&path) else {
@@ -298,6 +298,9 @@ async fn package_file(
     Path(rest): Path<String>,
     req: Request,
 ) -> Result<Response, IndexError> {
+    if let Some(base) = index.scale_out().and_then(|s| s.files_url.clone()) {
+        return crate::metadata::files_redirect(index, rest, base).await;
+    }
     let (stored, target, sha256) = blocking(move || {
         let (target, sha256) = resolve_package(&index, &rest)?;
         let stored = index

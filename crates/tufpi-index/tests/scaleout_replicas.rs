@@ -421,18 +421,17 @@ async fn a_leader_whose_term_is_taken_stops_publishing_and_campaigns_again() {
     off({
         let c = c.clone();
         move || {
-            let n = c
-                .db
-                .database()
-                .get()
-                .unwrap()
-                .execute(
-                    "UPDATE lease SET holder = 'intruder', term = term + 1,
+            let n =
+                c.db.database()
+                    .get()
+                    .unwrap()
+                    .execute(
+                        "UPDATE lease SET holder = 'intruder', term = term + 1,
                          expires_at = now() + interval '3 seconds'
                      WHERE name = $1",
-                    &[&PUBLISHER_LEASE],
-                )
-                .unwrap();
+                        &[&PUBLISHER_LEASE],
+                    )
+                    .unwrap();
             assert_eq!(n, 1);
         }
     })
@@ -450,6 +449,78 @@ async fn a_leader_whose_term_is_taken_stops_publishing_and_campaigns_again() {
     let h = health(&a).await;
     assert_eq!(h["publisher"]["leader"], true, "{h}");
     assert!(h["publisher"]["term"].as_i64().unwrap() >= term + 2, "{h}");
+    stop(a).await;
+    finish(c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn metadata_comes_from_the_store_and_files_redirect_to_the_files_url() {
+    let c = cluster("scaleout-serving").await;
+    let a = off({
+        let c = c.clone();
+        move || {
+            let mut opts = c.options(None);
+            opts.deployment.files_url = Some("https://cdn.example/files/".into());
+            let dir = tempfile::tempdir().unwrap();
+            let (index, _) = Index::open(dir.path(), &opts).unwrap();
+            let token = tufpi_index::db::IndexDb::open_postgres(&c.db.database())
+                .unwrap()
+                .create_token(None, None)
+                .unwrap();
+            let index = Arc::new(index);
+            TestIndex {
+                router: tufpi_index::router(index.clone()),
+                dir,
+                index,
+                token,
+            }
+        }
+    })
+    .await;
+    let p = upload(&a, "kappa").await;
+    wait_signed(&a, std::slice::from_ref(&p), Duration::from_secs(5)).await;
+
+    let root = get(&a.router, "/metadata/1.root.json", None).await;
+    assert_eq!(root.status, StatusCode::OK);
+    assert_eq!(root.headers["cache-control"], "public, max-age=3600");
+    assert_eq!(root.json()["signed"]["_type"], "root");
+    let ts = get(&a.router, "/metadata/timestamp.json", None).await;
+    assert_eq!(ts.status, StatusCode::OK);
+    assert_eq!(ts.headers["cache-control"], "no-cache");
+    let v = ts.json()["signed"]["meta"]["snapshot.json"]["version"]
+        .as_u64()
+        .unwrap();
+    let req = axum::http::Request::get(format!("/metadata/{v}.snapshot.json"))
+        .header("accept-encoding", "gzip")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let snap = common::send(&a.router, req).await;
+    assert_eq!(snap.status, StatusCode::OK);
+    if snap.body.len() > 2 && snap.body[..2] == [0x1f, 0x8b] {
+        assert_eq!(snap.headers["content-encoding"], "gzip");
+    }
+    assert_eq!(
+        get(&a.router, "/metadata/9999.snapshot.json", None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Pages keep relative links; the file answers a redirect to the files URL.
+    let page = get(&a.router, &format!("/{p}"), None).await.json();
+    let url = page["files"][0]["url"].as_str().unwrap().to_string();
+    let target = url.strip_prefix("../../").unwrap();
+    let r = get(&a.router, &format!("/{target}"), None).await;
+    assert_eq!(r.status, StatusCode::FOUND);
+    assert_eq!(
+        r.headers["location"],
+        format!("https://cdn.example/files/{target}").as_str()
+    );
+    let missing = target.replace("kappa-1.0", "kappa-2.0");
+    assert_eq!(
+        get(&a.router, &format!("/{missing}"), None).await.status,
+        StatusCode::NOT_FOUND
+    );
     stop(a).await;
     finish(c).await;
 }

@@ -93,8 +93,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "URL")]
     public_metadata_url: Option<String>,
     /// Scaled out: where clients fetch files (e.g. a CDN in front of the bucket's packages/
-    /// prefix); rendered pages link there. Pages are signed TUF targets: every replica must
-    /// be given the same value (and changing it re-renders only pages written afterwards).
+    /// prefix): /packages/... answers a redirect to URL/packages/... (pip, uv and TUF clients
+    /// follow it). Pages keep relative links, so they sign the same on every replica; give
+    /// every replica the same value all the same.
     #[arg(long, value_name = "URL")]
     files_url: Option<String>,
     #[command(flatten)]
