@@ -47,11 +47,16 @@ fn refuse_existing(dir: &Path) -> Result<(), RepoError> {
     Ok(())
 }
 
-/// Refuse to make a repository in a backend whose state store holds one (settings or roles).
+/// Refuse to make a repository in a backend whose state store holds one (settings or roles),
+/// or whose metadata store holds another's metadata (create-only writes would keep its files).
 fn refuse_existing_in(backend: &Backend) -> Result<(), RepoError> {
     let state = &backend.state;
     let settings = RepoConfig::from_settings(|k| state.get_setting(k).ok().flatten()).is_some();
-    if settings || !state.roles()?.is_empty() {
+    let mut published = false;
+    for key in ["1.root.json", "timestamp.json"] {
+        published = published || backend.metadata.head(key)?.is_some();
+    }
+    if settings || published || !state.roles()?.is_empty() {
         return Err(RepoError::AlreadyInitialised {
             dir: PathBuf::from(backend.metadata.describe()),
         });

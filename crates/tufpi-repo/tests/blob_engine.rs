@@ -279,6 +279,39 @@ fn swapped_timestamp_is_refused_and_the_plan_stays(scratch: &Path, bucket: Arc<d
     assert_targets(&site.verify(), &model);
 }
 
+fn init_refuses_a_store_holding_a_repository(scratch: &Path, bucket: Arc<dyn BlobStore>) {
+    let site = Site::new(scratch, bucket);
+    drop(Repository::init_dev_with(site.backend(site.metadata(), None), cfg(2)).unwrap());
+    // The same state store, or another one over the same metadata: refused, nothing written.
+    let err = Repository::init_dev_with(site.backend(site.metadata(), None), cfg(2))
+        .err()
+        .expect("second init");
+    assert!(
+        matches!(err, RepoError::AlreadyInitialised { .. }),
+        "{err:?}"
+    );
+    let before = site.objects("metadata");
+    let fresh = Backend {
+        state: Box::new(SqliteStore::open(&site.scratch.join("other.db")).unwrap()),
+        metadata: site.metadata(),
+        staging: None,
+        keys_dir: site.scratch.join("other-keys"),
+        work_dir: None,
+    };
+    let err = Repository::init_dev_with(fresh, cfg(2))
+        .err()
+        .expect("init over another repository's metadata");
+    assert!(
+        matches!(err, RepoError::AlreadyInitialised { .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("already holds a repository"),
+        "{err}"
+    );
+    assert_eq!(site.objects("metadata"), before);
+}
+
 fn timestamp_ahead_of_the_state_store_is_refused(scratch: &Path, bucket: Arc<dyn BlobStore>) {
     let site = Site::new(scratch, bucket);
     drop(Repository::init_dev_with(site.backend(site.metadata(), None), cfg(2)).unwrap());
@@ -460,6 +493,12 @@ fn fs_swapped_timestamp_is_refused_and_the_plan_stays() {
 }
 
 #[test]
+fn fs_init_refuses_a_store_holding_a_repository() {
+    let tmp = common::TestDir::new(module_path!());
+    init_refuses_a_store_holding_a_repository(tmp.path(), fs_bucket(&tmp));
+}
+
+#[test]
 fn fs_timestamp_ahead_of_the_state_store_is_refused() {
     let tmp = common::TestDir::new(module_path!());
     timestamp_ahead_of_the_state_store_is_refused(tmp.path(), fs_bucket(&tmp));
@@ -504,6 +543,15 @@ fn s3_swapped_timestamp_is_refused_and_the_plan_stays() {
     };
     let tmp = common::TestDir::new(module_path!());
     swapped_timestamp_is_refused_and_the_plan_stays(tmp.path(), bucket);
+}
+
+#[test]
+fn s3_init_refuses_a_store_holding_a_repository() {
+    let Some(bucket) = s3_bucket("engine-init") else {
+        return;
+    };
+    let tmp = common::TestDir::new(module_path!());
+    init_refuses_a_store_holding_a_repository(tmp.path(), bucket);
 }
 
 #[test]
