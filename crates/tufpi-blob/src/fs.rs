@@ -127,7 +127,7 @@ impl BlobStore for FsStore {
         }
         self.ensure_parent(&path)?;
         // Files appear only by rename: one that exists is whole.
-        tufpi_fs::write_once(&path, bytes.to_vec())?;
+        tufpi_fs::write_once(&path, Vec::from(bytes))?;
         Ok(Created::New)
     }
 
@@ -136,7 +136,7 @@ impl BlobStore for FsStore {
         for (k, b) in items {
             let path = self.path(&k)?;
             self.ensure_parent(&path)?;
-            files.push((path, b.to_vec()));
+            files.push((path, Vec::from(b)));
         }
         tufpi_fs::write_many_once(files)?;
         Ok(())
