@@ -92,6 +92,7 @@ class TcpProxy:
             return
         try:
             self._call(self._cut())
+            self._call(self._cancel_all())
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(10)
@@ -128,6 +129,12 @@ class TcpProxy:
         for w in list(self._conns):
             _reset(w)
         self._conns.clear()
+
+    async def _cancel_all(self) -> None:
+        tasks = [t for t in asyncio.all_tasks(self.loop) if t is not asyncio.current_task()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _handle(self, creader: asyncio.StreamReader, cwriter: asyncio.StreamWriter) -> None:
         if self._server is None:

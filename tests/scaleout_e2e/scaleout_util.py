@@ -179,6 +179,7 @@ class Replica:
     def start(self, timeout: float = 90.0) -> "Replica":
         self.data.mkdir(parents=True, exist_ok=True)
         self.base = ""
+        mark = len(self.log())
         with open(self.log_path, "ab") as log:
             log.write(f"==== start {' '.join(self.command())}\n".encode())
             log.flush()
@@ -186,7 +187,7 @@ class Replica:
                                          stdin=subprocess.DEVNULL, env=self.env(), start_new_session=True)
         t0 = time.monotonic()
         while time.monotonic() - t0 < timeout:
-            m = re.search(r" listening on (http://\S+)", self.log())
+            m = re.search(r" listening on (http://\S+)", self.log()[mark:])
             if m:
                 self.base = m.group(1).rstrip("/")
                 return self
@@ -424,7 +425,7 @@ class TimestampPoller:
     def _run(self) -> None:
         i = 0
         while not self._stop.is_set():
-            live = [r for r in self.replicas if r.alive() and not r.stopped]
+            live = [r for r in self.replicas if r.base and r.alive() and not r.stopped]
             if live:
                 r = live[i % len(live)]
                 i += 1
@@ -432,16 +433,46 @@ class TimestampPoller:
                     v = r.timestamp_version(timeout=2)
                     if v is not None:
                         self.seen.append((time.monotonic(), r.name, v))
-                except (OSError, ValueError, KeyError, http.client.HTTPException):
+                except Exception:  # a replica restarting, stopped, killed: not a version
                     self.errors += 1
             self._stop.wait(self.interval)
 
+    def timeline(self) -> str:
+        """Each replica's version changes over time (seconds from the first poll)."""
+        if not self.seen:
+            return "nothing seen"
+        t0 = self.seen[0][0]
+        last: dict[str, int] = {}
+        out = []
+        for t, name, v in self.seen:
+            if last.get(name) != v:
+                out.append(f"{t - t0:.2f}s {name} v{v}")
+                last[name] = v
+        return "; ".join(out)
+
+    def decreases_per_replica(self) -> list[tuple]:
+        """Decreases seen from any one replica (a client of that replica alone)."""
+        last: dict[str, tuple] = {}
+        out = []
+        for e in self.seen:
+            if e[1] in last and e[2] < last[e[1]][2]:
+                out.append((last[e[1]], e))
+            last[e[1]] = e
+        return out
+
     def decreases(self) -> list[tuple]:
+        """Decreases seen by the round-robin client (a client behind a load balancer)."""
         out = []
         for a, b in zip(self.seen, self.seen[1:]):
             if b[2] < a[2]:
                 out.append((a, b))
         return out
+
+    def summary(self) -> str:
+        per: dict[str, list[int]] = {}
+        for _, name, v in self.seen:
+            per.setdefault(name, []).append(v)
+        return ", ".join(f"{n}: {len(vs)} polls v{min(vs)}..v{max(vs)}" for n, vs in sorted(per.items()))
 
     def max_version(self) -> int:
         return max((v for _, _, v in self.seen), default=0)
@@ -475,16 +506,19 @@ def listed(replica: Replica, projects) -> dict[str, dict]:
 
 
 def wait_signed(replicas, root: bytes, uploads: list[Upload], work: Path, timeout: float = 20) -> float:
-    """Seconds until ngclient through the first replica finds every upload signed."""
+    """Seconds until ngclient (fresh, from 1.root.json) through every replica finds every
+    upload signed: each replica re-reads timestamp.json from the bucket on its own schedule."""
     t0 = time.monotonic()
     n = [0]
 
-    def all_signed():
+    def all_signed(r):
         n[0] += 1
-        u = updater(replicas[0], root, work / f"wait{n[0]}")
+        u = updater(r, root, work / f"wait{n[0]}")
         return all((i := u.get_targetinfo(up.target)) is not None and i.hashes["sha256"] == up.sha256
                    for up in uploads)
-    wait_for(all_signed, timeout, "every acknowledged upload signed", 0.3)
+    for r in replicas:
+        wait_for(lambda: all_signed(r), max(1.0, timeout - (time.monotonic() - t0)),
+                 f"every acknowledged upload signed (ngclient through {r.name})", 0.3)
     return time.monotonic() - t0
 
 
