@@ -131,10 +131,13 @@ class TcpProxy:
         self._conns.clear()
 
     async def _cancel_all(self) -> None:
+        """After a cut: let the relays see their connections end, then cancel what is left."""
         tasks = [t for t in asyncio.all_tasks(self.loop) if t is not asyncio.current_task()]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=1)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def _handle(self, creader: asyncio.StreamReader, cwriter: asyncio.StreamWriter) -> None:
         if self._server is None:
@@ -151,7 +154,8 @@ class TcpProxy:
                 await self._relay_http(creader, cwriter, ureader, uwriter)
             else:
                 await asyncio.gather(_pump(creader, uwriter), _pump(ureader, cwriter))
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError,
+                asyncio.CancelledError):
             pass
         finally:
             for w in (cwriter, uwriter):

@@ -284,10 +284,21 @@ def wait_for(pred, timeout: float, what: str, interval: float = 0.05):
 
 
 def leader_of(replicas: list[Replica], timeout: float = 30) -> Replica:
+    """The one replica whose /health says leader (fails, with every replica's publisher
+    report, when none or several do for `timeout` seconds)."""
     def one():
         leaders = [r for r in replicas if r.is_leader()]
         return leaders[0] if len(leaders) == 1 else None
-    return wait_for(one, timeout, "exactly one replica's /health says leader", 0.1)
+    try:
+        return wait_for(one, timeout, "exactly one replica's /health says leader", 0.1)
+    except AssertionError as e:
+        report = {}
+        for r in replicas:
+            try:
+                report[r.name] = r.health(timeout=10).get("publisher")
+            except Exception as x:
+                report[r.name] = repr(x)
+        raise AssertionError(f"{e}: {report}") from None
 
 
 # ---------------------------------------------------------------- uploads
