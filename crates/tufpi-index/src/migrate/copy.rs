@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tufpi_blob::{BlobStore, Bytes, Created};
+use tufpi_blob::{BlobMeta, BlobStore, Bytes, Created};
 
 use crate::error::IndexError;
 use crate::storage::blob_error;
@@ -201,29 +201,128 @@ pub(super) fn verify_sizes(
     Ok(())
 }
 
-/// Check that `dst` holds each of `keys` byte for byte as the file `src/key`.
+/// Whether `etag` is the MD5 of `bytes` (what S3 reports for an object put in one piece
+/// without KMS encryption; any other ETag is not).
+fn etag_is_md5_of(etag: &str, bytes: &[u8]) -> bool {
+    use md5::{Digest, Md5};
+    let tag = etag.trim_matches('"');
+    tag.len() == 32 && tag.eq_ignore_ascii_case(&hex::encode(Md5::digest(bytes)))
+}
+
+/// Check that `dst` holds each of `keys` byte for byte as the file `src/key`: by the
+/// listing's size and MD5 ETag where the store reports one (one listing, not a request per
+/// file: a PEP 458 repository has 16,384 bins), else by reading it back.
 pub(super) fn verify_identical(
     src: &Path,
     dst: &dyn BlobStore,
     keys: &[String],
     threads: usize,
 ) -> Result<(), IndexError> {
+    let listed: HashMap<String, BlobMeta> = dst
+        .list("")
+        .map_err(blob_error)?
+        .into_iter()
+        .map(|m| (m.key.clone(), m))
+        .collect();
     parallel(keys, threads, &|key| {
         let path = src.join(key);
         let local = std::fs::read(&path)
             .map_err(|e| IndexError::io(format!("reading {}", path.display()), e))?;
-        match dst.get(key).map_err(blob_error)? {
-            Some(b) if b[..] == local[..] => Ok(()),
-            Some(_) => Err(IndexError::Internal(format!(
-                "{} holds {key} with other bytes than {}: the bucket holds another \
-                 repository's metadata; nothing was committed to the database",
-                dst.describe(),
-                path.display()
-            ))),
-            None => Err(IndexError::Internal(format!(
-                "{key} is missing from {} after copying it",
-                dst.describe()
-            ))),
+        let by_listing = listed.get(key).is_some_and(|m| {
+            m.size == local.len() as u64
+                && m.etag
+                    .as_ref()
+                    .is_some_and(|e| etag_is_md5_of(&e.0, &local))
+        });
+        if by_listing {
+            return Ok(());
         }
+        verify_read_back(&path, &local, dst, key)
     })
+}
+
+/// Check that `dst` holds `key` with exactly `local`'s bytes (those of `path`), reading it.
+pub(super) fn verify_read_back(
+    path: &Path,
+    local: &[u8],
+    dst: &dyn BlobStore,
+    key: &str,
+) -> Result<(), IndexError> {
+    match dst.get(key).map_err(blob_error)? {
+        Some(b) if b[..] == local[..] => Ok(()),
+        Some(_) => Err(IndexError::Internal(format!(
+            "{} holds {key} with other bytes than {}: the bucket holds another repository's \
+             metadata; nothing was committed to the database",
+            dst.describe(),
+            path.display()
+        ))),
+        None => Err(IndexError::Internal(format!(
+            "{key} is missing from {} after copying it",
+            dst.describe()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tufpi_blob::FsStore;
+
+    fn quiet(_: &str) {}
+
+    #[test]
+    fn objects_are_put_once_and_checked() {
+        let src = tempfile::tempdir().unwrap();
+        let dst = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dst.path()).unwrap();
+        let big = vec![7u8; (IN_MEMORY + 1) as usize];
+        std::fs::create_dir_all(src.path().join("packages/ab")).unwrap();
+        std::fs::write(src.path().join("packages/ab/big.whl"), &big).unwrap();
+        std::fs::write(src.path().join("packages/ab/small.whl"), b"small").unwrap();
+        let objects = vec![
+            ("packages/ab/big.whl".to_string(), big.len() as u64),
+            ("packages/ab/small.whl".to_string(), 5),
+        ];
+        let c = copy_objects(src.path(), &store, &objects, 4, "t", &quiet).unwrap();
+        assert_eq!(
+            (c.new, c.existed, c.new_bytes),
+            (2, 0, big.len() as u64 + 5)
+        );
+        verify_sizes(&store, &["packages"], &objects).unwrap();
+        let keys: Vec<String> = objects.iter().map(|(k, _)| k.clone()).collect();
+        verify_identical(src.path(), &store, &keys, 2).unwrap();
+        // Again (a resumed run): nothing put, everything checked.
+        let c = copy_objects(src.path(), &store, &objects, 4, "t", &quiet).unwrap();
+        assert_eq!((c.new, c.existed), (0, 2));
+        // A size the index does not record: the source is damaged.
+        let wrong = vec![("packages/ab/small.whl".to_string(), 6)];
+        let e = copy_objects(src.path(), &store, &wrong, 1, "t", &quiet).unwrap_err();
+        assert!(e.to_string().contains("damaged"), "{e}");
+        let e = verify_sizes(&store, &["packages"], &wrong).unwrap_err();
+        assert!(e.to_string().contains("not 6"), "{e}");
+    }
+
+    #[test]
+    fn another_repository_s_metadata_is_found_out() {
+        let src = tempfile::tempdir().unwrap();
+        let dst = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dst.path()).unwrap();
+        std::fs::write(src.path().join("1.root.json"), b"ours").unwrap();
+        store
+            .put_new("1.root.json", Bytes::from_static(b"yours"))
+            .unwrap();
+        let objects = vec![("1.root.json".to_string(), 4)];
+        let c = copy_objects(src.path(), &store, &objects, 1, "t", &quiet).unwrap();
+        assert_eq!(c.existed, 1);
+        let e = verify_identical(src.path(), &store, &["1.root.json".into()], 1).unwrap_err();
+        assert!(e.to_string().contains("other bytes"), "{e}");
+    }
+
+    #[test]
+    fn md5_etags_are_recognised() {
+        let b = b"hello";
+        assert!(etag_is_md5_of("\"5d41402abc4b2a76b9719d911017c592\"", b));
+        assert!(!etag_is_md5_of("5d41402abc4b2a76b9719d911017c592-2", b));
+        assert!(!etag_is_md5_of("0000402abc4b2a76b9719d911017c592", b));
+    }
 }

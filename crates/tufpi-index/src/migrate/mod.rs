@@ -253,13 +253,15 @@ fn copy_and_commit(
         "files and pages",
         progress,
     )?;
+    let copied_in = t.elapsed();
     copy::verify_sizes(&**blobs, &[PACKAGES, PAGES], &objects)?;
     progress(&format!(
-        "  {} put ({}), {} there already; sizes checked ({:.1} s)",
+        "  {} put ({}), {} there already ({:.1} s); sizes checked ({:.1} s)",
         report.objects.new,
         human_bytes(report.objects.new_bytes),
         report.objects.existed,
-        t.elapsed().as_secs_f64()
+        copied_in.as_secs_f64(),
+        (t.elapsed() - copied_in).as_secs_f64()
     ));
 
     let t = Instant::now();
@@ -285,13 +287,16 @@ fn copy_and_commit(
         "metadata",
         progress,
     )?;
+    let copied_in = t.elapsed();
     let keys: Vec<String> = meta.iter().map(|(k, _)| k.clone()).collect();
     copy::verify_identical(&meta_dir, metadata, &keys, opts.threads)?;
     progress(&format!(
-        "  {} put, {} there already; byte-identical ({:.1} s)",
+        "  {} put ({}), {} there already ({:.1} s); byte-identical ({:.1} s)",
         copied.new,
+        human_bytes(copied.new_bytes),
         copied.existed,
-        t.elapsed().as_secs_f64()
+        copied_in.as_secs_f64(),
+        (t.elapsed() - copied_in).as_secs_f64()
     ));
 
     if rows_were_there {
@@ -349,7 +354,7 @@ fn copy_and_commit(
         }
         Err(e) => return Err(blob_error(e)),
     }
-    copy::verify_identical(&meta_dir, metadata, &[TIMESTAMP.to_string()], 1)?;
+    copy::verify_read_back(&path, &ts, metadata, TIMESTAMP)?;
     copied.new += 1;
     copied.new_bytes += ts.len() as u64;
     copied.bytes += ts.len() as u64;
