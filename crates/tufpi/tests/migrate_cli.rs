@@ -425,3 +425,64 @@ fn an_embedded_index_migrated_keeps_its_clients() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("timestamp.json"), "{err}");
 }
+
+/// Figures for a PEP 458-sized repository (16,384 bins): `cargo test -p tufpi --test
+/// migrate_cli -- --ignored --nocapture` (uploads: `TUFPI_MIGRATE_UPLOADS`, default 200).
+#[test]
+#[ignore]
+fn figures_for_a_full_sized_repository() {
+    let Some(bucket) = tufpi_blob::testing::test_bucket("migrate-figures") else {
+        return;
+    };
+    let uploads: usize = std::env::var("TUFPI_MIGRATE_UPLOADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let pg = TestDb::create();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let d = data.to_str().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tufpi"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", d])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    let base = loop {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0);
+        if let Some((_, url)) = line.trim().split_once("listening on ") {
+            break url.trim_end_matches('/').to_string();
+        }
+    };
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let embedded = Server { child, base };
+    let token = ok(&["token", "create", "--data-dir", d], &[])
+        .trim()
+        .to_string();
+    let t0 = Instant::now();
+    for i in 0..uploads {
+        upload(
+            &embedded.base,
+            &token,
+            &format!("p{}", i % 50),
+            &format!("1.{i}"),
+        );
+    }
+    let last = uploads - 1;
+    signed(
+        &embedded.base,
+        &format!("p{}", last % 50),
+        &format!("p{}-1.{last}-py3-none-any.whl", last % 50),
+    );
+    eprintln!("{uploads} uploads in {:.1} s", t0.elapsed().as_secs_f64());
+    drop(embedded);
+    let mut env = bucket.env();
+    env.push(("TUFPI_DATABASE_URL", pg.url().to_string()));
+    env.push(("TUFPI_STORAGE_URL", bucket.url("")));
+    let t0 = Instant::now();
+    let out = ok(&["migrate", "--data-dir", d], &env);
+    eprintln!("migrate took {:.1} s:\n{out}", t0.elapsed().as_secs_f64());
+}
