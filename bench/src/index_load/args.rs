@@ -8,9 +8,10 @@ use crate::measure::{fail, Error};
 pub const USAGE: &str = "usage:
   index_load pages --url http://HOST:PORT --paths FILE [--connections C] [--duration S]
                    [--warmup S] [--accept TYPE] [--seed N]
-  index_load uploads --url http://HOST:PORT --manifest FILE [--path /legacy/]
-                   [--connections C] [--token TOKEN] [--watch] [--poll-ms MS]
-                   [--settle S] [--signed-timeout S]
+  index_load uploads --url http://HOST:PORT[,http://HOST2:PORT2...] --manifest FILE
+                   [--path /legacy/] [--connections C] [--token TOKEN] [--watch]
+                   [--watch-url URL] [--poll-ms MS] [--settle S] [--signed-timeout S]
+  (several URLs: upload i goes to URL i mod n; the watch reads --watch-url, else the first)
 manifest: one upload a line, tab-separated: FILE NAME VERSION FILETYPE PYVERSION";
 
 /// The parsed command line: the load, `--key value` options and bare flags.

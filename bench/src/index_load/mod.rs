@@ -8,7 +8,8 @@
 //! workers) gets a new one, whose connect time counts in that request's latency.
 //!
 //! `index_load uploads`: a manifest of files uploaded with twine's multipart form over C
-//! connections (`POST`, HTTP Basic `__token__`). With `--watch` (a tufpi index), a second
+//! connections (`POST`, HTTP Basic `__token__`); `--url A,B,C` spreads them round-robin over
+//! several replicas (upload i to URL i mod n). With `--watch` (a tufpi index), a second
 //! thread reads `/metadata/timestamp.json` every `--poll-ms` during the stream and until no
 //! new snapshot has appeared for `--settle` seconds after it, noting when each snapshot version
 //! was first seen; then a sweep walks those versions (snapshot → the bin delegated each

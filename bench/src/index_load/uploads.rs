@@ -112,8 +112,21 @@ fn b64(input: &[u8]) -> String {
 
 /// `index_load uploads`: see the module documentation.
 pub fn uploads(a: &Args) -> Result<(), Error> {
-    let url = a.req("url")?;
-    let host = host_port(&url)?;
+    // Several replicas: `--url A,B,C`, upload i going to URL i mod n (round-robin); the
+    // signing watch reads the first (or `--watch-url`).
+    let hosts: Vec<String> = a
+        .req("url")?
+        .split(',')
+        .filter(|u| !u.trim().is_empty())
+        .map(|u| host_port(u.trim()))
+        .collect::<Result<_, _>>()?;
+    if hosts.is_empty() {
+        return Err(fail("--url: no URL"));
+    }
+    let host = match a.opt("watch-url") {
+        Some(u) => host_port(&u)?,
+        None => hosts[0].clone(),
+    };
     let manifest = a.req("manifest")?;
     let path = a.opt("path").unwrap_or_else(|| "/legacy/".into());
     let conns: usize = a.num("connections", 1)?;
@@ -132,10 +145,13 @@ pub fn uploads(a: &Args) -> Result<(), Error> {
         })
         .unwrap_or_default();
     // Whole requests, built before the clock starts.
-    let reqs: Rc<Vec<(Vec<u8>, String, String)>> = Rc::new(
+    let reqs: Rc<Vec<(Vec<u8>, String, String, usize)>> = Rc::new(
         items
             .into_iter()
-            .map(|u| {
+            .enumerate()
+            .map(|(i, u)| {
+                let hi = i % hosts.len();
+                let host = &hosts[hi];
                 let mut r = format!(
                     "POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: tufpi-index-load\r\n{auth}\
 Content-Type: multipart/form-data; boundary={}\r\nContent-Length: {}\r\n\r\n",
@@ -144,7 +160,7 @@ Content-Type: multipart/form-data; boundary={}\r\nContent-Length: {}\r\n\r\n",
                 )
                 .into_bytes();
                 r.extend_from_slice(&u.body);
-                (r, u.filename, u.target)
+                (r, u.filename, u.target, hi)
             })
             .collect(),
     );
@@ -175,18 +191,19 @@ Content-Type: multipart/form-data; boundary={}\r\nContent-Length: {}\r\n\r\n",
             first_error.clone(),
         );
         let acks = acks.clone();
-        let host = host.clone();
+        let hosts = hosts.clone();
         local.spawn_local(async move {
-            let mut conn = Conn::new(&host);
+            // One keep-alive connection per replica.
+            let mut conns: Vec<Conn> = hosts.iter().map(|h| Conn::new(h)).collect();
             loop {
                 let i = next.get();
                 if i >= reqs.len() {
                     break;
                 }
                 next.set(i + 1);
-                let (req, filename, target) = &reqs[i];
+                let (req, filename, target, hi) = &reqs[i];
                 let t0 = Instant::now();
-                let r = conn.send(req, true).await;
+                let r = conns[*hi].send(req, true).await;
                 let t1 = Instant::now();
                 match r {
                     Ok(resp) if resp.status == 200 => {
