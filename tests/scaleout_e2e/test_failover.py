@@ -1,4 +1,4 @@
-"""Failover: three replicas, a burst of concurrent uploads spread over them, and kill -9 of the
+"""Failover: three replicas, a burst of N uploads all sent at once, spread over them, and kill -9 of the
 leader (the replica whose /health says leader) at an exact point of a publish — the moment
 the S3 proxy sees the S3 server accept its write of a bin, of the snapshot, or of
 timestamp.json (before the leader reads the answer). A standby's /health says leader and a
@@ -49,7 +49,8 @@ def bucket_timestamp(cluster) -> int:
 
 
 def test_failover(cluster, scratch):
-    rs = cluster.start(3, "--publish-interval-ms", "50", "--lease-ttl", TTL, "--max-uploads-per-token", "64")
+    rs = cluster.start(3, "--publish-interval-ms", "50", "--lease-ttl", TTL, "--max-uploads-per-token", "64",
+                       "--max-concurrent-uploads", "64")
     token = rs[0].token()
     root = cluster.root()
     bucket = cluster.bucket.name
@@ -95,7 +96,8 @@ def test_failover(cluster, scratch):
             cluster.s3_proxy.hooks.append(hook)
             m = threading.Thread(target=measure, daemon=True)
             m.start()
-            burst(rs, token, uploads, workers=12, retry_for=20,
+            # All N at once (one client thread each), spread round-robin over the replicas.
+            burst(rs, token, uploads, workers=N, retry_for=20,
                   on_ack=lambda n, armed=armed: n >= max(2, N // 4) and armed.set())
             assert killed.wait(30), f"the leader never wrote at {point} after the burst began"
             m.join(90)
