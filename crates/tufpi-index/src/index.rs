@@ -470,6 +470,22 @@ impl Index {
             _ => (Value::Null, Value::Null, Value::Null),
         };
         let ok = db_ok && st_ok && st.state != "error";
+        // A standby records no versions: the timestamp it serves says which are current.
+        let timestamp = match st.timestamp {
+            Some(t) => role_json(Some(t)),
+            None => so
+                .timestamp()
+                .ok()
+                .flatten()
+                .and_then(|b| tufpi_core::metadata::Metadata::from_bytes(&b).ok())
+                .map_or(Value::Null, |md| {
+                    json!({
+                        "version": md.signed.version,
+                        "expires": md.signed.expires
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    })
+                }),
+        };
         (
             ok,
             json!({
@@ -489,7 +505,7 @@ impl Index {
                 },
                 "pending_changes": pending,
                 "snapshot": role_json(st.snapshot),
-                "timestamp": role_json(st.timestamp),
+                "timestamp": timestamp,
                 "projects": projects,
                 "files": files,
             }),

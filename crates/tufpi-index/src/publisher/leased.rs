@@ -179,6 +179,10 @@ impl Campaigner {
     /// (a first start: the leader makes it).
     fn may_campaign(&mut self) -> Result<bool, IndexError> {
         if has_online_key(&self.so.keys_dir) {
+            if self.said_no_keys {
+                info!("publisher: the online key is here now: campaigning");
+                self.said_no_keys = false;
+            }
             self.status(|s| s.keys = true);
             return Ok(true);
         }
@@ -187,6 +191,10 @@ impl Campaigner {
         }
         self.keys_check = Instant::now() + KEYS_RECHECK;
         if self.so.open_unfenced()?.is_none() {
+            return Ok(true);
+        }
+        // Made meanwhile, its keys (in a shared keys directory) written before it.
+        if has_online_key(&self.so.keys_dir) {
             return Ok(true);
         }
         self.no_keys();
