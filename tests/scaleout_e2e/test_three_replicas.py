@@ -1,6 +1,7 @@
 """Three replicas of `tufpi serve` on one PostgreSQL database and one S3 bucket: twine uploads
 spread over all three, pip and uv install through each, and python-tuf's ngclient and
-`tufpi client` verify through each from 1.root.json (read from the bucket, out of band); every
+`tufpi client` verify through each from 1.root.json (read from the bucket, out of band): fresh
+clients, and one of each kept throughout, moving from replica to replica; every
 replica reports the database and storage, and exactly one the publisher lease."""
 
 from __future__ import annotations
@@ -8,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 
-from scaleout_util import (FULL, JSON_TYPE, check_everywhere, leader_of, make_uploads, norm, wait_signed)
+from scaleout_util import (FULL, JSON_TYPE, check_everywhere, leader_of, make_uploads, norm, wait_for,
+                           wait_signed)
 from test_index_e2e import twine
+from tuf.ngclient import Updater
 
 PROJECTS = ("scale-a", "scale_b")
 
@@ -20,6 +23,22 @@ def test_three_replicas(cluster, clients, tufpi_bin, scratch):
     token = rs[0].token()
     per = 4 if FULL else 2
     uploads = make_uploads(scratch / "dists", 1, 3 * per, PROJECTS)
+    root = cluster.root()
+    # One ngclient throughout: bootstrapped once from 1.root.json, its trusted metadata kept
+    # on disk, refreshing through whichever replica took the last upload.
+    md = scratch / "ng-throughout"
+    md.mkdir()
+    refreshes = [0]
+
+    def signed_through(r, share) -> bool:
+        refreshes[0] += 1
+        td = scratch / f"ng-throughout-t{refreshes[0]}"
+        td.mkdir()
+        u = Updater(metadata_dir=str(md), metadata_base_url=f"{r.base}/metadata/", target_base_url=f"{r.base}/",
+                    target_dir=str(td), bootstrap=root if refreshes[0] == 1 else None)
+        u.refresh()
+        return all((i := u.get_targetinfo(x.target)) is not None and i.hashes["sha256"] == x.sha256 for x in share)
+
     # twine: one run per replica, its share of the files.
     for i, r in enumerate(rs):
         share = uploads[i::3]
@@ -28,8 +47,8 @@ def test_three_replicas(cluster, clients, tufpi_bin, scratch):
         for u in share:
             u.statuses.append(200)
             u.replica = r.name
+        wait_for(lambda: signed_through(r, share), 10, f"ngclient throughout: {r.name}'s uploads signed")
     assert {u.replica for u in uploads} == {r.name for r in rs}
-    root = cluster.root()
     waited = wait_signed(rs, root, uploads, scratch / "wait")
     print(f"all {len(uploads)} uploads signed {waited:.2f}s after the last twine returned")
     check_everywhere(rs, root, uploads, PROJECTS, scratch / "check")
@@ -52,14 +71,16 @@ def test_three_replicas(cluster, clients, tufpi_bin, scratch):
             assert res.returncode == 0, f"uv through {r.name}: {res.stdout}{res.stderr}"
             assert f'"{want.version}"' in (t / module / "__init__.py").read_text()
 
-    # tufpi's own client, from 1.root.json, through each replica: a page and a wheel.
+    # tufpi's own client, initialised once from 1.root.json, through each replica in turn: a
+    # page and a wheel.
     (scratch / "1.root.json").write_bytes(root)
+    md = scratch / "tufpi-md"
+    md.mkdir()
+    res = clients.run(tufpi_bin, "client", "--metadata-dir", md, "init", scratch / "1.root.json")
+    assert res.returncode == 0, res.stderr
     for r in rs:
-        md, out_dir = scratch / f"tufpi-md-{r.name}", scratch / f"tufpi-out-{r.name}"
-        md.mkdir()
+        out_dir = scratch / f"tufpi-out-{r.name}"
         out_dir.mkdir()
-        res = clients.run(tufpi_bin, "client", "--metadata-dir", md, "init", scratch / "1.root.json")
-        assert res.returncode == 0, res.stderr
         st, _, page = r.get(f"/simple/{norm(PROJECTS[0])}/", JSON_TYPE)
         assert st == 200
         page_target = f"simple/{norm(PROJECTS[0])}/vnd.pypi.simple.v1.json"
