@@ -11,6 +11,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use tufpi_blob::BlobStore;
 use tufpi_pg::testing::TestDb;
 
 /// A server process, killed when dropped (a failing test leaves none running).
@@ -372,12 +373,26 @@ fn an_embedded_index_migrated_keeps_its_clients() {
     std::fs::create_dir_all(&got).unwrap();
     let w1 = file_path(&embedded.base, "demo", "demo-1.0-py3-none-any.whl");
     client_installs(&embedded.base, &meta, &w1, &got);
-    drop(embedded);
 
-    // Migrate.
+    // Refused while the server runs, and into the data directory itself; nothing written.
     let mut env = bucket.env();
     env.push(("TUFPI_DATABASE_URL", pg.url().to_string()));
     env.push(("TUFPI_STORAGE_URL", bucket.url("")));
+    let out = tufpi(&["migrate", "--data-dir", d], &env);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("in use"), "{err}");
+    assert!(bucket.store("").list("").unwrap().is_empty());
+    drop(embedded);
+    let mut inside = env.clone();
+    inside.push(("TUFPI_STORAGE_URL", format!("file://{}/up", data.display())));
+    let out = tufpi(&["migrate", "--data-dir", d], &inside);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("lies in the data directory"),
+        "{err}"
+    );
+
+    // Migrate.
     let t0 = Instant::now();
     let out = ok(&["migrate", "--data-dir", d], &env);
     eprintln!("migrate took {:.2} s:\n{out}", t0.elapsed().as_secs_f64());

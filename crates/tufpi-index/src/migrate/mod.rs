@@ -139,6 +139,7 @@ pub fn migrate(
         )),
         e => e.into(),
     })?;
+    refuse_same_place(dir, &*blobs)?;
     let metadata: SharedStore =
         std::sync::Arc::new(Scoped::new(blobs.clone(), METADATA_PREFIX).map_err(blob_error)?);
     refuse_live(&*metadata)?;
@@ -363,6 +364,26 @@ fn copy_and_commit(
         "wrote {TIMESTAMP} (v{}) last",
         source.version("timestamp")
     ));
+    Ok(())
+}
+
+/// Refuse a local store that is (or lies in) the data directory: the copy would write into
+/// its own source.
+fn refuse_same_place(dir: &Path, blobs: &dyn BlobStore) -> Result<(), IndexError> {
+    let Some(root) = blobs
+        .local_path(PAGES)
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+    else {
+        return Ok(());
+    };
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    if canon(&root).starts_with(canon(dir)) {
+        return Err(refused(format!(
+            "the storage {} lies in the data directory {}: give another place",
+            blobs.describe(),
+            dir.display()
+        )));
+    }
     Ok(())
 }
 
