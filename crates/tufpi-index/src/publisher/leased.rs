@@ -237,8 +237,9 @@ impl Campaigner {
         }
         let term = self.campaign.as_ref().and_then(Leadership::term);
         let Some(term) = term else {
-            if self.shared.leased().is_some() {
-                info!("publisher: no longer leading: standing by");
+            let held = self.shared.leased().as_ref().map(|(t, _)| *t);
+            if let Some(t) = held {
+                warn!("publisher: lease term {t} lost (not renewed in time): standing by");
                 self.stand_down(false);
             }
             self.shared.set_state("standby");
@@ -350,12 +351,16 @@ fn run_leased(c: &mut Campaigner) {
                 if failing.take().is_some() {
                     info!("publisher: working again");
                 }
+                let no_keys = c.said_no_keys;
                 let mut g = c.shared.lock();
-                if matches!(g.status.state.as_str(), "publishing" | "error")
-                    || g.status.state.starts_with("waiting")
-                {
-                    g.status.state = if g.status.leader { "idle" } else { "standby" }.into();
+                g.status.state = if g.status.leader {
+                    "idle"
+                } else if no_keys {
+                    "no keys"
+                } else {
+                    "standby"
                 }
+                .into();
                 g.status.last_error = None;
             }
             Err(e) => {
