@@ -257,3 +257,31 @@ fn an_interrupted_migration_resumes_and_another_index_is_refused() {
     assert!(blobs2.list("").unwrap().is_empty());
     assert_eq!(pg_rows(&db), rows);
 }
+
+#[test]
+fn a_database_a_replica_serves_is_refused() {
+    let Some(b) = tufpi_blob::testing::test_bucket("migrate-leased") else {
+        return;
+    };
+    let dir = embedded();
+    let pg = TestDb::create();
+    let db = pg.database();
+    let blobs: SharedStore = Arc::new(b.store(""));
+    // A replica leads (and so would initialise a repository of its own).
+    let held = tufpi_pg::lease::Lease::acquire(
+        &db,
+        tufpi_repo::PUBLISHER_LEASE,
+        "a replica",
+        std::time::Duration::from_secs(60),
+    )
+    .unwrap()
+    .unwrap();
+    let err = run(dir.path(), &db, &blobs).unwrap_err();
+    assert!(err.contains("publisher lease"), "{err}");
+    assert!(blobs.list("").unwrap().is_empty());
+    assert!(tufpi_index::db::postgres_tables_with_rows(&db)
+        .unwrap()
+        .is_empty());
+    held.release().unwrap();
+    run(dir.path(), &db, &blobs).unwrap();
+}

@@ -108,7 +108,8 @@ pub struct MigrateReport {
     pub elapsed: Duration,
 }
 
-/// A refusal: nothing was written to the target.
+/// A refusal, said plainly (before anything is written, but for a timestamp that appears
+/// while migrating).
 fn refused(msg: impl Into<String>) -> IndexError {
     IndexError::bad(msg)
 }
@@ -177,9 +178,11 @@ pub fn migrate(
     let lease =
         Lease::acquire(db, PUBLISHER_LEASE, &lease_holder(), LEASE_TTL)?.ok_or_else(|| {
             refused(format!(
-                "a replica of tufpi serve holds the publisher lease of {}: migrate into a \
-                 database no server uses",
-                db.url_redacted()
+                "the publisher lease of {} is held: a replica of tufpi serve runs on it \
+                 (migrate into a database no server uses), or a tufpi migrate cut short \
+                 holds it for up to {} s more",
+                db.url_redacted(),
+                LEASE_TTL.as_secs()
             ))
         })?;
     let lost = AtomicBool::new(false);
