@@ -42,7 +42,7 @@ sys.path.insert(0, str(HERE))
 import index_bench as ib  # noqa: E402
 from e2e_util import build_wheel, multipart, upload_form  # noqa: E402  (index_bench put it on sys.path)
 from scaleout import (  # noqa: E402
-    Deployment, Postgres, S3Server, Server, cpu_seconds, postgres_cpu, PG_DEFAULT,
+    Deployment, Postgres, S3Server, Server, cpu_seconds, postgres_cpu, PG_DEFAULT, S3_AUTH,
 )
 
 log = ib.log
@@ -215,6 +215,11 @@ def run_config(a, b: ib.Bench, cfg: Config, manifest: Path, paths: Path, s3: S3S
     w0 = time.monotonic()
     argv = ["uploads", "--url", ",".join(bases), "--manifest", str(manifest), "--connections", str(a.upload_conc),
             "--path", "/legacy/", "--token", token, "--watch", "--poll-ms", str(a.poll_ms)]
+    if cfg.dep and a.s3_watch_ms > 0:
+        # A second watch on the bucket's metadata/ directly: when the publisher's timestamp
+        # write landed, without the replica's once-a-second re-read of timestamp.json.
+        argv += ["--watch2-url", f"{s3.endpoint}/{cfg.dep.bucket}/metadata",
+                 "--watch2-header", f"Authorization: {S3_AUTH}", "--watch2-poll-ms", str(a.s3_watch_ms)]
     r = b.loadgen(*argv)
     wall = time.monotonic() - w0
     cpu1 = (cpu_seconds(pids), cpu_seconds([s3.pid]) if s3 and cfg.dep else 0.0, pg_cpu())
@@ -226,7 +231,9 @@ def run_config(a, b: ib.Bench, cfg: Config, manifest: Path, paths: Path, s3: S3S
     # CPU over the stream and the watch's settle time after it (the publishing it caused).
     res["cpu"] = {"wall_s": wall, "servers_s": cpu1[0] - cpu0[0], "moto_s": cpu1[1] - cpu0[1], "postgres_s": cpu1[2] - cpu0[2]}
     if s3 and cfg.dep:
-        res["s3_requests"] = dict(s3.requests_since(off, cfg.dep.bucket))
+        # The watch's GETs of metadata/ left out (and with them the replicas' timestamp.json
+        # re-reads, one a second each).
+        res["s3_requests"] = dict(s3.requests_since(off, cfg.dep.bucket, skip_get="metadata/"))
     wait_idle(cfg.servers)
     # Pages, each replica alone.
     res["pages"] = []
@@ -313,6 +320,8 @@ def main() -> None:
     ap.add_argument("--duration", type=float, help="page load: measured seconds (default 10; quick 2)")
     ap.add_argument("--warmup", type=float, help="page load: warm-up seconds (default 2; quick 0.5)")
     ap.add_argument("--poll-ms", type=float, default=5.0, help="signing watch: timestamp.json poll interval")
+    ap.add_argument("--s3-watch-ms", type=float, default=20.0,
+                    help="also watch the bucket's metadata/timestamp.json directly, every MS (0: off)")
     ap.add_argument("--limit-puts", type=int, help="moto limit row: PutObjects (default 2000; quick 500)")
     ap.add_argument("--json", type=Path, help="also write all measurements here")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -394,7 +403,8 @@ def main() -> None:
           f"{a.warmup:g} s warm-up + {a.duration:g} s, each replica alone")
     print()
     hdr = (f"{'configuration':<30}{'uploads/s':>10}{'x emb':>7}{'p50 ms':>8}{'p99 ms':>8}"
-           f"   {'200 -> signed ms p50 / p99 / max':<34}{'goal p99<=1s':<13}{'pages req/s per replica':<26}")
+           f"   {'200 -> signed ms p50 / p99 / max':<34}{'goal p99<=1s':<13}{'in S3 p50 / p99':<17}"
+           f"{'pages req/s per replica':<26}")
     print(hdr)
     print("-" * len(hdr))
     emb_rate = results["embedded"]["uploads"]["rate"]
@@ -406,11 +416,17 @@ def main() -> None:
         ok = s["p99_ms"] <= 1000
         goals.append((f"upload->signed p99 <= 1 s, {label}", ok, f"{s['p99_ms']:.0f} ms"))
         pages = " / ".join(f"{p['rps']:,.0f}" for p in r["pages"])
+        s2 = u.get("signed2")
+        direct = f"{s2['p50_ms']:>6.0f} / {s2['p99_ms']:>5.0f}" if s2 and not s2["error"] else "n/a"
         print(f"{label:<30}{u['rate']:>10.1f}{u['rate'] / emb_rate:>6.2f}x{u['p50_ms']:>8.1f}{u['p99_ms']:>8.1f}   "
-              f"{s['p50_ms']:>6.0f} / {s['p99_ms']:>5.0f} / {s['max_ms']:>5.0f}{'':<14}{'met' if ok else 'MISSED':<13}{pages}")
+              f"{s['p50_ms']:>6.0f} / {s['p99_ms']:>5.0f} / {s['max_ms']:>5.0f}{'':<14}{'met' if ok else 'MISSED':<13}"
+              f"{direct:<17}{pages}")
     lim = results["moto_put_rate"]
     print(f"{'limit: moto alone, PutObject':<30}{lim:>10.1f}   (1 KB objects, {a.upload_conc} keep-alive connections, "
           f"Python client; no tufpi)")
+    if a.s3_watch_ms > 0:
+        print(f"in S3 = the same measurement on the bucket's metadata/timestamp.json read directly every "
+              f"{a.s3_watch_ms:g} ms (when the leader's write landed; the replicas serve it up to 1 s later)")
     print()
     print("pages x embedded: " + "; ".join(
         f"{label}: " + " / ".join(f"{p['rps'] / emb_pages:.2f}x" for p in results[key]["pages"])
@@ -422,7 +438,7 @@ def main() -> None:
         if scaled:
             line += f", moto {c['moto_s'] / c['wall_s']:.2f}, PostgreSQL {c['postgres_s'] / c['wall_s']:.2f}"
             reqs = results[key].get("s3_requests", {})
-            line += ("; S3 requests per upload: " + ", ".join(f"{m} {v / n_up:.1f}" for m, v in sorted(reqs.items()))
+            line += ("; S3 requests per upload (GETs of metadata/ not counted): " + ", ".join(f"{m} {v / n_up:.1f}" for m, v in sorted(reqs.items()))
                      + f"  => moto-bound ceiling ~{lim / max(reqs.get('PUT', 0) / n_up, 1e-9):.0f} uploads/s "
                        "(its PUT rate / PUTs per upload)")
         print(line)
@@ -438,7 +454,7 @@ def main() -> None:
         lead = [x["lead_s"] for x in f]
         sig = [x["signed_s"] for x in f]
         print()
-        print(f"failover: {len(f)} kills (-9) of the leader among 3 replicas, --lease-ttl {a.lease_ttl}; one upload "
+        print(f"failover: {len(f)} kill(s) (-9) of the leader among 3 replicas, --lease-ttl {a.lease_ttl}; one upload "
               f"to a survivor right after each kill")
         print(f"  {'seconds from the kill until':<52}{'p50':>7}{'p99':>7}{'max':>7}")
         print(f"  {'a survivor /health says leader':<52}{pct(lead, 50):>7.2f}{pct(lead, 99):>7.2f}{max(lead):>7.2f}")

@@ -11,7 +11,11 @@ pub const USAGE: &str = "usage:
   index_load uploads --url http://HOST:PORT[,http://HOST2:PORT2...] --manifest FILE
                    [--path /legacy/] [--connections C] [--token TOKEN] [--watch]
                    [--watch-url URL] [--poll-ms MS] [--settle S] [--signed-timeout S]
-  (several URLs: upload i goes to URL i mod n; the watch reads --watch-url, else the first)
+                   [--watch2-url http://HOST:PORT/PREFIX [--watch2-header 'Name: value']
+                    [--watch2-poll-ms MS]]
+  (several URLs: upload i goes to URL i mod n; the watch reads --watch-url, else the first;
+   --watch2-url: a second watch of PREFIX/timestamp.json etc. there, e.g. an S3 bucket's
+   metadata/, reported as signed2)
 manifest: one upload a line, tab-separated: FILE NAME VERSION FILETYPE PYVERSION";
 
 /// The parsed command line: the load, `--key value` options and bare flags.

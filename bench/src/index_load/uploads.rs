@@ -12,7 +12,7 @@ use tufpi_core::hashes::digest_hex;
 
 use super::args::Args;
 use super::http::{host_port, runtime, Conn};
-use super::watch::{poll_timestamps, sweep, Signed};
+use super::watch::{poll_timestamps, sweep, Signed, Source};
 use crate::measure::{fail, jnum, jstr, percentile_us_as_ms, us, Error};
 
 struct Upload {
@@ -166,14 +166,40 @@ Content-Type: multipart/form-data; boundary={}\r\nContent-Length: {}\r\n\r\n",
     );
     let n = reqs.len();
     let done = Arc::new(AtomicBool::new(false));
-    let poller = do_watch.then(|| {
-        let (h, done) = (host.clone(), done.clone());
-        std::thread::spawn(move || {
-            let mut s = Signed::default();
-            let r = poll_timestamps(&h, poll, settle, signed_timeout, &done, &mut s);
-            (r, s)
-        })
-    });
+    // The watch of the index's /metadata/, and optionally a second one elsewhere (e.g. the
+    // S3 bucket's metadata/ read directly: when the publisher's write landed, before any
+    // replica's caching), each polled by a thread of its own.
+    let mut sources = vec![(Source::server(&host), poll)];
+    if let Some(u) = a.opt("watch2-url") {
+        let rest = u
+            .strip_prefix("http://")
+            .ok_or_else(|| fail(format!("--watch2-url: not an http:// URL: {u}")))?;
+        let (h, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        sources.push((
+            Source {
+                host: h.to_string(),
+                prefix: format!("/{}", prefix.trim_end_matches('/')),
+                header: a.opt("watch2-header").unwrap_or_default(),
+            },
+            Duration::from_secs_f64(a.num::<f64>("watch2-poll-ms", 20.0)? / 1000.0),
+        ));
+    }
+    let pollers: Vec<_> = if do_watch {
+        sources
+            .iter()
+            .cloned()
+            .map(|(src, every)| {
+                let done = done.clone();
+                std::thread::spawn(move || {
+                    let mut s = Signed::default();
+                    let r = poll_timestamps(&src, every, settle, signed_timeout, &done, &mut s);
+                    (r, s)
+                })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let acks = Rc::new(RefCell::new(Vec::<(String, Instant)>::new()));
     let rt = runtime()?;
     let local = tokio::task::LocalSet::new();
@@ -234,24 +260,30 @@ Content-Type: multipart/form-data; boundary={}\r\nContent-Length: {}\r\n\r\n",
     rt.block_on(local);
     let wall = start.elapsed().as_secs_f64();
     done.store(true, Ordering::Release);
-    let signed = poller.map(|p| {
-        let (timeline, mut s) = match p.join() {
-            Ok(x) => x,
-            Err(_) => (Err(fail("the poller panicked")), Signed::default()),
-        };
-        let acks = std::mem::take(&mut *acks.borrow_mut());
-        if let Err(e) = timeline.and_then(|t| sweep(&host, &t, acks, &mut s)) {
-            s.error = Some(e.to_string());
-        }
-        s
-    });
+    let acks = std::mem::take(&mut *acks.borrow_mut());
+    let signed: Vec<Signed> = pollers
+        .into_iter()
+        .zip(&sources)
+        .map(|(p, (src, _))| {
+            let (timeline, mut s) = match p.join() {
+                Ok(x) => x,
+                Err(_) => (Err(fail("the poller panicked")), Signed::default()),
+            };
+            if let Err(e) = timeline.and_then(|t| sweep(src, &t, acks.clone(), &mut s)) {
+                s.error = Some(e.to_string());
+            }
+            s
+        })
+        .collect();
     let mut lat = lat.borrow_mut();
     lat.sort_unstable();
     let ok = lat.len();
-    let signed_json = signed.as_ref().map_or("null".to_string(), Signed::to_json);
+    let signed_json = signed.first().map_or("null".to_string(), Signed::to_json);
+    let signed2_json = signed.get(1).map_or("null".to_string(), Signed::to_json);
     println!(
         "{{\"n\": {n}, \"ok\": {ok}, \"failed\": {}, \"connections\": {conns}, \"seconds\": {}, \
 \"rate\": {}, \"p50_ms\": {}, \"p99_ms\": {}, \"max_ms\": {}, \"signed\": {signed_json}, \
+\"signed2\": {signed2_json}, \
 \"first_error\": {}}}",
         failed.get(),
         jnum(wall),

@@ -54,10 +54,39 @@ impl Signed {
     }
 }
 
-async fn get_bytes(conn: &mut Conn, host: &str, path: &str, n: &mut u64) -> Result<Vec<u8>, Error> {
+/// Where the watch reads the metadata: a server's `/metadata/` (the default), or another
+/// prefix on another host (e.g. the S3 bucket's `metadata/` directly), with one extra header.
+#[derive(Clone)]
+pub struct Source {
+    /// `host:port`.
+    pub host: String,
+    /// The path the metadata file names follow, without the trailing slash.
+    pub prefix: String,
+    /// One more request header line (`Name: value`), or empty.
+    pub header: String,
+}
+
+impl Source {
+    /// The `/metadata/` of `host`.
+    pub fn server(host: &str) -> Source {
+        Source {
+            host: host.to_string(),
+            prefix: "/metadata".into(),
+            header: String::new(),
+        }
+    }
+}
+
+async fn get_bytes(conn: &mut Conn, src: &Source, name: &str, n: &mut u64) -> Result<Vec<u8>, Error> {
     *n += 1;
+    let path = format!("{}/{name}", src.prefix);
+    let mut req = get_request(&src.host, &path, "application/json");
+    if !src.header.is_empty() {
+        req.truncate(req.len() - 2);
+        req.extend_from_slice(format!("{}\r\n\r\n", src.header).as_bytes());
+    }
     let r = conn
-        .send(&get_request(host, path, "application/json"), true)
+        .send(&req, true)
         .await
         .map_err(|e| fail(format!("GET {path}: {e}")))?;
     if r.status != 200 {
@@ -66,8 +95,8 @@ async fn get_bytes(conn: &mut Conn, host: &str, path: &str, n: &mut u64) -> Resu
     Ok(r.body)
 }
 
-async fn get_json(conn: &mut Conn, host: &str, path: &str, n: &mut u64) -> Result<Value, Error> {
-    let body = get_bytes(conn, host, path, n).await?;
+async fn get_json(conn: &mut Conn, src: &Source, path: &str, n: &mut u64) -> Result<Value, Error> {
+    let body = get_bytes(conn, src, path, n).await?;
     json::parse(&body).map_err(|e| fail(format!("GET {path}: {e}")))
 }
 
@@ -133,7 +162,7 @@ fn scan_bin_versions(doc: &[u8], sr: &SuccinctRoles) -> Vec<u32> {
 /// Poll `timestamp.json` every `poll` until `done` is set and then no new snapshot version
 /// has appeared for `settle` (or `timeout` passed): the first read of each snapshot version.
 pub fn poll_timestamps(
-    host: &str,
+    src: &Source,
     poll: Duration,
     settle: Duration,
     timeout: Duration,
@@ -142,12 +171,12 @@ pub fn poll_timestamps(
 ) -> Result<Vec<(Instant, u64)>, Error> {
     let rt = runtime()?;
     rt.block_on(async {
-        let mut conn = Conn::one_shot(host);
+        let mut conn = Conn::one_shot(&src.host);
         let mut timeline: Vec<(Instant, u64)> = Vec::new();
         let mut done_at: Option<Instant> = None;
         let mut last_read: Option<Instant> = None;
         loop {
-            let body = get_bytes(&mut conn, host, "/metadata/timestamp.json", &mut 0).await?;
+            let body = get_bytes(&mut conn, src, "timestamp.json", &mut 0).await?;
             let t = Instant::now();
             out.polls += 1;
             if let Some(prev) = last_read {
@@ -178,14 +207,14 @@ pub fn poll_timestamps(
 /// After the stream: walk the snapshot versions in the order they were first read and find,
 /// for each acknowledged upload, the first one whose bin lists its target.
 pub fn sweep(
-    host: &str,
+    src: &Source,
     timeline: &[(Instant, u64)],
     acks: Vec<(String, Instant)>,
     out: &mut Signed,
 ) -> Result<(), Error> {
     let rt = runtime()?;
     rt.block_on(async {
-        let mut conn = Conn::one_shot(host);
+        let mut conn = Conn::one_shot(&src.host);
         let n = &mut out.fetches;
         let Some(&(_, first)) = timeline.first() else {
             return Err(fail("no timestamp read"));
@@ -193,8 +222,8 @@ pub fn sweep(
         // The bins' delegator: `bins` (PEP 458) or `targets` (targets online).
         let snap = get_json(
             &mut conn,
-            host,
-            &format!("/metadata/{first}.snapshot.json"),
+            src,
+            &format!("{first}.snapshot.json"),
             n,
         )
         .await?;
@@ -207,7 +236,7 @@ pub fn sweep(
                     .ok_or_else(|| fail("snapshot lists no targets.json"))?,
             ),
         };
-        let doc = get_json(&mut conn, host, &format!("/metadata/{v}.{role}.json"), n).await?;
+        let doc = get_json(&mut conn, src, &format!("{v}.{role}.json"), n).await?;
         let sr = doc
             .get("signed")
             .and_then(|s| s.get("delegations"))
@@ -234,8 +263,8 @@ pub fn sweep(
         // The scan must agree with a full parse.
         let raw = get_bytes(
             &mut conn,
-            host,
-            &format!("/metadata/{first}.snapshot.json"),
+            src,
+            &format!("{first}.snapshot.json"),
             n,
         )
         .await?;
@@ -262,14 +291,14 @@ pub fn sweep(
                 break;
             }
             let raw =
-                get_bytes(&mut conn, host, &format!("/metadata/{sv}.snapshot.json"), n).await?;
+                get_bytes(&mut conn, src, &format!("{sv}.snapshot.json"), n).await?;
             let versions = scan_bin_versions(&raw, &sr);
             let mut still = Vec::with_capacity(pending.len());
             for (target, b, t_ack) in pending.drain(..) {
                 let bv = versions[b as usize];
                 if let std::collections::hash_map::Entry::Vacant(e) = bins.entry((b, bv)) {
                     let name = sr.role_name(b);
-                    let doc = get_json(&mut conn, host, &format!("/metadata/{bv}.{name}.json"), n)
+                    let doc = get_json(&mut conn, src, &format!("{bv}.{name}.json"), n)
                         .await?;
                     e.insert(
                         doc.get("signed")
