@@ -12,7 +12,7 @@ import time
 
 import pytest
 from scaleout_util import (FULL, TimestampPoller, burst, check_everywhere, leader_of, make_uploads,
-                           wait_signed)
+                           versioned_written_twice, wait_signed)
 from test_index_e2e import twine
 
 N = 40 if FULL else 20
@@ -34,10 +34,16 @@ def test_dependency_restart(cluster, clients, scratch, dep):
     started = threading.Event()
 
     def twine_run(r, files):
-        twine_results[r.name] = twine(clients, r, token, *[u.path for u in files])
+        t0 = time.monotonic()
+        rc, text = twine(clients, r, token, *[u.path for u in files])
+        twine_results[r.name] = rc, f"[twine took {time.monotonic() - t0:.2f}s, started {t0 - cut_t[0]:.2f}s into the cut]\n{text}"
+        (scratch / f"twine-{r.name}.txt").write_text(twine_results[r.name][1])
+
+    cut_t = [0.0]
 
     def outage():
         proxy.cut()
+        cut_t[0] = time.monotonic()
         started.set()
         t0 = time.monotonic()
         # twine during the outage: one run per replica, as a user would.
@@ -88,6 +94,9 @@ def test_dependency_restart(cluster, clients, scratch, dep):
         acked = [u for u in uploads + by_twine if u.acked]
         wait_signed(rs, root, acked, scratch / "w", timeout=30)
         check_everywhere(rs, root, acked, projects, scratch / "check", download_all=False)
+    twice, n = versioned_written_twice(cluster.s3_proxy, cluster.bucket.name)
+    print(f"versioned metadata keys written {n}, twice {len(twice)}; timestamps seen: {poller.summary()}")
+    assert not twice, twice
     for r in rs:
         h = r.health()
         assert h.get("status") == "ok", (r.name, h)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 
-from scaleout_util import (FULL, JSON_TYPE, check_everywhere, leader_of, make_uploads, norm, wait_for,
-                           wait_signed)
+from scaleout_util import (FULL, JSON_TYPE, check_everywhere, leader_of, make_uploads, norm,
+                           versioned_written_twice, wait_for, wait_signed)
 from test_index_e2e import twine
 from tuf.ngclient import Updater
 
@@ -103,3 +103,5 @@ def test_three_replicas(cluster, clients, tufpi_bin, scratch):
     print(f"leader {leader.name}, lease {lease}; uploads by replica:",
           {r.name: sum(u.replica == r.name for u in uploads) for r in rs},
           "sha256 of 1.root.json", hashlib.sha256(root).hexdigest()[:16])
+    twice, _ = versioned_written_twice(cluster.s3_proxy, cluster.bucket.name)
+    assert not twice, twice
