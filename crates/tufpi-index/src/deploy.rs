@@ -132,6 +132,9 @@ impl ScaleOut {
     }
 }
 
+/// Read handles beside the first (they share the database pool of 16 connections).
+const READERS: usize = 7;
+
 /// Upload temp files this old are left by a crash (a live upload writes to its file).
 const STALE_TMP: Duration = Duration::from_secs(3600);
 
@@ -209,6 +212,9 @@ pub(crate) fn open(dir: &Path, opts: &IndexOptions) -> Result<(Index, bool), Ind
     clean_stale_tmp(&tmp);
     let mut writer_db = IndexDb::open_postgres(&db)?;
     let reader = IndexDb::open_postgres(&db)?;
+    let readers = (0..READERS)
+        .map(|_| IndexDb::open_postgres(&db).map(Mutex::new))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut feed_db = IndexDb::open_postgres(&db)?;
     let leased = Leased {
         db: db.clone(),
@@ -268,6 +274,7 @@ pub(crate) fn open(dir: &Path, opts: &IndexOptions) -> Result<(Index, bool), Ind
                 repo,
             }),
             reader: Mutex::new(reader),
+            readers,
             publisher,
             max_upload: opts.max_upload,
             uploads: UploadLimiter::new(opts.uploads.clone()),

@@ -129,6 +129,8 @@ pub struct Index {
     pub(crate) projects: ProjectLocks,
     pub(crate) writer: Mutex<Writer>,
     pub(crate) reader: Mutex<IndexDb>,
+    /// Scaled out: more read handles (on the shared pool), so that reads run in parallel.
+    pub(crate) readers: Vec<Mutex<IndexDb>>,
     pub(crate) publisher: Publisher,
     pub(crate) max_upload: u64,
     pub(crate) uploads: Arc<UploadLimiter>,
@@ -272,6 +274,7 @@ impl Index {
                 projects: ProjectLocks::default(),
                 writer: Mutex::new(writer),
                 reader: Mutex::new(reader),
+                readers: Vec::new(),
                 publisher,
                 max_upload: opts.max_upload,
                 uploads: UploadLimiter::new(opts.uploads.clone()),
@@ -322,6 +325,14 @@ impl Index {
         &self,
         f: impl FnOnce(&IndexDb) -> Result<T, IndexError>,
     ) -> Result<T, IndexError> {
+        // A free handle if there is one (SQLite: the one; PostgreSQL: any of several).
+        for r in std::iter::once(&self.reader).chain(&self.readers) {
+            match r.try_lock() {
+                Ok(g) => return f(&g),
+                Err(std::sync::TryLockError::Poisoned(p)) => return f(&p.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => {}
+            }
+        }
         f(&lock(&self.reader))
     }
 
