@@ -242,6 +242,9 @@ pub(crate) fn open(dir: &Path, opts: &IndexOptions) -> Result<(Index, bool), Ind
             repo.config().target_hashes
         )));
     }
+    // An upload's rows and its target changes in one transaction: straight into the
+    // repository's queue, which the leader polls (the outbox keeps what others left).
+    writer_db.queue_in_repository(repo.config().clone())?;
     let n = flush_outbox(&mut writer_db, &mut repo)?;
     if n > 0 {
         tracing::info!(changes = n, "queued target changes left in the outbox");
