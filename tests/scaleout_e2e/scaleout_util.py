@@ -316,6 +316,7 @@ class Upload:
     path: Path
     statuses: list[int] = field(default_factory=list)  # every answer (0: no answer)
     retry_after: list[str | None] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)  # the text of each 4xx answer
     replica: str = ""  # the replica that answered 200
 
     def __post_init__(self) -> None:
@@ -392,6 +393,7 @@ def burst(replicas, token: str, uploads: list[Upload], workers: int = 12, retry_
                         on_ack(n)
                     break
                 if st and st < 500:
+                    u.refusals.append(f"{st} via {r.name}: {text.strip()[:200]}")
                     break
                 if time.monotonic() - t0 > retry_for:
                     break

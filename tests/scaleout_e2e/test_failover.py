@@ -104,15 +104,23 @@ def test_failover(cluster, scratch):
             cluster.s3_proxy.hooks.remove(hook)
             leader.kill9()
             acked = [u for u in uploads + extra if u.acked]
+            # An answer lost with the killed leader, retried elsewhere and refused as already
+            # there: it landed (once), so it must be listed, served and signed everywhere too.
+            landed = [u for u in uploads + extra
+                      if not u.acked and u.refusals and "already exists" in u.refusals[-1]]
             statuses = sorted({s for u in uploads for s in u.statuses})
-            print(f"kill at {point} ({at['key']}): {len(acked)}/{N + 1} acknowledged, statuses {statuses}; "
+            print(f"kill at {point} ({at['key']}): {len(acked)}/{N + 1} acknowledged (+{len(landed)} refused "
+                  f"on retry as already there), statuses {statuses}; "
                   f"{at.get('new')} leader after {at.get('leader', float('nan')):.2f}s, timestamp "
                   f"v{at.get('v_dead')}+ published after {at.get('published', float('nan')):.2f}s")
+            for u in uploads + extra:
+                if u.refusals:
+                    print(f"  {u.filename}: answers {u.statuses}, {u.refusals}")
             figures.append((point, at.get("leader"), at.get("published")))
             assert "leader" in at and "published" in at, at
             assert at["published"] <= BOUND and at["leader"] <= BOUND, at
             assert len(acked) >= N // 2, statuses
-            everything += acked
+            everything += acked + landed
             # The killed replica comes back (as a standby) on its data directory.
             leader.start()
             wait_signed(rs, root, everything, scratch / f"wait{run}", timeout=30)
