@@ -6,7 +6,16 @@ scripts/s3-server). The replicas reach both through TCP proxies started here (de
 test can cut and restore either dependency, and the S3 proxy counts every object write.
 
 The stock clients (twine, pip, uv) are the index tests' (tests/index_e2e, venv .venv-e2e).
-Quick by default; TUFPI_SCALEOUT_FULL=1 runs the full sizes (60 uploads, three kill points)."""
+Quick by default; TUFPI_SCALEOUT_FULL=1 runs the full sizes (60 uploads, three kill points).
+
+    cargo build -p tufpi
+    TUFPI_BIN=target/debug/tufpi .venv/bin/python -m pytest -q -s tests/scaleout_e2e
+
+$TUFPI_TEST_PG_URL: the PostgreSQL server (default postgres@127.0.0.1:5432, trust auth; a
+database tufpi_e2e_<random> is made per test and dropped WITH (FORCE) after it);
+$TUFPI_TEST_S3_ENDPOINT: a running S3 test server; $TUFPI_SCALEOUT_LOG: the replicas' TUFPI_LOG
+(default info; each replica's log is <scratch>/rN.log, kept when a test fails). Skipped when
+PostgreSQL or the S3 server cannot be had, unless $CI or $TUFPI_REQUIRE_S3 is set."""
 
 from __future__ import annotations
 
