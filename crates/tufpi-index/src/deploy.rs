@@ -282,6 +282,7 @@ pub(crate) fn open(dir: &Path, opts: &IndexOptions) -> Result<(Index, bool), Ind
             max_upload: opts.max_upload,
             uploads: UploadLimiter::new(opts.uploads.clone()),
             scale: Some(Arc::new(scale)),
+            known: Some(crate::lastknown::LastKnown::new()),
         },
         created,
     ))

@@ -136,6 +136,9 @@ pub struct Index {
     pub(crate) uploads: Arc<UploadLimiter>,
     /// Scaled out: the shared database and blob store.
     pub(crate) scale: Option<Arc<ScaleOut>>,
+    /// Scaled out: the last answers of page and file lookups, served while the database
+    /// cannot be reached.
+    pub(crate) known: Option<crate::lastknown::LastKnown>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -275,6 +278,7 @@ impl Index {
                 writer: Mutex::new(writer),
                 reader: Mutex::new(reader),
                 readers: Vec::new(),
+                known: None,
                 publisher,
                 max_upload: opts.max_upload,
                 uploads: UploadLimiter::new(opts.uploads.clone()),

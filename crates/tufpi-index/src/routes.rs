@@ -152,7 +152,7 @@ async fn current_page(
 ) -> Result<StoredPage, IndexError> {
     blocking(move || {
         let p = index
-            .read(|db| db.project(&project))?
+            .project(&project)?
             .ok_or_else(|| not_found(format!("No such project: {project}")))?;
         let sha = match kind {
             PageKind::Html => p.html_sha256,
@@ -219,7 +219,7 @@ async fn project_target(
         let digest = digest.to_string();
         let page = blocking(move || {
             let sha = index
-                .read(|db| db.page(&project, kind, &digest))?
+                .page(&project, kind, &digest)?
                 .ok_or_else(|| not_found("No such page"))?;
             read_page(&index, sha)
         })
@@ -241,7 +241,7 @@ pub(crate) fn resolve_package(index: &Index, rest: &str) -> Result<(String, Stri
     };
     let lookup = |name: &str| -> Result<Option<(String, [String; 2])>, IndexError> {
         let (file, is_meta) = split_metadata(name);
-        let Some(row) = index.read(|db| db.file(file))? else {
+        let Some(row) = index.file(file)? else {
             return Ok(None);
         };
         if row.path != package_path(&b2, file) {

@@ -524,3 +524,101 @@ async fn metadata_comes_from_the_store_and_files_redirect_to_the_files_url() {
     stop(a).await;
     finish(c).await;
 }
+
+/// Refuse (or allow again) new connections to the test database, ending the open ones.
+fn database_reachable(c: &Cluster, yes: bool) {
+    let admin_url = std::env::var("TUFPI_TEST_PG_URL")
+        .unwrap_or_else(|_| tufpi_pg::testing::DEFAULT_TEST_URL.to_string());
+    let admin = tufpi_pg::Database::connect(&admin_url).unwrap();
+    let mut conn = admin.get().unwrap();
+    let name = c.db.name();
+    conn.batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {yes}"))
+        .unwrap();
+    if !yes {
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&name],
+        )
+        .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_the_database_reads_keep_serving_and_uploads_are_503() {
+    let c = cluster("scaleout-db-outage").await;
+    let a = off({
+        let c = c.clone();
+        move || c.replica()
+    })
+    .await;
+    let p = upload(&a, "lambda").await;
+    wait_signed(&a, std::slice::from_ref(&p), Duration::from_secs(5)).await;
+    let page = get(
+        &a.router,
+        "/simple/lambda/",
+        Some("application/vnd.pypi.simple.v1+json"),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let url = page.json()["files"][0]["url"].as_str().unwrap().to_string();
+    let file = format!("/{}", url.strip_prefix("../../").unwrap());
+    assert_eq!(get(&a.router, &file, None).await.status, StatusCode::OK);
+
+    off({
+        let c = c.clone();
+        move || database_reachable(&c, false)
+    })
+    .await;
+    // Reads: what this replica saw last (the first one waits out the connection timeout).
+    let again = get(
+        &a.router,
+        "/simple/lambda/",
+        Some("application/vnd.pypi.simple.v1+json"),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text());
+    assert_eq!(again.body, page.body);
+    let t0 = Instant::now();
+    assert_eq!(get(&a.router, &file, None).await.status, StatusCode::OK);
+    assert_eq!(
+        get(&a.router, "/metadata/timestamp.json", None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    // Uploads: 503 with Retry-After; health says which dependency is down.
+    let r = a
+        .upload("mu", "1.0", "mu-1.0-py3-none-any.whl", &wheel("mu", "1.0"))
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    assert!(r.headers.contains_key("retry-after"));
+    let h = get(&a.router, "/health", None).await;
+    assert_eq!(h.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(h.json()["database"]["ok"], false);
+    assert_eq!(h.json()["storage"]["ok"], true);
+
+    // Back: the upload goes through and the publisher resumes.
+    off({
+        let c = c.clone();
+        move || database_reachable(&c, true)
+    })
+    .await;
+    let t1 = Instant::now();
+    let q = loop {
+        let r = a
+            .upload("mu", "1.0", "mu-1.0-py3-none-any.whl", &wheel("mu", "1.0"))
+            .await;
+        if r.status == StatusCode::OK {
+            break "simple/mu/vnd.pypi.simple.v1.json".to_string();
+        }
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+        assert!(t1.elapsed() < Duration::from_secs(20), "no recovery");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    wait_signed(&a, &[p, q], Duration::from_secs(10)).await;
+    assert_eq!(health(&a).await["database"]["ok"], true);
+    stop(a).await;
+    finish(c).await;
+}
