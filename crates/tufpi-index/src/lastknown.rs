@@ -1,5 +1,6 @@
 //! Reads that outlive a database outage (scaled out): the lookups behind every page and
-//! file request (a project's current pages, a page by digest, a file by name) remember
+//! file request (the project list, a project's current pages, a page by digest, a file by
+//! name) remember
 //! their last answer, and while the database cannot be reached they are answered from it.
 //! Nothing can be committed meanwhile, so what a replica last saw is what it would serve.
 //! After a failure the database is left alone for a moment, so that each request does not
@@ -27,6 +28,8 @@ pub(crate) struct LastKnown {
     projects: Cache<String, Option<Project>>,
     files: Cache<String, Option<FileRow>>,
     pages: Cache<String, Option<String>>,
+    /// The project list (one entry).
+    projects_list: Cache<String, Vec<(String, String)>>,
     down_until: Mutex<Option<Instant>>,
 }
 
@@ -37,6 +40,7 @@ impl LastKnown {
             projects: Cache::new(ENTRIES),
             files: Cache::new(ENTRIES),
             pages: Cache::new(ENTRIES),
+            projects_list: Cache::new(1),
             down_until: Mutex::new(None),
         }
     }
@@ -86,6 +90,11 @@ impl Index {
     /// A project by normalised name (its current pages).
     pub fn project(&self, name: &str) -> Result<Option<Project>, IndexError> {
         self.known(|k| &k.projects, name.to_string(), |db| db.project(name))
+    }
+
+    /// Every project: (normalised, display) names, by normalised name.
+    pub fn projects(&self) -> Result<Vec<(String, String)>, IndexError> {
+        self.known(|k| &k.projects_list, String::new(), |db| db.projects())
     }
 
     /// A file by name.

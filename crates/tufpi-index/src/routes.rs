@@ -112,7 +112,7 @@ async fn simple_index(
     headers: HeaderMap,
 ) -> Result<Response, IndexError> {
     let (kind, ct) = negotiated(&headers, &query)?;
-    let projects = blocking(move || index.read(|db| db.projects())).await?;
+    let projects = blocking(move || index.projects()).await?;
     let body = match kind {
         PageKind::Html => pages::index_html(&projects),
         PageKind::Json => pages::index_json(&projects),

@@ -554,6 +554,10 @@ async fn without_the_database_reads_keep_serving_and_uploads_are_503() {
     .await;
     let p = upload(&a, "lambda").await;
     wait_signed(&a, std::slice::from_ref(&p), Duration::from_secs(5)).await;
+    assert_eq!(
+        get(&a.router, "/simple/", None).await.status,
+        StatusCode::OK
+    );
     let page = get(
         &a.router,
         "/simple/lambda/",
@@ -581,6 +585,9 @@ async fn without_the_database_reads_keep_serving_and_uploads_are_503() {
     assert_eq!(again.body, page.body);
     let t0 = Instant::now();
     assert_eq!(get(&a.router, &file, None).await.status, StatusCode::OK);
+    let list = get(&a.router, "/simple/", None).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.text().contains("lambda"));
     assert_eq!(
         get(&a.router, "/metadata/timestamp.json", None)
             .await
