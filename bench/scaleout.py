@@ -80,10 +80,11 @@ class S3Server:
                     out[m.group(1)] += 1
         return out
 
-    def put_rate(self, bucket: str, n: int, size: int, conc: int) -> float:
+    def put_rate(self, bucket: str, n: int, size: int, conc: int, method: str = "PUT") -> float:
         """PutObject of `n` objects of `size` bytes over `conc` keep-alive connections (threads
-        here; moto does far more work per request than this client): objects per second."""
-        body = os.urandom(size)
+        here; moto does far more work per request than this client): objects per second.
+        method="GET": GetObject of the objects a PUT run stored."""
+        body = os.urandom(size) if method == "PUT" else None
         nxt = iter(range(n))
         lock = threading.Lock()
         errors: list[str] = []
@@ -95,9 +96,12 @@ class S3Server:
                     i = next(nxt, None)
                 if i is None:
                     break
-                c.request("PUT", f"/{bucket}/limit/{i:08d}", body=body,
-                          headers={"Authorization": S3_AUTH, "Content-Length": str(size),
-                                   "If-None-Match": "*"})
+                if method == "PUT":
+                    c.request("PUT", f"/{bucket}/limit/{i:08d}", body=body,
+                              headers={"Authorization": S3_AUTH, "Content-Length": str(size),
+                                       "If-None-Match": "*"})
+                else:
+                    c.request("GET", f"/{bucket}/limit/{i:08d}", headers={"Authorization": S3_AUTH})
                 r = c.getresponse()
                 r.read()
                 if r.status != 200 and not errors:
@@ -112,7 +116,7 @@ class S3Server:
             t.join()
         dt = time.monotonic() - t0
         if errors:
-            raise SystemExit(f"moto PUT limit run failed: {errors[0]}")
+            raise SystemExit(f"moto {method} limit run failed: {errors[0]}")
         return n / dt
 
 
