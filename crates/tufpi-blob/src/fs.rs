@@ -1,7 +1,9 @@
 //! The local file system as a blob store: keys are paths under a root directory, written with
 //! tufpi's durable writes (temp file → fsync → rename → fsync of the directory). ETags are the
-//! SHA-256 of the bytes; compare-and-swap is serialised within the process (embedded mode has
-//! one publisher per directory, guarded by its lock file).
+//! SHA-256 of the bytes. Both conditional writes hold across processes (several replicas may
+//! share a `file://` store): create-only is a hard link of a complete temp file, which the OS
+//! refuses if the name exists; compare-and-swap reads, compares and renames under an exclusive
+//! `flock` of the object's directory.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,9 @@ use crate::{check_key, BlobError, BlobMeta, BlobStore, Bytes, Created, Etag, Res
 #[derive(Debug)]
 pub struct FsStore {
     root: PathBuf,
+    // Threads of one process serialise here too: flock is per open file, and two threads
+    // locking the directory through two opens would also exclude each other, but this keeps
+    // a process's own swaps from spinning on the lock.
     swap: Mutex<()>,
 }
 
@@ -25,6 +30,41 @@ fn etag_of(bytes: &[u8]) -> Etag {
 
 fn io(context: String, e: std::io::Error) -> BlobError {
     BlobError::Io(tufpi_fs::Error::new(context, e))
+}
+
+/// An exclusive `flock` of directory `dir`, released when the returned file is dropped.
+fn lock_dir(dir: &Path) -> Result<std::fs::File> {
+    use fs4::fs_std::FileExt;
+    let f = std::fs::File::open(dir).map_err(|e| io(format!("opening {}", dir.display()), e))?;
+    f.lock_exclusive()
+        .map_err(|e| io(format!("locking {}", dir.display()), e))?;
+    Ok(f)
+}
+
+/// Create `path` with `bytes` unless it exists, across processes: write and sync a temp file,
+/// then hard-link it to `path` (refused by the OS if the name is taken, so a file that exists
+/// is whole and never replaced), sync the directory and drop the temp name.
+fn create_only(path: &Path, bytes: &[u8]) -> Result<Created> {
+    let tmp = tufpi_fs::temp_path(path);
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, bytes)?;
+        f.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(format!("writing {}", tmp.display()), e));
+    }
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            tufpi_fs::sync_dir(tufpi_fs::parent_dir(path))?;
+            Ok(Created::New)
+        }
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(Created::Existed),
+        Err(e) => Err(io(format!("creating {}", path.display()), e)),
+    }
 }
 
 impl FsStore {
@@ -126,9 +166,7 @@ impl BlobStore for FsStore {
             return Ok(Created::Existed);
         }
         self.ensure_parent(&path)?;
-        // Files appear only by rename: one that exists is whole.
-        tufpi_fs::write_once(&path, Vec::from(bytes))?;
-        Ok(Created::New)
+        create_only(&path, &bytes)
     }
 
     fn put_many_new(&self, items: Vec<(String, Bytes)>) -> Result<()> {
@@ -156,7 +194,9 @@ impl BlobStore for FsStore {
 
     fn put_swap(&self, key: &str, bytes: Bytes, expected: Option<&Etag>) -> Result<Etag> {
         let path = self.path(key)?;
+        self.ensure_parent(&path)?;
         let _g = self.swap.lock().unwrap_or_else(|p| p.into_inner());
+        let _dir = lock_dir(tufpi_fs::parent_dir(&path))?;
         let current = self.read(&path)?.map(|b| etag_of(&b));
         if current.as_ref() != expected {
             return Err(BlobError::Precondition {
@@ -164,7 +204,6 @@ impl BlobStore for FsStore {
                 expected: expected.map_or_else(|| "absent".to_string(), |e| e.0.clone()),
             });
         }
-        self.ensure_parent(&path)?;
         tufpi_fs::write_atomic(&path, &bytes)?;
         Ok(etag_of(&bytes))
     }
@@ -268,5 +307,48 @@ mod tests {
         assert!(s.get("m/2.bin-0.json").unwrap().is_none());
         assert!(s.head("m/1.root.json").unwrap().unwrap().etag.is_some());
         assert!(s.put_new("../x", Bytes::new()).is_err());
+    }
+
+    #[test]
+    fn conditional_writes_hold_across_stores_on_one_directory() {
+        // Two stores on one directory stand for two replicas sharing a file:// store.
+        let d = tempfile::tempdir().unwrap();
+        let a = std::sync::Arc::new(FsStore::open(d.path()).unwrap());
+        let b = std::sync::Arc::new(FsStore::open(d.path()).unwrap());
+        let t0 = a
+            .put_swap("m/timestamp.json", Bytes::from_static(b"t0"), None)
+            .unwrap();
+        // Both swap from the same ETag at once: exactly one wins.
+        let (ra, rb) = std::thread::scope(|s| {
+            let ha =
+                s.spawn(|| a.put_swap("m/timestamp.json", Bytes::from_static(b"a"), Some(&t0)));
+            let hb =
+                s.spawn(|| b.put_swap("m/timestamp.json", Bytes::from_static(b"b"), Some(&t0)));
+            (ha.join().unwrap(), hb.join().unwrap())
+        });
+        assert_eq!(ra.is_ok() as u8 + rb.is_ok() as u8, 1, "{ra:?} {rb:?}");
+        // Create-only from both: the first bytes stay.
+        let created: Vec<Created> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..8)
+                .map(|i| {
+                    let st = if i % 2 == 0 { &a } else { &b };
+                    s.spawn(move || {
+                        st.put_new("m/3.snapshot.json", Bytes::from(vec![i as u8; 4096]))
+                            .unwrap()
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(created.iter().filter(|c| **c == Created::New).count(), 1);
+        let stored = a.get("m/3.snapshot.json").unwrap().unwrap();
+        assert!(stored.iter().all(|x| *x == stored[0]) && stored.len() == 4096);
+        // No temp file is left behind.
+        assert_eq!(a.list("m/").unwrap().len(), 2);
+        let names: Vec<String> = std::fs::read_dir(d.path().join("m"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
     }
 }

@@ -12,9 +12,10 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use tufpi_blob::{BlobStore, StorageOptions};
 use tufpi_pg::leadership::{Leadership, DEFAULT_TTL};
-use tufpi_pg::lease::{holder_id, Lease};
+use tufpi_pg::lease::{holder_id, Fence, Lease};
 use tufpi_pg::Database;
-use tufpi_repo::{Backend, RepoConfig, Repository, PUBLISHER_LEASE};
+use tufpi_repo::store::PostgresStore;
+use tufpi_repo::{Backend, RepoConfig, Repository, StateStore, PUBLISHER_LEASE};
 
 use tufpi_index::db::IndexDb;
 use tufpi_index::storage::Storage;
@@ -37,7 +38,7 @@ pub enum Access {
 /// process its publisher (renewed in the background, released on drop).
 pub struct OpenRepo {
     repo: Repository,
-    _lease: Option<Leadership>,
+    _lease: Option<Led>,
 }
 
 impl Deref for OpenRepo {
@@ -76,12 +77,28 @@ impl Deployment {
     }
 }
 
+/// The publisher lease held by this process, and the fence its writes carry.
+struct Led {
+    /// Kept alive (renewed in the background) until the command ends, then released.
+    _lease: Leadership,
+    fence: Fence,
+}
+
 /// Become the publisher of the repository in `db`, waiting up to [`LEASE_WAIT`] for another
 /// holder (a `tufpi serve` leader, another command) to let go.
-fn lead(db: &Database) -> Result<Leadership> {
+fn lead(db: &Database) -> Result<Led> {
     let lease = Leadership::start(db.clone(), PUBLISHER_LEASE, &holder_id(), DEFAULT_TTL);
-    if lease.wait_for_leadership(LEASE_WAIT).is_some() {
-        return Ok(lease);
+    if let Some(term) = lease.wait_for_leadership(LEASE_WAIT) {
+        // The term won, not whatever `fence()` says later: if the lease is lost meanwhile,
+        // every publishing transaction is refused by this term rather than left unfenced.
+        let fence = Fence {
+            name: PUBLISHER_LEASE.to_string(),
+            term,
+        };
+        return Ok(Led {
+            _lease: lease,
+            fence,
+        });
     }
     let holder = match Lease::current(db, PUBLISHER_LEASE) {
         Ok(Some((holder, term, left))) => {
@@ -101,11 +118,7 @@ impl RepoDir {
     }
 
     /// The scale-out backend, fenced by `lease`'s term if given; `None` when embedded.
-    fn backend(
-        &self,
-        db: Option<&Database>,
-        lease: Option<&Leadership>,
-    ) -> Result<Option<Backend>> {
+    fn backend(&self, db: Option<&Database>, lease: Option<&Led>) -> Result<Option<Backend>> {
         let dep = &self.deployment;
         if !dep.is_scaled_out() {
             return Ok(None);
@@ -115,7 +128,7 @@ impl RepoDir {
             .context("--database needs --storage: the metadata must be where every replica and client sees it")?;
         let backend = match db {
             Some(db) => {
-                let fence = lease.and_then(|l| l.fence());
+                let fence = lease.map(|l| l.fence.clone());
                 Backend::scale_out(db, fence, storage, &self.keys_dir())?
             }
             None => {
@@ -193,7 +206,15 @@ impl DataDir {
     /// exist unless `create`).
     pub fn index_db(&self, create: bool) -> Result<IndexDb> {
         if let Some(db) = self.deployment.database()? {
-            return Ok(IndexDb::open_postgres(&db)?);
+            let mut index = IndexDb::open_postgres(&db)?;
+            // Target changes go into the repository's queue in the change's own transaction,
+            // as the replicas' do: a change sent through the outbox could be queued after a
+            // later one of the same project, and sign an older page.
+            let state = PostgresStore::open(&db, None)?;
+            if let Some(cfg) = RepoConfig::from_settings(|k| state.get_setting(k).ok().flatten()) {
+                index.queue_in_repository(cfg)?;
+            }
+            return Ok(index);
         }
         let dir = &self.path;
         if create {
