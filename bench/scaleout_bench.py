@@ -33,7 +33,6 @@ import json
 import os
 import shutil
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -239,10 +238,7 @@ def run_config(a, b: ib.Bench, cfg: Config, manifest: Path, paths: Path, s3: S3S
     res["pages"] = []
     for s in cfg.servers:
         log(f"{cfg.label}: pages on {s.name}, {a.connections} connections, {a.warmup:g} s warm-up + {a.duration:g} s ...")
-        p = ib.Proc.__new__(ib.Proc)
-        p.p, p.name = s.p, s.name
-        pr = b.pages(p, s.base, paths)
-        res["pages"].append(pr)
+        res["pages"].append(b.pages(s, s.base, paths))  # a Server has the .p (Popen) pages() samples
     return res
 
 
