@@ -78,6 +78,9 @@ impl IndexError {
             IndexError::Unavailable(_) | IndexError::Repo(RepoError::Unavailable(_)) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            IndexError::Repo(RepoError::Blob(b)) if b.is_unavailable() => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -111,7 +114,7 @@ impl IntoResponse for IndexError {
             _ if status == StatusCode::SERVICE_UNAVAILABLE => {
                 // The detail (host, database) is for the log, not for clients.
                 tracing::warn!("{self}");
-                "The database is unavailable now; retry later".to_string()
+                "Temporarily unavailable (a storage dependency); retry later".to_string()
             }
             other => {
                 tracing::error!("internal error: {other}");

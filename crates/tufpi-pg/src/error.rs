@@ -140,9 +140,10 @@ pub fn describe(e: &postgres::Error) -> String {
     s
 }
 
-/// Whether a driver error means the database cannot be reached now: the connection closed,
-/// an I/O error or timeout underneath, or a server state that passes (shutting down,
-/// starting, out of connections, a statement cancelled by its timeout).
+/// Whether a driver error means the database cannot serve this now but may soon: the
+/// connection closed, an I/O error or timeout underneath, a server state that passes
+/// (shutting down, starting, out of connections, a statement cancelled by its timeout), or a
+/// transaction that lost a race (deadlock, serialization failure, a lock not had in time).
 pub fn is_unavailable_error(e: &postgres::Error) -> bool {
     if e.is_closed() {
         return true;
@@ -155,6 +156,9 @@ pub fn is_unavailable_error(e: &postgres::Error) -> bool {
                 SqlState::CANNOT_CONNECT_NOW,
                 SqlState::TOO_MANY_CONNECTIONS,
                 SqlState::QUERY_CANCELED,
+                SqlState::T_R_DEADLOCK_DETECTED,
+                SqlState::T_R_SERIALIZATION_FAILURE,
+                SqlState::LOCK_NOT_AVAILABLE,
             ]
             .contains(code);
     }

@@ -33,7 +33,6 @@ mod maint;
 mod schema;
 mod tx;
 
-use tufpi_pg::postgres::error::SqlState;
 use tufpi_pg::postgres::Row;
 use tufpi_pg::{Database, PgError};
 use tufpi_repo::{Change, RepoConfig};
@@ -70,15 +69,7 @@ impl From<PgError> for IndexError {
 impl From<tufpi_pg::postgres::Error> for IndexError {
     fn from(e: tufpi_pg::postgres::Error) -> IndexError {
         // A deadlock or a lock not had in time passes too: worth a retry, not a 500.
-        let transient = e.code().is_some_and(|c| {
-            [
-                SqlState::T_R_DEADLOCK_DETECTED,
-                SqlState::T_R_SERIALIZATION_FAILURE,
-                SqlState::LOCK_NOT_AVAILABLE,
-            ]
-            .contains(c)
-        });
-        if transient {
+        if tufpi_pg::is_unavailable_error(&e) {
             return IndexError::Unavailable(tufpi_pg::describe(&e));
         }
         IndexError::from(PgError::from(e))
