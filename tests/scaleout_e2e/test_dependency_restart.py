@@ -85,7 +85,8 @@ def test_dependency_restart(cluster, clients, scratch, dep):
         with_retry_after = sum(1 for u in uploads for s, ra in zip(u.statuses, u.retry_after)
                                if s == 503 and ra)
         print(f"{dep} cut for {cut_t[1]:.2f}s after {cut_at} acks: answers {got}, 503 with Retry-After "
-              f"{with_retry_after}, {sum(1 for u in uploads if u.acked)}/{N} acknowledged; twine: " + ", ".join(f"{n} rc={rc}" for n, (rc, _) in twine_results.items()))
+              f"{with_retry_after}, {sum(1 for u in uploads if u.acked)}/{N} acknowledged; twine: "
+              + ", ".join(f"{n} rc={rc}" for n, (rc, _) in twine_results.items()))
         print("health during the cut:", health_during)
         for n, (rc, text) in twine_results.items():
             if "503" in text or "Retry" in text:
