@@ -404,3 +404,53 @@ fn run_leased(c: &mut Campaigner) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_told_apart() {
+        let fenced = IndexError::Repo(RepoError::Fenced {
+            held: 4,
+            current: 5,
+        });
+        match classify(&fenced, Some(4)) {
+            Failure::Fenced(line) => assert_eq!(
+                line,
+                "publisher: fenced: lease term 4 is over (current 5); this replica's writes \
+                 are refused, stepping down"
+            ),
+            _ => panic!("not fenced"),
+        }
+        let replaced = IndexError::Repo(RepoError::TimestampReplaced { detail: "x".into() });
+        assert!(
+            matches!(classify(&replaced, Some(7)), Failure::Fenced(l) if l.contains("lease term 7"))
+        );
+        let db = IndexError::Unavailable("gone".into());
+        assert!(matches!(
+            classify(&db, None),
+            Failure::Unavailable("database")
+        ));
+        let blob = IndexError::Repo(RepoError::Blob(tufpi_blob::BlobError::Unavailable {
+            what: "get".into(),
+            detail: "refused".into(),
+        }));
+        assert!(matches!(
+            classify(&blob, None),
+            Failure::Unavailable("storage")
+        ));
+        let other = IndexError::Internal("bad".into());
+        assert!(matches!(classify(&other, None), Failure::Other));
+    }
+
+    #[test]
+    fn keys_are_looked_for_by_name() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(!has_online_key(d.path()) && !has_any_key(d.path()));
+        std::fs::write(d.path().join("root.pem"), "x").unwrap();
+        assert!(!has_online_key(d.path()) && has_any_key(d.path()));
+        std::fs::write(d.path().join("online.pem"), "x").unwrap();
+        assert!(has_online_key(d.path()));
+    }
+}
