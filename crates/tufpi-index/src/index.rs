@@ -141,7 +141,7 @@ pub struct Index {
     pub(crate) known: Option<crate::lastknown::LastKnown>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -175,7 +175,7 @@ fn sweep(db: &mut IndexDb, storage: &Storage, db_existed: bool) {
     }
 }
 
-fn role_json(st: Option<RoleState>) -> Value {
+pub(crate) fn role_json(st: Option<RoleState>) -> Value {
     match st {
         Some(s) => json!({
             "version": s.version,
@@ -467,83 +467,6 @@ impl Index {
                 "files": files,
             }),
         ))
-    }
-
-    /// Scaled out: each dependency checked (HTTP 503 when one cannot be reached), whether
-    /// this replica leads the publisher lease and under which term, and what is pending.
-    fn health_scaled(&self, so: &ScaleOut) -> (bool, Value) {
-        let (db_ok, db_detail) = so.check_database();
-        let (st_ok, st_detail) = so.check_storage();
-        let st = self.publisher.status();
-        let counted = || -> Result<(u64, u64, u64), IndexError> {
-            let pending = lock(&self.writer).repo.pending()? + self.read(|db| db.outbox_len())?;
-            let (projects, files) = self.read(|db| db.counts())?;
-            Ok((pending, projects, files))
-        };
-        let (pending, projects, files) = match db_ok.then(counted) {
-            Some(Ok((p, pr, f))) => (json!(p), json!(pr), json!(f)),
-            _ => (Value::Null, Value::Null, Value::Null),
-        };
-        let ok = db_ok && st_ok && st.state != "error";
-        // A standby records no versions: the timestamp it serves says which are current.
-        let timestamp = match st.timestamp {
-            Some(t) => role_json(Some(t)),
-            None => so
-                .timestamp()
-                .ok()
-                .flatten()
-                .and_then(|b| tufpi_core::metadata::Metadata::from_bytes(&b).ok())
-                .map_or(Value::Null, |md| {
-                    json!({
-                        "version": md.signed.version,
-                        "expires": md.signed.expires
-                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    })
-                }),
-        };
-        (
-            ok,
-            json!({
-                "status": if ok { "ok" } else { "degraded" },
-                "mode": "scale-out",
-                "database": { "ok": db_ok, "detail": db_detail },
-                "storage": { "ok": st_ok, "detail": st_detail },
-                "publisher": {
-                    "state": st.state,
-                    "leader": st.leader,
-                    "term": st.term,
-                    "keys": st.keys,
-                    "keys_dir": so.keys_dir.display().to_string(),
-                    "last_error": st.last_error,
-                    "last_publish": st.last_publish,
-                    "published_changes": st.published_changes,
-                },
-                "pending_changes": pending,
-                "snapshot": role_json(st.snapshot),
-                "timestamp": timestamp,
-                "projects": projects,
-                "files": files,
-            }),
-        )
-    }
-
-    /// Scaled out, on the leader only: superseded metadata older than `retention` (through
-    /// the blob store), then objects of interrupted uploads no row references (older than
-    /// the sweep's grace: other replicas upload meanwhile). Superseded pages stay for now.
-    fn collect_scaled(&self, retention: std::time::Duration) -> Result<Collected, IndexError> {
-        let mut out = Collected::default();
-        let Some(gc) = self.publisher.with_leased(|repo| Ok(repo.gc(retention)?)) else {
-            return Ok(out);
-        };
-        out.metadata = gc?;
-        let storage = &self.storage;
-        let swept = lock(&self.writer)
-            .db
-            .with_references(|refs| storage.sweep(refs))?;
-        for f in &swept {
-            tracing::info!(file = %f, "removed an object no database row references (an interrupted upload)");
-        }
-        Ok(out)
     }
 
     /// Collect garbage: superseded metadata older than `retention` (as `tufpi repo gc`), then
