@@ -95,6 +95,8 @@ WARNING: For development and testing only: NEVER for production. Every replica t
 WARNING: to publish needs the online key: give them all this --keys-dir (a copy of it).
 
 Trusted root (hand it to clients out of band): {base}/metadata/1.root.json
+Create an upload token (the same --database and --storage):
+  tufpi token create --database URL --storage URL [--project NAME]
 Upload:
   twine upload --repository-url {base}/legacy/ -u __token__ -p TOKEN dist/*
 Install:
