@@ -53,16 +53,43 @@ impl Lease {
         ttl: Duration,
     ) -> Result<Option<Held>, PgError> {
         let mut conn = db.get()?;
-        let row = conn.query_opt(
-            "INSERT INTO lease(name, holder, term, expires_at)
-             VALUES ($1, $2, 1, now() + $3::bigint * interval '1 millisecond')
-             ON CONFLICT (name) DO UPDATE
-                SET holder = EXCLUDED.holder, term = lease.term + 1,
-                    expires_at = EXCLUDED.expires_at
-                WHERE lease.expires_at <= now()
-             RETURNING term",
-            &[&name, &holder, &ttl_ms(ttl)],
+        // A standby's usual answer, without waiting on the holder's open transactions.
+        let held = conn.query_opt(
+            "SELECT expires_at > now() FROM lease WHERE name = $1",
+            &[&name],
         )?;
+        if let Some(r) = held {
+            if r.try_get::<_, bool>(0)? {
+                return Ok(None);
+            }
+        }
+        let mut tx = conn.transaction()?;
+        // FOR UPDATE waits for every fenced transaction of the holder (they read the row FOR
+        // KEY SHARE) to end: a takeover never overlaps a transaction that passed its check.
+        // Renewals (plain updates) do not conflict with those reads, so a long publishing
+        // transaction does not keep its own leader from renewing.
+        let current = tx.query_opt(
+            "SELECT expires_at <= now() FROM lease WHERE name = $1 FOR UPDATE",
+            &[&name],
+        )?;
+        let row = match current {
+            Some(r) if !r.try_get::<_, bool>(0)? => None,
+            Some(_) => tx.query_opt(
+                "UPDATE lease SET holder = $2, term = term + 1,
+                        expires_at = now() + $3::bigint * interval '1 millisecond'
+                 WHERE name = $1
+                 RETURNING term",
+                &[&name, &holder, &ttl_ms(ttl)],
+            )?,
+            None => tx.query_opt(
+                "INSERT INTO lease(name, holder, term, expires_at)
+                 VALUES ($1, $2, 1, now() + $3::bigint * interval '1 millisecond')
+                 ON CONFLICT (name) DO NOTHING
+                 RETURNING term",
+                &[&name, &holder, &ttl_ms(ttl)],
+            )?,
+        };
+        tx.commit()?;
         let Some(row) = row else {
             return Ok(None);
         };
@@ -172,14 +199,17 @@ impl Fence {
     }
 }
 
-/// Inside the caller's transaction: lock lease `name`'s row (`FOR SHARE`) and fail `Fenced`
-/// unless its term is still `term`. Call it first in every writing transaction of the lease
-/// holder: the row lock makes a takeover (which updates the row) wait until this transaction
-/// ends, so a transaction that passed the check commits entirely before any newer term
+/// Inside the caller's transaction: lock lease `name`'s row (`FOR KEY SHARE`) and fail
+/// `Fenced` unless its term is still `term`. Call it first in every writing transaction of the
+/// lease holder: the row lock makes a takeover (which locks the row `FOR UPDATE` first) wait
+/// until this transaction ends, while the holder's own renewals (plain updates) do not, so a transaction that passed the check commits entirely before any newer term
 /// begins, and one that starts after a takeover fails. Lapse alone does not fail the check:
 /// no other writer can exist until the term moves on.
 pub fn check_term(tx: &mut impl GenericClient, name: &str, term: i64) -> Result<(), PgError> {
-    let row = tx.query_opt("SELECT term FROM lease WHERE name = $1 FOR SHARE", &[&name])?;
+    let row = tx.query_opt(
+        "SELECT term FROM lease WHERE name = $1 FOR KEY SHARE",
+        &[&name],
+    )?;
     let current_term: i64 = match row {
         Some(r) => r.try_get(0)?,
         None => 0,

@@ -31,15 +31,16 @@
 //! Exactly one process publishes (signs bins, snapshot, timestamp) at a time. Leadership is a
 //! row `lease(name, holder, term, expires_at)` ([`lease`]):
 //!
-//! - **Acquire**: one `INSERT … ON CONFLICT DO UPDATE … WHERE expires_at <= now()` takes the
-//!   row if it is free, released or lapsed, and bumps `term`. Every comparison uses the
+//! - **Acquire**: in one transaction, the row is locked `FOR UPDATE` and taken (inserted, or
+//!   updated with `term + 1`) only if it is absent, released or lapsed. Every comparison uses the
 //!   database's `now()`, never a local clock, so the replicas' clocks need not agree.
 //! - **Renew**: `UPDATE … WHERE holder = me AND term = mine AND expires_at > now()` extends
 //!   the expiry by the TTL; no row updated means the lease is `Lost`.
 //! - **Fence**: the term is a fencing token. Every writing transaction of the publisher
-//!   begins with [`check_term`], which reads the row `FOR SHARE` and fails `Fenced` if the
-//!   term moved on. The row lock makes a takeover (an update of that row) wait for the
-//!   transaction to end: a transaction that passed the check commits wholly under the old
+//!   begins with [`check_term`], which reads the row `FOR KEY SHARE` and fails `Fenced` if the
+//!   term moved on. The row lock makes a takeover (which locks the row `FOR UPDATE` first)
+//!   wait for the transaction to end, while the holder's renewals (plain updates) do not, so
+//!   a long publish never makes its own leader step down: a transaction that passed the check commits wholly under the old
 //!   term, before the new leader's first transaction, and one that starts after the takeover
 //!   fails. The blob store's compare-and-swap (`If-Match` on the timestamp's ETag) fences the
 //!   writes outside PostgreSQL in the same way: a stale leader's timestamp write fails

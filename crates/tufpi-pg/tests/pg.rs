@@ -158,6 +158,30 @@ fn a_takeover_waits_for_a_transaction_that_passed_the_fence() {
 }
 
 #[test]
+fn the_holder_renews_while_its_own_fenced_transaction_is_open() {
+    let t = TestDb::create();
+    let db = t.database();
+    let a = Lease::acquire(&db, "p", "a", Duration::from_secs(30))
+        .unwrap()
+        .unwrap();
+    let mut c = db.get().unwrap();
+    let mut tx = c.transaction().unwrap();
+    a.fence().check(&mut tx).unwrap();
+    // A long publishing transaction must not keep its leader from renewing (else it steps
+    // down mid-publish): the renewal runs on another connection and does not wait.
+    let db2 = db.clone();
+    let t0 = Instant::now();
+    let renewer = std::thread::spawn(move || {
+        let a2 = Lease::acquire(&db2, "p", "other", Duration::from_secs(30)).unwrap();
+        assert!(a2.is_none(), "taken while held");
+    });
+    renewer.join().unwrap();
+    a.renew().unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    tx.commit().unwrap();
+}
+
+#[test]
 fn leadership_goes_to_one_and_passes_on_when_it_stops() {
     let t = TestDb::create();
     let ttl = Duration::from_secs(2);
