@@ -32,6 +32,10 @@ use crate::error::IndexError;
 /// the leader's last renewal: a standby publishes within about 4 s of the leader's death.
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(3);
 
+/// Rounds a leader may fail in a row (for another reason than an unreachable dependency)
+/// before it hands the lease on: another replica may do better.
+const FAILURES_BEFORE_RESIGNING: u32 = 5;
+
 /// How often a replica without the online key looks for it again.
 const KEYS_RECHECK: Duration = Duration::from_secs(5);
 
@@ -339,6 +343,7 @@ impl Publisher {
 
 fn run_leased(c: &mut Campaigner) {
     let mut failing: Option<String> = None;
+    let mut failures = 0;
     loop {
         let stopping = c.shared.wait(if failing.is_some() {
             Duration::from_secs(1)
@@ -348,6 +353,7 @@ fn run_leased(c: &mut Campaigner) {
         let term = c.shared.lock().status.term;
         match c.round() {
             Ok(()) => {
+                failures = 0;
                 if failing.take().is_some() {
                     info!("publisher: working again");
                 }
@@ -385,6 +391,15 @@ fn run_leased(c: &mut Campaigner) {
                             error!("publisher: {text}");
                         } else if failing.as_deref() != Some(text.as_str()) {
                             warn!("publisher still failing: {text}");
+                        }
+                        failures += 1;
+                        if failures >= FAILURES_BEFORE_RESIGNING && c.campaign.is_some() {
+                            error!(
+                                "publisher: failed {failures} rounds in a row: handing the \
+                                 publisher lease on"
+                            );
+                            c.stand_down(true);
+                            failures = 0;
                         }
                         "error".to_string()
                     }
