@@ -281,7 +281,9 @@ fn status_of(err: tufpi_index::IndexError) -> (StatusCode, axum::http::HeaderMap
 fn an_unreachable_store_is_a_503_and_the_cache_keeps_serving() {
     let t = tempfile::tempdir().unwrap();
     let mem = Arc::new(MemStore::default());
-    let s = Storage::with_store(mem.clone(), &t.path().join("tmp")).unwrap();
+    let s = Storage::with_store(mem.clone(), &t.path().join("tmp"))
+        .unwrap()
+        .with_ride_out(std::time::Duration::ZERO);
     let page = s.put_page(b"<html>cached</html>").unwrap();
     let dist = b"dist".to_vec();
     let target = package_path(&digests(&dist).blake2b, "p-1.0.tar.gz");

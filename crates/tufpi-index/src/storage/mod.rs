@@ -35,6 +35,31 @@ pub use cache::{BlobCache, DEFAULT_CACHE_BYTES};
 pub use serve::{Served, Stored};
 pub use sweep::SWEEP_GRACE;
 
+/// How long an upload's write waits out a blob store that cannot be reached before the
+/// upload is answered 503: twine retries a 5xx at once, a few times, ignoring Retry-After, so
+/// a store back within seconds should cost the uploader nothing.
+pub const RIDE_OUT: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// Run `write`, again while it fails with the store unavailable, for up to `ride_out`. Safe
+/// for create-only writes: one that landed before the failure is found `Existed`.
+fn riding_out<T>(
+    ride_out: std::time::Duration,
+    mut write: impl FnMut() -> Result<T, BlobError>,
+) -> Result<T, BlobError> {
+    let t0 = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(100);
+    loop {
+        match write() {
+            Err(e) if e.is_unavailable() && t0.elapsed() + pause < ride_out => {
+                tracing::warn!("blob store unavailable, retrying in {pause:?}: {e}");
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_secs(1));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Key prefix (and directory) of the distributions and their core metadata.
 pub const PACKAGES: &str = "packages";
 /// Key prefix (and directory) of the rendered pages.
@@ -98,6 +123,8 @@ pub struct Storage {
     /// file APIs and uploads renamed into place.
     local_root: Option<PathBuf>,
     cache: Arc<BlobCache>,
+    /// How long a write waits out an unreachable store ([`RIDE_OUT`]).
+    ride_out: std::time::Duration,
 }
 
 /// The [`IndexError`] of a blob store failure: an unreachable store is a 503 with
@@ -137,7 +164,15 @@ impl Storage {
             tmp: tmp_dir.to_path_buf(),
             local_root,
             cache: Arc::new(BlobCache::new(DEFAULT_CACHE_BYTES)),
+            ride_out: RIDE_OUT,
         })
+    }
+
+    /// This storage, its writes waiting out an unreachable store for `ride_out` (default
+    /// [`RIDE_OUT`]; zero: answer 503 at once).
+    pub fn with_ride_out(mut self, ride_out: std::time::Duration) -> Storage {
+        self.ride_out = ride_out;
+        self
     }
 
     /// The same areas with a read cache of at most `bytes` (0: none). Only a remote store's
@@ -221,8 +256,7 @@ impl Storage {
         let d = digests(bytes);
         let key = page_key(&d.sha256);
         let bytes = Bytes::copy_from_slice(bytes);
-        self.store
-            .put_new(&key, bytes.clone())
+        riding_out(self.ride_out, || self.store.put_new(&key, bytes.clone()))
             .map_err(blob_error)?;
         if !self.is_local() {
             // A project's new page is what its next request asks for.
@@ -250,8 +284,8 @@ impl Storage {
     /// Durably write `bytes` at target path `target` (create-only: the path names the
     /// content, so bytes already there are these bytes).
     pub fn put_file(&self, target: &str, bytes: &[u8]) -> Result<(), IndexError> {
-        self.store
-            .put_new(target, Bytes::copy_from_slice(bytes))
+        let bytes = Bytes::copy_from_slice(bytes);
+        riding_out(self.ride_out, || self.store.put_new(target, bytes.clone()))
             .map_err(blob_error)?;
         Ok(())
     }
@@ -260,7 +294,8 @@ impl Storage {
     /// into place on a local store, streamed to a remote one (create-only) and then removed.
     pub fn install(&self, tmp: &Path, target: &str) -> Result<(), IndexError> {
         if !self.is_local() {
-            self.store.put_new_file(target, tmp).map_err(blob_error)?;
+            riding_out(self.ride_out, || self.store.put_new_file(target, tmp))
+                .map_err(blob_error)?;
             if let Err(e) = fs::remove_file(tmp) {
                 tracing::warn!("removing {}: {e}", tmp.display());
             }
