@@ -67,8 +67,22 @@ impl Deployment {
     }
 }
 
-/// How long `timestamp.json` read from the blob store is served before it is read again.
-const TIMESTAMP_FRESH: Duration = Duration::from_secs(1);
+/// The one metadata object ever overwritten.
+const TIMESTAMP: &str = "timestamp.json";
+
+/// The last `timestamp.json` read from the blob store.
+#[derive(Debug, Clone)]
+struct Memo {
+    etag: tufpi_blob::Etag,
+    bytes: Bytes,
+    /// Its version (0 if it does not parse: then any other replaces it).
+    version: u64,
+}
+
+/// The version `timestamp.json`'s bytes carry, 0 if they do not parse.
+fn timestamp_version(bytes: &[u8]) -> u64 {
+    tufpi_core::metadata::Metadata::from_bytes(bytes).map_or(0, |m| m.signed.version)
+}
 
 /// A scaled-out index's shared dependencies.
 #[derive(Debug)]
@@ -85,30 +99,52 @@ pub struct ScaleOut {
     pub public_metadata_url: Option<String>,
     /// Where `/packages/…` redirects to, if set.
     pub files_url: Option<String>,
-    /// The last `timestamp.json` read and when (served again for up to a second, and while
+    /// The last `timestamp.json` read (served again while its ETag is the store's, and while
     /// the store cannot be reached).
-    timestamp: Mutex<Option<(Instant, Bytes)>>,
+    timestamp: Mutex<Option<Memo>>,
 }
 
 impl ScaleOut {
-    /// `timestamp.json`: read at most once a second; the last one read while the store
+    /// `timestamp.json` as the store holds it now; the last one read while the store
     /// cannot be reached; `None` if there is none.
     pub fn timestamp(&self) -> Result<Option<Bytes>, IndexError> {
-        let mut memo = self.timestamp.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, bytes)) = memo.as_ref() {
-            if at.elapsed() < TIMESTAMP_FRESH {
-                return Ok(Some(bytes.clone()));
-            }
-        }
-        match self.metadata.get("timestamp.json") {
-            Ok(Some(bytes)) => {
-                *memo = Some((Instant::now(), bytes.clone()));
+        // Read the store on every request (a HEAD when these bytes are known), never a copy
+        // older than the store's: a client moving between replicas (a load balancer) must
+        // never see the version go down. The lock is not held across the network.
+        let memo = self
+            .timestamp
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let read = match &memo {
+            Some(m) => match self.metadata.head(TIMESTAMP) {
+                Ok(Some(h)) if h.etag.as_ref() == Some(&m.etag) => {
+                    return Ok(Some(m.bytes.clone()))
+                }
+                Ok(Some(_)) => self.metadata.get_tagged(TIMESTAMP),
+                Ok(None) => Ok(None),
+                Err(e) => Err(e),
+            },
+            None => self.metadata.get_tagged(TIMESTAMP),
+        };
+        match read {
+            Ok(Some((bytes, etag))) => {
+                let version = timestamp_version(&bytes);
+                let mut slot = self.timestamp.lock().unwrap_or_else(|p| p.into_inner());
+                // Concurrent readers may finish out of order: keep the newest.
+                if slot.as_ref().is_none_or(|m| m.version <= version) {
+                    *slot = Some(Memo {
+                        etag,
+                        bytes: bytes.clone(),
+                        version,
+                    });
+                }
                 Ok(Some(bytes))
             }
             Ok(None) => Ok(None),
             Err(e) if e.is_unavailable() && memo.is_some() => {
                 tracing::warn!("serving the last timestamp.json read: {e}");
-                Ok(memo.as_ref().map(|(_, b)| b.clone()))
+                Ok(memo.map(|m| m.bytes))
             }
             Err(e) => Err(blob_error(e)),
         }
@@ -128,7 +164,7 @@ impl ScaleOut {
 
     /// Whether the blob store answers: `(ok, detail)`.
     pub fn check_storage(&self) -> (bool, String) {
-        match self.metadata.head("timestamp.json") {
+        match self.metadata.head(TIMESTAMP) {
             Ok(_) => (true, self.blobs.describe()),
             Err(e) => (false, e.to_string()),
         }
