@@ -1,8 +1,9 @@
 //! `/metadata/<name>` of a scaled-out index, read from the blob store's `metadata/` prefix:
 //! versioned files (`N.role.json`) never change, so they (and their gzip form) are kept in
 //! the index storage's in-process cache (one cache, keyed by blob key); `timestamp.json` is
-//! read at most once a second (and the last one read is served while the store cannot be
-//! reached). Headers as an embedded index sends them.
+//! checked against the store on every request (see [`ScaleOut::timestamp`]), so no replica
+//! serves an older one after another served a newer one. Headers as an embedded index sends
+//! them.
 //!
 //! With `--files-url`, `/packages/…` answers a redirect to the file there (a CDN in front of
 //! the bucket's `packages/`): pages keep their relative links, so every replica renders and
