@@ -187,7 +187,16 @@ def test_refusals(serve, clients, dists, scratch):
 
     refused_by_twine("tufpi-not-a-token", dists["sdist"], "Invalid or unknown upload token")
     refused_by_twine(s.token("someone-else"), dists["sdist"], 'may only upload to project "someone-else"')
-    refused_by_twine(token, dists["wheel"], "File already exists")
+    # The very same file again (a retry whose answer was lost) succeeds, storing nothing, as
+    # on PyPI; other bytes under a name already used are refused.
+    rc, out = twine(clients, s, token, dists["wheel"])
+    assert rc == 0, out
+    assert s.stored() == before
+    other = scratch / "same-name"
+    other.mkdir()
+    respun = build_wheel(other, PROJECT, VERSION, payload=b"other bytes")
+    assert respun.name == dists["wheel"].name
+    refused_by_twine(token, respun, "File already exists")
     big = build_wheel(scratch, PROJECT, "9.0", payload=os.urandom(100_000))
     refused_by_twine(token, big, "File too large")
 

@@ -284,9 +284,16 @@ async fn restart_serves_what_was_acknowledged() {
         get(&t.router, "/simple/demo/", Some(JSON_TYPE)).await.body,
         before
     );
-    // The token still works; the filename stays used.
+    // The token still works; the same file again is the file it has (stored once); other
+    // bytes under the name are refused.
     let r = t
         .upload("demo", "1.0", "demo-1.0-py3-none-any.whl", &w)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let mut other = w.clone();
+    other.extend_from_slice(b"\0");
+    let r = t
+        .upload("demo", "1.0", "demo-1.0-py3-none-any.whl", &other)
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.text().contains("already exists"), "{}", r.text());

@@ -102,6 +102,16 @@ pub async fn upload(
     };
     let idx = index.clone();
     let row = tokio::task::spawn_blocking(move || {
+        // The very file this index has (same name, same bytes): a retry of an upload whose
+        // answer was lost (a timeout, a 503 after the commit, a replica killed) succeeds
+        // again without storing anything, as on PyPI.
+        if let Some(row) = idx.read(|db| db.file(&checked.filename))? {
+            // Spelt exactly so (another spelling of a used name is refused, as on PyPI).
+            if row.filename == checked.filename && row.digests.sha256 == received.digests.sha256 {
+                tracing::info!(file = %row.filename, "the same file again: already stored");
+                return Ok(row);
+            }
+        }
         // A file this index has, or had, under this or another spelling: refused before
         // its archive is read.
         if let Some(previous) = idx.read(|db| db.dist_used(&checked.identity))? {
