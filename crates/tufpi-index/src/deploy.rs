@@ -99,14 +99,13 @@ pub struct ScaleOut {
     pub public_metadata_url: Option<String>,
     /// Where `/packages/…` redirects to, if set.
     pub files_url: Option<String>,
-    /// The last `timestamp.json` read (served again while its ETag is the store's, and while
-    /// the store cannot be reached).
+    /// The last `timestamp.json` read (served again while its ETag is the store's).
     timestamp: Mutex<Option<Memo>>,
 }
 
 impl ScaleOut {
-    /// `timestamp.json` as the store holds it now; the last one read while the store
-    /// cannot be reached; `None` if there is none.
+    /// `timestamp.json` as the store holds it now (unavailable while the store cannot be
+    /// reached: never an older copy); `None` if there is none.
     pub fn timestamp(&self) -> Result<Option<Bytes>, IndexError> {
         // Read the store on every request (a HEAD when these bytes are known), never a copy
         // older than the store's: a client moving between replicas (a load balancer) must
@@ -142,10 +141,9 @@ impl ScaleOut {
                 Ok(Some(bytes))
             }
             Ok(None) => Ok(None),
-            Err(e) if e.is_unavailable() && memo.is_some() => {
-                tracing::warn!("serving the last timestamp.json read: {e}");
-                Ok(memo.map(|m| m.bytes))
-            }
+            // Not the last copy read: another replica may have served a newer one, and a
+            // client going from it to this one would see a rollback. A 503 with Retry-After
+            // leaves the client on what it trusts until the store is back.
             Err(e) => Err(blob_error(e)),
         }
     }

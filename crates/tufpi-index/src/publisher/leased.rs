@@ -242,8 +242,16 @@ impl Campaigner {
         let term = self.campaign.as_ref().and_then(Leadership::term);
         let Some(term) = term else {
             let held = self.shared.leased().as_ref().map(|(t, _)| *t);
-            if let Some(t) = held {
+            // A failed round drops the repository but not what /health says: going by the
+            // status too keeps a replica from calling itself leader after it lost the lease.
+            let said = {
+                let g = self.shared.lock();
+                g.status.leader.then_some(g.status.term).flatten()
+            };
+            if let Some(t) = held.or(said) {
                 warn!("publisher: lease term {t} lost (not renewed in time): standing by");
+            }
+            if held.is_some() || self.shared.lock().status.leader {
                 self.stand_down(false);
             }
             self.shared.set_state("standby");
