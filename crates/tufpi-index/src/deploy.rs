@@ -397,10 +397,14 @@ impl Index {
             return Ok(out);
         };
         out.metadata = gc?;
-        let storage = &self.storage;
-        let swept = lock(&self.writer)
-            .db
-            .with_references(|refs| storage.sweep(refs))?;
+        // The references are read under the database's lock, the bucket listed and swept
+        // after it is let go (listing a bucket takes long, and every replica's uploads wait
+        // on that lock). Only objects older than the grace go, whatever the store: another
+        // replica's upload is in the store before its row is committed.
+        let refs = lock(&self.writer).db.with_references(|refs| refs.clone())?;
+        let swept = self
+            .storage
+            .sweep_older_than(&refs, crate::storage::SWEEP_GRACE)?;
         for f in &swept {
             tracing::info!(file = %f, "removed an object no database row references (an interrupted upload)");
         }
