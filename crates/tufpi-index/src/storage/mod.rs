@@ -310,9 +310,22 @@ impl Storage {
             .ok_or_else(|| IndexError::Internal(format!("bad target path {target}")))?;
         ensure_dir(parent)?;
         // A rename is cheaper than a copy and as durable: the temp file is fsynced already.
-        fs::rename(tmp, &path)
-            .map_err(|e| IndexError::io(format!("moving upload to {}", path.display()), e))?;
-        Ok(sync_dir(parent)?)
+        match fs::rename(tmp, &path) {
+            Ok(()) => Ok(sync_dir(parent)?),
+            // The temp area on another file system than a file:// store: copy instead.
+            Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {
+                riding_out(self.ride_out, || self.store.put_new_file(target, tmp))
+                    .map_err(blob_error)?;
+                if let Err(e) = fs::remove_file(tmp) {
+                    tracing::warn!("removing {}: {e}", tmp.display());
+                }
+                Ok(())
+            }
+            Err(e) => Err(IndexError::io(
+                format!("moving upload to {}", path.display()),
+                e,
+            )),
+        }
     }
 
     /// The stored page with SHA-256 `sha256`: its local file, or its bytes (through the
