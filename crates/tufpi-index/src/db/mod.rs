@@ -20,6 +20,7 @@ pub(crate) mod files;
 mod outbox;
 mod pages;
 mod pg;
+mod rows;
 mod sqlite;
 #[cfg(test)]
 mod tests;

@@ -76,36 +76,28 @@ impl From<tufpi_pg::postgres::Error> for IndexError {
     }
 }
 
-/// The columns of `index_files` a [`FileRow`] is read from ([`file_row`]'s order).
-const FILE_COLUMNS: &str = "filename, project, version, packagetype, path, size, sha256, blake2b, requires_python, metadata_size, metadata_sha256, metadata_blake2b, upload_time, yanked";
+use super::rows::{self, Columns, FILE_COLUMNS};
+
+/// A PostgreSQL row's columns, read by `postgres`.
+impl Columns for Row {
+    type Error = tufpi_pg::postgres::Error;
+    fn text(&self, i: usize) -> Result<String, Self::Error> {
+        self.try_get(i)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>, Self::Error> {
+        self.try_get(i)
+    }
+    fn int(&self, i: usize) -> Result<i64, Self::Error> {
+        self.try_get(i)
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, Self::Error> {
+        self.try_get(i)
+    }
+}
 
 /// A file row read from [`FILE_COLUMNS`].
 fn file_row(r: &Row) -> Result<FileRow, IndexError> {
-    let meta: (Option<i64>, Option<String>, Option<String>) =
-        (r.try_get(9)?, r.try_get(10)?, r.try_get(11)?);
-    Ok(FileRow {
-        filename: r.try_get(0)?,
-        project: r.try_get(1)?,
-        version: r.try_get(2)?,
-        packagetype: r.try_get(3)?,
-        path: r.try_get(4)?,
-        digests: Digests {
-            size: r.try_get::<_, i64>(5)? as u64,
-            sha256: r.try_get(6)?,
-            blake2b: r.try_get(7)?,
-        },
-        requires_python: r.try_get(8)?,
-        metadata: match meta {
-            (Some(size), Some(sha256), Some(blake2b)) => Some(Digests {
-                size: size as u64,
-                sha256,
-                blake2b,
-            }),
-            _ => None,
-        },
-        upload_time: r.try_get(12)?,
-        yanked: r.try_get(13)?,
-    })
+    Ok(rows::file_row(r)?)
 }
 
 use tufpi_pg::postgres::GenericClient;

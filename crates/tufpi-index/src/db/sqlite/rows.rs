@@ -3,37 +3,32 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+pub(super) use crate::db::rows::FILE_COLUMNS;
+use crate::db::rows::{self, Columns};
 use crate::error::IndexError;
-use crate::pages::{Digests, FileRow};
+use crate::pages::FileRow;
 
-pub(super) fn file_row(r: &Row<'_>) -> rusqlite::Result<FileRow> {
-    let meta: (Option<i64>, Option<String>, Option<String>) = (r.get(9)?, r.get(10)?, r.get(11)?);
-    Ok(FileRow {
-        filename: r.get(0)?,
-        project: r.get(1)?,
-        version: r.get(2)?,
-        packagetype: r.get(3)?,
-        path: r.get(4)?,
-        digests: Digests {
-            size: r.get::<_, i64>(5)? as u64,
-            sha256: r.get(6)?,
-            blake2b: r.get(7)?,
-        },
-        requires_python: r.get(8)?,
-        metadata: match meta {
-            (Some(size), Some(sha256), Some(blake2b)) => Some(Digests {
-                size: size as u64,
-                sha256,
-                blake2b,
-            }),
-            _ => None,
-        },
-        upload_time: r.get(12)?,
-        yanked: r.get(13)?,
-    })
+/// A SQLite row's columns, read by `rusqlite`.
+impl Columns for Row<'_> {
+    type Error = rusqlite::Error;
+    fn text(&self, i: usize) -> rusqlite::Result<String> {
+        self.get(i)
+    }
+    fn opt_text(&self, i: usize) -> rusqlite::Result<Option<String>> {
+        self.get(i)
+    }
+    fn int(&self, i: usize) -> rusqlite::Result<i64> {
+        self.get(i)
+    }
+    fn opt_int(&self, i: usize) -> rusqlite::Result<Option<i64>> {
+        self.get(i)
+    }
 }
 
-pub(super) const FILE_COLUMNS: &str = "filename, project, version, packagetype, path, size, sha256, blake2b, requires_python, metadata_size, metadata_sha256, metadata_blake2b, upload_time, yanked";
+/// A file row read from [`FILE_COLUMNS`] (as `query_map` takes it).
+pub(super) fn file_row(r: &Row<'_>) -> rusqlite::Result<FileRow> {
+    rows::file_row(r)
+}
 
 pub(super) fn files_of(conn: &Connection, project: &str) -> Result<Vec<FileRow>, IndexError> {
     let mut stmt = conn.prepare_cached(&format!(
