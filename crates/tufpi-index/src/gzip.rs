@@ -6,14 +6,16 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use axum::http::{header, HeaderMap};
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
 use crate::error::IndexError;
 
 /// Files smaller than this go as they are: gzip would save next to nothing.
-const MIN_SIZE: u64 = 1024;
+pub(crate) const MIN_SIZE: u64 = 1024;
 
 /// Whether the request's `Accept-Encoding` allows gzip (`gzip` or `*`, q not 0).
 pub fn accepts_gzip(headers: &HeaderMap) -> bool {
@@ -32,11 +34,29 @@ pub fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
-fn gzip(data: &[u8]) -> Result<Vec<u8>, IndexError> {
+/// `data` gzipped.
+pub(crate) fn gzip(data: &[u8]) -> Result<Vec<u8>, IndexError> {
     let mut enc = GzEncoder::new(Vec::with_capacity(data.len() / 4), Compression::new(6));
     enc.write_all(data)
         .and_then(|()| enc.finish())
         .map_err(|e| IndexError::io("compressing metadata", e))
+}
+
+/// The response carrying gzipped JSON metadata `gz`, with `cache` as its Cache-Control.
+pub(crate) fn response(gz: impl Into<Body>, cache: &'static str) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CONTENT_ENCODING, HeaderValue::from_static("gzip")),
+            (header::VARY, HeaderValue::from_static("Accept-Encoding")),
+            (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
+        ],
+        gz.into(),
+    )
+        .into_response()
 }
 
 /// The gzip form of metadata file `src` (named `name`), or `None` if it is too small to

@@ -9,31 +9,18 @@
 //! the bucket's `packages/`): pages keep their relative links, so every replica renders and
 //! signs the same page bytes whatever URL it was given, and installers follow the redirect.
 
-use std::io::Write;
 use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use flate2::write::GzEncoder;
-use flate2::Compression;
 use tufpi_blob::Bytes;
 
 use crate::deploy::ScaleOut;
 use crate::error::IndexError;
+use crate::gzip::gzip;
 use crate::index::Index;
 use crate::storage::{blob_error, Served, Stored};
-
-/// Files smaller than this go as they are: gzip would save next to nothing.
-const MIN_GZIP: usize = 1024;
-
-fn gzip(data: &[u8]) -> Result<Bytes, IndexError> {
-    let mut enc = GzEncoder::new(Vec::with_capacity(data.len() / 4), Compression::new(6));
-    enc.write_all(data)
-        .and_then(|()| enc.finish())
-        .map(Bytes::from)
-        .map_err(|e| IndexError::io("compressing metadata", e))
-}
 
 /// The bytes of metadata file `name` and, if asked for and worth it, their gzip form.
 fn read(
@@ -57,14 +44,14 @@ fn read(
     let Some(bytes) = bytes else {
         return Ok(None);
     };
-    if !want_gzip || bytes.len() < MIN_GZIP {
+    if !want_gzip || (bytes.len() as u64) < crate::gzip::MIN_SIZE {
         return Ok(Some((bytes, None)));
     }
     let gz = if versioned {
         let key = format!("{}.gz/{name}", tufpi_repo::METADATA_PREFIX);
-        cache.get_or_load(&key, || gzip(&bytes).map(Some))?
+        cache.get_or_load(&key, || gzip(&bytes).map(|gz| Some(Bytes::from(gz))))?
     } else {
-        Some(gzip(&bytes)?)
+        Some(Bytes::from(gzip(&bytes)?))
     };
     Ok(Some((bytes, gz)))
 }
@@ -90,19 +77,7 @@ pub(crate) async fn serve(
         ));
     };
     if let Some(gz) = gz {
-        return Ok((
-            [
-                (
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                ),
-                (header::CONTENT_ENCODING, HeaderValue::from_static("gzip")),
-                (header::VARY, HeaderValue::from_static("Accept-Encoding")),
-                (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
-            ],
-            gz,
-        )
-            .into_response());
+        return Ok(crate::gzip::response(gz, cache));
     }
     let etag = crate::storage::digests(&bytes).sha256;
     let served = Served {

@@ -354,19 +354,7 @@ async fn metadata_file(
         let src = path.clone();
         let gz = blocking(move || gzip::compressed(&gz_dir, &name, &src, versioned)).await?;
         if let Some(bytes) = gz {
-            return Ok((
-                [
-                    (
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("application/json"),
-                    ),
-                    (header::CONTENT_ENCODING, HeaderValue::from_static("gzip")),
-                    (header::VARY, HeaderValue::from_static("Accept-Encoding")),
-                    (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
-                ],
-                bytes,
-            )
-                .into_response());
+            return Ok(gzip::response(bytes, cache));
         }
     }
     let mut resp = serve_file(path, req, cache).await?;
