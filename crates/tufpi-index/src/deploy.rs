@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use tufpi_blob::{Bytes, SharedStore, StorageOptions};
 use tufpi_pg::Database;
+use tufpi_repo::layout::TIMESTAMP_FILE;
 use tufpi_repo::{RepoConfig, Repository, METADATA_PREFIX};
 
 use crate::collect::Collected;
@@ -67,9 +68,6 @@ impl Deployment {
     }
 }
 
-/// The one metadata object ever overwritten.
-const TIMESTAMP: &str = "timestamp.json";
-
 /// The last `timestamp.json` read from the blob store.
 #[derive(Debug, Clone)]
 struct Memo {
@@ -116,15 +114,15 @@ impl ScaleOut {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let read = match &memo {
-            Some(m) => match self.metadata.head(TIMESTAMP) {
+            Some(m) => match self.metadata.head(TIMESTAMP_FILE) {
                 Ok(Some(h)) if h.etag.as_ref() == Some(&m.etag) => {
                     return Ok(Some(m.bytes.clone()))
                 }
-                Ok(Some(_)) => self.metadata.get_tagged(TIMESTAMP),
+                Ok(Some(_)) => self.metadata.get_tagged(TIMESTAMP_FILE),
                 Ok(None) => Ok(None),
                 Err(e) => Err(e),
             },
-            None => self.metadata.get_tagged(TIMESTAMP),
+            None => self.metadata.get_tagged(TIMESTAMP_FILE),
         };
         match read {
             Ok(Some((bytes, etag))) => {
@@ -162,7 +160,7 @@ impl ScaleOut {
 
     /// Whether the blob store answers: `(ok, detail)`.
     pub fn check_storage(&self) -> (bool, String) {
-        match self.metadata.head(TIMESTAMP) {
+        match self.metadata.head(TIMESTAMP_FILE) {
             Ok(_) => (true, self.blobs.describe()),
             Err(e) => (false, e.to_string()),
         }

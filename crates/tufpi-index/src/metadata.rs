@@ -15,6 +15,7 @@ use axum::extract::Request;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use tufpi_blob::Bytes;
+use tufpi_repo::layout::TIMESTAMP_FILE;
 
 use crate::deploy::ScaleOut;
 use crate::error::IndexError;
@@ -36,7 +37,7 @@ fn read(
         cache
             .get_or_load(&key, || so.metadata.get(name))
             .map_err(blob_error)?
-    } else if name == "timestamp.json" {
+    } else if name == TIMESTAMP_FILE {
         so.timestamp()?
     } else {
         so.metadata.get(name).map_err(blob_error)?

@@ -217,6 +217,6 @@ pub(crate) fn staged_key(prefix: &str, key: &str) -> String {
 /// The local directory a store keeps its top-level keys in, if it is on the file system.
 pub(crate) fn local_dir(store: &dyn BlobStore) -> Option<PathBuf> {
     store
-        .local_path("timestamp.json")
+        .local_path(crate::layout::TIMESTAMP_FILE)
         .and_then(|p| p.parent().map(Path::to_path_buf))
 }

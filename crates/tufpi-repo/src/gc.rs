@@ -14,6 +14,7 @@ use tufpi_core::metadata::Metadata;
 
 use crate::backend::local_dir;
 use crate::error::RepoError;
+use crate::layout::TIMESTAMP_FILE;
 
 /// What a GC run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -47,12 +48,12 @@ pub fn gc_store(store: &dyn BlobStore, retention: Duration) -> Result<GcReport, 
         })?;
         Ok(Metadata::from_bytes(&bytes)?)
     };
-    let ts = read("timestamp.json")?;
+    let ts = read(TIMESTAMP_FILE)?;
     let snap_version = ts
         .as_timestamp()
         .map(|t| t.snapshot_meta.version)
         .ok_or_else(|| RepoError::WrongMetadataType {
-            file: "timestamp.json".into(),
+            file: TIMESTAMP_FILE.into(),
             expected: "timestamp",
         })?;
     let snap = read(&format!("{snap_version}.snapshot.json"))?;

@@ -16,7 +16,7 @@ use crate::backend::{local_dir, Backend};
 use crate::config::RepoConfig;
 use crate::error::RepoError;
 use crate::keys;
-use crate::layout::{self, TopKeys};
+use crate::layout::{self, TopKeys, TIMESTAMP_FILE};
 use crate::plan::Plan;
 use crate::repo::Repository;
 use crate::store::{RoleState, StateStore};
@@ -53,7 +53,7 @@ fn refuse_existing_in(backend: &Backend) -> Result<(), RepoError> {
     let state = &backend.state;
     let settings = RepoConfig::from_settings(|k| state.get_setting(k).ok().flatten()).is_some();
     let mut published = false;
-    for key in ["1.root.json", "timestamp.json"] {
+    for key in ["1.root.json", TIMESTAMP_FILE] {
         published = published || backend.metadata.head(key)?.is_some();
     }
     if settings || published || !state.roles()?.is_empty() {

@@ -15,6 +15,10 @@ use crate::change::TargetRecord;
 use crate::config::{BinsMode, RepoConfig};
 use crate::store::RoleState;
 
+/// The name of the published timestamp, the one metadata file ever overwritten (every
+/// other is `<version>.<role>.json`).
+pub const TIMESTAMP_FILE: &str = "timestamp.json";
+
 /// Name of the role the bins are delegated from (`bins`, or `targets` when targets is online).
 pub fn bins_delegator(cfg: &RepoConfig) -> &'static str {
     if cfg.targets_online {

@@ -21,15 +21,12 @@ use crate::config::RepoConfig;
 use crate::direct::direct_snapshot;
 use crate::error::RepoError;
 use crate::keys::SigningKey;
-use crate::layout;
+use crate::layout::{self, TIMESTAMP_FILE};
 use crate::plan::Plan;
 use crate::store::{RoleState, StateStore};
 
 /// Bins built (and signed) at once: bounds memory on bulk publishes.
 const CHUNK: usize = 1024;
-
-/// The one object ever overwritten.
-pub(crate) const TIMESTAMP: &str = "timestamp.json";
 
 /// One bin of a plan, with everything needed to build it off the store's thread.
 struct BinJob {
@@ -270,7 +267,7 @@ impl Publisher<'_> {
             let md = online.sign(layout::build_timestamp(snap, ts_st.version, ts_st.expiry()))?;
             let written = meta
                 .put_swap(
-                    TIMESTAMP,
+                    TIMESTAMP_FILE,
                     Bytes::from(md.to_compact_bytes()),
                     self.timestamp_etag,
                 )

@@ -18,9 +18,10 @@ use crate::config::RepoConfig;
 use crate::error::RepoError;
 use crate::keys::{self, SigningKey};
 use crate::layout;
+use crate::layout::TIMESTAMP_FILE;
 use crate::lock::{self, LockFile};
 use crate::plan::Plan;
-use crate::publisher::{read_bin_targets, Publisher, TIMESTAMP};
+use crate::publisher::{read_bin_targets, Publisher};
 use crate::store::{RoleState, SqliteStore, StateStore};
 use crate::target_hashes::{KnownHashes, TargetHashes};
 
@@ -232,7 +233,7 @@ impl Repository {
     /// The ETag of the published `timestamp.json` (`None`: absent), refused if its version is
     /// above the one the state store records: another writer is ahead of this one.
     fn timestamp_tag(&self) -> Result<Option<Etag>, RepoError> {
-        let Some((bytes, etag)) = self.meta.get_tagged(TIMESTAMP)? else {
+        let Some((bytes, etag)) = self.meta.get_tagged(TIMESTAMP_FILE)? else {
             return Ok(None);
         };
         let recorded = self.version("timestamp");

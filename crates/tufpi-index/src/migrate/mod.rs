@@ -39,6 +39,7 @@ use std::time::{Duration, Instant};
 use tufpi_blob::{BlobError, BlobStore, Bytes, FsStore, Scoped, SharedStore};
 use tufpi_pg::lease::{Held, Lease};
 use tufpi_pg::Database;
+use tufpi_repo::layout::TIMESTAMP_FILE;
 use tufpi_repo::store::{postgres as repo_pg, PostgresStore, SqliteStore};
 use tufpi_repo::{RepoError, Repository, StateStore, METADATA_PREFIX, PUBLISHER_LEASE};
 
@@ -47,9 +48,6 @@ use crate::db::{import_in, postgres_tables_with_rows, IndexDb, IndexRows};
 use crate::error::IndexError;
 use crate::storage::{blob_error, PACKAGES, PAGES};
 pub use copy::{human_bytes, Copied};
-
-/// The published timestamp's name: written last.
-const TIMESTAMP: &str = "timestamp.json";
 
 /// Changes published per batch while settling the source.
 const BATCH: usize = 10_000;
@@ -275,12 +273,12 @@ fn copy_and_commit(
         .list("")
         .map_err(blob_error)?
         .into_iter()
-        .filter(|m| m.key != TIMESTAMP)
+        .filter(|m| m.key != TIMESTAMP_FILE)
         .map(|m| (m.key, m.size))
         .collect();
     meta.sort();
     progress(&format!(
-        "copying {} metadata files (all but {TIMESTAMP})",
+        "copying {} metadata files (all but {TIMESTAMP_FILE})",
         meta.len()
     ));
     let mut copied = copy::copy_objects(
@@ -345,26 +343,26 @@ fn copy_and_commit(
             "the publisher lease was lost before the timestamp was written: run again".into(),
         ));
     }
-    let path = meta_dir.join(TIMESTAMP);
+    let path = meta_dir.join(TIMESTAMP_FILE);
     let ts = std::fs::read(&path)
         .map_err(|e| IndexError::io(format!("reading {}", path.display()), e))?;
-    match metadata.put_swap(TIMESTAMP, Bytes::from(ts.clone()), None) {
+    match metadata.put_swap(TIMESTAMP_FILE, Bytes::from(ts.clone()), None) {
         Ok(_) => {}
         Err(BlobError::Precondition { .. }) => {
             return Err(refused(format!(
-                "{TIMESTAMP} appeared in {} while migrating: another publisher writes there",
+                "{TIMESTAMP_FILE} appeared in {} while migrating: another publisher writes there",
                 metadata.describe()
             )))
         }
         Err(e) => return Err(blob_error(e)),
     }
-    copy::verify_read_back(&path, &ts, metadata, TIMESTAMP)?;
+    copy::verify_read_back(&path, &ts, metadata, TIMESTAMP_FILE)?;
     copied.new += 1;
     copied.new_bytes += ts.len() as u64;
     copied.bytes += ts.len() as u64;
     report.metadata = copied;
     progress(&format!(
-        "wrote {TIMESTAMP} (v{}) last",
+        "wrote {TIMESTAMP_FILE} (v{}) last",
         source.version("timestamp")
     ));
     Ok(())
@@ -392,9 +390,9 @@ fn refuse_same_place(dir: &Path, blobs: &dyn BlobStore) -> Result<(), IndexError
 
 /// Refuse a target whose bucket serves a repository already.
 fn refuse_live(metadata: &dyn BlobStore) -> Result<(), IndexError> {
-    if metadata.head(TIMESTAMP).map_err(blob_error)?.is_some() {
+    if metadata.head(TIMESTAMP_FILE).map_err(blob_error)?.is_some() {
         return Err(refused(format!(
-            "{} holds {TIMESTAMP}: a repository is published there already (a finished \
+            "{} holds {TIMESTAMP_FILE}: a repository is published there already (a finished \
              migration, or another deployment); refusing to write over it",
             metadata.describe()
         )));
