@@ -5,7 +5,6 @@
 
 mod common;
 
-use axum::http::StatusCode;
 use common::*;
 use tufpi_index::db::IndexDb;
 use tufpi_index::storage::Storage;
@@ -15,7 +14,7 @@ use tufpi_repo::Change;
 
 async fn source() -> tempfile::TempDir {
     let t = index();
-    for (name, version, file, bytes) in [
+    t.upload_all(&[
         (
             "demo",
             "1.0",
@@ -29,18 +28,9 @@ async fn source() -> tempfile::TempDir {
             "demo-2.0-py3-none-any.whl",
             wheel("demo", "2.0"),
         ),
-    ] {
-        let r = t.upload(name, version, file, &bytes).await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    }
-    t.settled().await;
-    t.index.shutdown();
-    let TestIndex {
-        dir, index, router, ..
-    } = t;
-    drop(router);
-    drop(index);
-    dir
+    ])
+    .await;
+    t.close()
 }
 
 #[test]

@@ -10,7 +10,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::http::StatusCode;
 use common::*;
 use tufpi_blob::{BlobStore, Scoped, SharedStore};
 use tufpi_index::db::{IndexDb, IndexRows};
@@ -24,7 +23,7 @@ use tufpi_repo::{Backend, Change, Repository, TargetRecord, METADATA_PREFIX};
 /// the outbox (committed while no server ran: the migration queues and publishes it).
 async fn embedded_index() -> tempfile::TempDir {
     let t = index();
-    for (name, version, file, bytes) in [
+    t.upload_all(&[
         (
             "demo",
             "1.0",
@@ -44,17 +43,9 @@ async fn embedded_index() -> tempfile::TempDir {
             "other_pkg-0.1-py3-none-any.whl",
             wheel("other_pkg", "0.1"),
         ),
-    ] {
-        let r = t.upload(name, version, file, &bytes).await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    }
-    t.settled().await;
-    t.index.shutdown();
-    let TestIndex {
-        dir, index, router, ..
-    } = t;
-    drop(router);
-    drop(index);
+    ])
+    .await;
+    let dir = t.close();
     let mut db = IndexDb::open(&dir.path().join("index.db")).unwrap();
     db.create_token(Some("demo"), Some("ci")).unwrap();
     // Committed to the index (its changes in the outbox), not queued: the migration's

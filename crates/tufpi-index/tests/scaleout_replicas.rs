@@ -69,22 +69,12 @@ impl Cluster {
 
     /// A replica with its own data directory; returns it and whether it made the repository.
     fn replica_with(&self, keys_dir: Option<PathBuf>) -> (TestIndex, bool) {
-        let dir = tempfile::tempdir().unwrap();
-        let (index, created) = Index::open(dir.path(), &self.options(keys_dir)).unwrap();
-        let token = tufpi_index::db::IndexDb::open_postgres(&self.db.database())
-            .unwrap()
-            .create_token(None, None)
-            .unwrap();
-        let index = Arc::new(index);
-        (
-            TestIndex {
-                router: tufpi_index::router(index.clone()),
-                dir,
-                index,
-                token,
-            },
-            created,
-        )
+        common::index_opened(&self.options(keys_dir), |_| {
+            tufpi_index::db::IndexDb::open_postgres(&self.db.database())
+                .unwrap()
+                .create_token(None, None)
+                .unwrap()
+        })
     }
 
     fn replica(&self) -> TestIndex {
@@ -116,6 +106,40 @@ async fn off<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
 /// A cluster shared with blocking closures.
 async fn cluster(name: &'static str) -> Arc<Cluster> {
     off(move || Arc::new(Cluster::new(name))).await
+}
+
+/// A replica of `c`, started off the runtime.
+async fn start_replica(c: &Arc<Cluster>) -> TestIndex {
+    off({
+        let c = c.clone();
+        move || c.replica()
+    })
+    .await
+}
+
+/// Two replicas of `c` started at once ([`Cluster::pair`]), once exactly one of them leads
+/// (within a lease round).
+async fn start_pair(c: &Arc<Cluster>) -> (TestIndex, TestIndex) {
+    let (a, b) = off({
+        let c = c.clone();
+        move || c.pair()
+    })
+    .await;
+    let t0 = Instant::now();
+    while is_leader(&a).await == is_leader(&b).await {
+        assert!(t0.elapsed() < Duration::from_secs(5), "no single leader");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (a, b)
+}
+
+/// Wait up to 5 s until `t` leads.
+async fn wait_leader(t: &TestIndex) {
+    let t0 = Instant::now();
+    while !is_leader(t).await {
+        assert!(t0.elapsed() < Duration::from_secs(5), "no leader");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Stop a replica (its publisher publishes what is pending, then releases the lease).
@@ -173,17 +197,7 @@ async fn upload(t: &TestIndex, name: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn uploads_through_every_replica_are_signed_by_the_one_leader() {
     let c = cluster("scaleout-two-replicas").await;
-    let (a, b) = off({
-        let c = c.clone();
-        move || c.pair()
-    })
-    .await;
-    // One leader among them, within a lease round.
-    let t0 = Instant::now();
-    while is_leader(&a).await == is_leader(&b).await {
-        assert!(t0.elapsed() < Duration::from_secs(5), "no single leader");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (a, b) = start_pair(&c).await;
     let (ha, hb) = (health(&a).await, health(&b).await);
     for h in [&ha, &hb] {
         assert_eq!(h["mode"], "scale-out");
@@ -235,16 +249,7 @@ async fn uploads_through_every_replica_are_signed_by_the_one_leader() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_standby_takes_over_when_the_leader_stops() {
     let c = cluster("scaleout-takeover").await;
-    let (a, b) = off({
-        let c = c.clone();
-        move || c.pair()
-    })
-    .await;
-    let t0 = Instant::now();
-    while is_leader(&a).await == is_leader(&b).await {
-        assert!(t0.elapsed() < Duration::from_secs(5), "no single leader");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (a, b) = start_pair(&c).await;
     let (leader, standby) = if is_leader(&a).await { (a, b) } else { (b, a) };
     let old_term = health(&leader).await["publisher"]["term"].as_i64().unwrap();
     let p = upload(&standby, "gamma").await;
@@ -267,16 +272,8 @@ async fn a_standby_takes_over_when_the_leader_stops() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_old_leader_is_fenced_and_changes_nothing() {
     let c = cluster("scaleout-fenced").await;
-    let first = off({
-        let c = c.clone();
-        move || c.replica()
-    })
-    .await;
-    let t0 = Instant::now();
-    while !is_leader(&first).await {
-        assert!(t0.elapsed() < Duration::from_secs(5), "no leader");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let first = start_replica(&c).await;
+    wait_leader(&first).await;
     let old_term = health(&first).await["publisher"]["term"].as_i64().unwrap();
     let p = upload(&first, "epsilon").await;
     wait_signed(&first, std::slice::from_ref(&p), Duration::from_secs(5)).await;
@@ -308,11 +305,7 @@ async fn an_old_leader_is_fenced_and_changes_nothing() {
 
     // The leader goes; another replica takes over and publishes a change.
     stop(first).await;
-    let second = off({
-        let c = c.clone();
-        move || c.replica()
-    })
-    .await;
+    let second = start_replica(&c).await;
     let q = upload(&second, "zeta").await;
     let signed = wait_signed(&second, &[p.clone(), q.clone()], Duration::from_secs(5)).await;
     let new_term = health(&second).await["publisher"]["term"].as_i64().unwrap();
@@ -374,11 +367,7 @@ async fn an_old_leader_is_fenced_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replica_without_keys_serves_and_queues_but_never_publishes() {
     let c = cluster("scaleout-no-keys").await;
-    let leader = off({
-        let c = c.clone();
-        move || c.replica()
-    })
-    .await;
+    let leader = start_replica(&c).await;
     let empty = tempfile::tempdir().unwrap();
     let (keyless, created) = off({
         let (c, keys) = (c.clone(), empty.path().to_path_buf());
@@ -408,16 +397,8 @@ async fn a_replica_without_keys_serves_and_queues_but_never_publishes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_leader_whose_term_is_taken_stops_publishing_and_campaigns_again() {
     let c = cluster("scaleout-intruder").await;
-    let a = off({
-        let c = c.clone();
-        move || c.replica()
-    })
-    .await;
-    let t0 = Instant::now();
-    while !is_leader(&a).await {
-        assert!(t0.elapsed() < Duration::from_secs(5), "no leader");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let a = start_replica(&c).await;
+    wait_leader(&a).await;
     let term = health(&a).await["publisher"]["term"].as_i64().unwrap();
     // Another holder takes the lease under a newer term, as after a lapse, for 3 s.
     off({
@@ -549,11 +530,7 @@ fn database_reachable(c: &Cluster, yes: bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn without_the_database_reads_keep_serving_and_uploads_are_503() {
     let c = cluster("scaleout-db-outage").await;
-    let a = off({
-        let c = c.clone();
-        move || c.replica()
-    })
-    .await;
+    let a = start_replica(&c).await;
     let p = upload(&a, "lambda").await;
     wait_signed(&a, std::slice::from_ref(&p), Duration::from_secs(5)).await;
     assert_eq!(

@@ -46,20 +46,35 @@ pub fn test_options() -> IndexOptions {
 
 /// An index opened with `opts` in a temp dir.
 pub fn index_from(opts: IndexOptions) -> TestIndex {
-    let dir = tempfile::tempdir().unwrap();
-    let (index, created) = Index::open(dir.path(), &opts).unwrap();
+    let (t, created) = index_opened(&opts, |dir| {
+        tufpi_index::db::IndexDb::open(&dir.join("index.db"))
+            .unwrap()
+            .create_token(None, None)
+            .unwrap()
+    });
     assert!(created);
-    let token = tufpi_index::db::IndexDb::open(&dir.path().join("index.db"))
-        .unwrap()
-        .create_token(None, None)
-        .unwrap();
+    t
+}
+
+/// An index opened with `opts` in a new temp dir, its token made by `token` (given the data
+/// directory) once it is open; and whether it made the repository.
+pub fn index_opened(
+    opts: &IndexOptions,
+    token: impl FnOnce(&std::path::Path) -> String,
+) -> (TestIndex, bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let (index, created) = Index::open(dir.path(), opts).unwrap();
+    let token = token(dir.path());
     let index = Arc::new(index);
-    TestIndex {
-        router: tufpi_index::router(index.clone()),
-        dir,
-        index,
-        token,
-    }
+    (
+        TestIndex {
+            router: tufpi_index::router(index.clone()),
+            dir,
+            index,
+            token,
+        },
+        created,
+    )
 }
 
 pub fn index() -> TestIndex {
@@ -392,6 +407,27 @@ impl TestIndex {
 }
 
 impl TestIndex {
+    /// Upload each of `files` (name, version, filename, bytes), every one accepted, and wait
+    /// until they are published.
+    pub async fn upload_all(&self, files: &[(&str, &str, &str, Vec<u8>)]) {
+        for (name, version, file, bytes) in files {
+            let r = self.upload(name, version, file, bytes).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        }
+        self.settled().await;
+    }
+
+    /// Stop this index and let go of it: its data directory, to open by other means.
+    pub fn close(self) -> tempfile::TempDir {
+        self.index.shutdown();
+        let TestIndex {
+            dir, index, router, ..
+        } = self;
+        drop(router);
+        drop(index);
+        dir
+    }
+
     /// Stop this index and open its data directory again (a restart), same token.
     pub fn restart(self) -> TestIndex {
         self.restart_with(&IndexOptions::default())
@@ -399,15 +435,8 @@ impl TestIndex {
 
     /// [`TestIndex::restart`] with `opts`.
     pub fn restart_with(self, opts: &IndexOptions) -> TestIndex {
-        self.index.shutdown();
-        let TestIndex {
-            dir,
-            index,
-            router,
-            token,
-        } = self;
-        drop(router);
-        drop(index);
+        let token = self.token.clone();
+        let dir = self.close();
         let (index, created) = Index::open(dir.path(), opts).unwrap();
         assert!(!created);
         let index = Arc::new(index);
