@@ -43,6 +43,20 @@ fn already_exists(r: &Result<(), IndexError>) -> bool {
         if *status == StatusCode::BAD_REQUEST && message.starts_with("File already exists"))
 }
 
+/// Of `results` of racing uploads, exactly one went in; every other is refused as one that
+/// already exists.
+fn one_won(results: &[Result<(), IndexError>]) {
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(
+        results.iter().filter(|r| r.is_err()).all(already_exists),
+        "{results:?}"
+    );
+}
+
 #[test]
 fn one_filename_committed_at_once_from_two_replicas_lands_once() {
     let case = postgres();
@@ -72,15 +86,7 @@ fn one_filename_committed_at_once_from_two_replicas_lands_once() {
         let name = format!("alpha-2.{i}-py3-none-any.whl");
         let rows = vec![wheel_row("alpha", &format!("2.{i}"), &name); 4];
         let results = race(&case, rows);
-        assert_eq!(
-            results.iter().filter(|r| r.is_ok()).count(),
-            1,
-            "{results:?}"
-        );
-        assert!(
-            results.iter().filter(|r| r.is_err()).all(already_exists),
-            "{results:?}"
-        );
+        one_won(&results);
     }
     assert_eq!(case.db.files_of("alpha").unwrap().len(), 11);
     // Every committed upload queued its file and pages, once.
@@ -105,15 +111,7 @@ fn one_identity_under_two_names_at_once_lands_once() {
             ),
         ];
         let results = race(&case, rows);
-        assert_eq!(
-            results.iter().filter(|r| r.is_ok()).count(),
-            1,
-            "{results:?}"
-        );
-        assert!(
-            results.iter().filter(|r| r.is_err()).all(already_exists),
-            "{results:?}"
-        );
+        one_won(&results);
     }
     assert_eq!(case.db.files_of("beta").unwrap().len(), 10);
 }
