@@ -2,21 +2,15 @@
 //! and PostgreSQL (a fresh database per test on `TUFPI_TEST_PG_URL`, default the local
 //! server, dropped afterwards).
 
+mod common;
+
 use std::cell::Cell;
 use std::collections::BTreeMap;
 
+use common::add;
 use tufpi_core::json::Value;
 use tufpi_repo::store::{PostgresStore, SqliteStore};
 use tufpi_repo::{Change, RepoError, RoleState, StateStore, TargetRecord};
-
-fn add(path: &str) -> Change {
-    Change::Add(TargetRecord {
-        path: path.into(),
-        length: 1,
-        hashes: BTreeMap::from([("sha256".to_string(), "a".repeat(64))]),
-        custom: None,
-    })
-}
 
 fn rm(path: &str) -> Change {
     Change::Remove(path.into())

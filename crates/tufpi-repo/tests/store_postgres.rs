@@ -2,22 +2,15 @@
 //! fence on the publisher's writes, queuing inside the caller's transaction, a plan that
 //! waits for enqueues in flight, the schema's version check. A fresh database per test.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::time::Duration;
 
+use common::add;
 use tufpi_pg::testing::TestDb;
 use tufpi_pg::{Database, Lease};
 use tufpi_repo::store::{enqueue_in, PostgresStore};
-use tufpi_repo::{Change, RepoError, RoleState, StateStore, TargetRecord};
-
-fn add(path: &str) -> Change {
-    Change::Add(TargetRecord {
-        path: path.into(),
-        length: 1,
-        hashes: BTreeMap::from([("sha256".to_string(), "a".repeat(64))]),
-        custom: None,
-    })
-}
+use tufpi_repo::{Change, RepoError, RoleState, StateStore};
 
 fn no_plan(_: &[u64], _: u64) -> Result<(Vec<(String, RoleState)>, String), RepoError> {
     Ok((vec![], "plan".into()))

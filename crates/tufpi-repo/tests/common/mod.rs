@@ -122,6 +122,17 @@ pub fn record(path: &str, e: &Expect) -> tufpi_repo::TargetRecord {
     }
 }
 
+/// An addition of `path` with a placeholder length and hash, for the state stores' tests
+/// (the stores keep a record as given, never looking into it).
+pub fn add(path: &str) -> tufpi_repo::Change {
+    tufpi_repo::Change::Add(tufpi_repo::TargetRecord {
+        path: path.into(),
+        length: 1,
+        hashes: BTreeMap::from([("sha256".to_string(), "a".repeat(64))]),
+        custom: None,
+    })
+}
+
 /// What `verify_published` found.
 #[derive(Debug, Default)]
 pub struct Published {
