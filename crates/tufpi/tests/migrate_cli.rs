@@ -5,51 +5,27 @@
 //! upload with the same token, and the same client (same trusted metadata) refreshes and
 //! downloads the new file.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod cli;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use cli::Server;
 use tufpi_blob::BlobStore;
 use tufpi_pg::testing::TestDb;
 
-/// A server process, killed when dropped (a failing test leaves none running).
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Start `tufpi serve ARGS…` and wait until it says where it listens.
 fn serve(args: &[&str], env: &[(&str, String)]) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tufpi"))
-        .arg("serve")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tufpi"));
+    cmd.arg("serve")
         .args(["--listen", "127.0.0.1:0", "--bins-bit-length", "3"])
         .args(args)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start tufpi serve");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    let base = loop {
-        line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "tufpi serve exited");
-        if let Some((_, url)) = line.trim().split_once("listening on ") {
-            break url.trim_end_matches('/').to_string();
-        }
-    };
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    Server { child, base }
+        .stderr(Stdio::inherit());
+    Server::start(cmd)
 }
 
 fn tufpi(args: &[&str], env: &[(&str, String)]) -> Output {
@@ -457,23 +433,9 @@ fn figures_for_a_full_sized_repository() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let d = data.to_str().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tufpi"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", d])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    let base = loop {
-        line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0);
-        if let Some((_, url)) = line.trim().split_once("listening on ") {
-            break url.trim_end_matches('/').to_string();
-        }
-    };
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    let embedded = Server { child, base };
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tufpi"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir", d]);
+    let embedded = Server::start(cmd);
     let token = ok(&["token", "create", "--data-dir", d], &[])
         .trim()
         .to_string();

@@ -3,12 +3,15 @@
 //! one leader, and when it is killed (-9: its lease is not released) the other leads within
 //! the failover budget of 5 s.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod cli;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cli::Server;
 use tufpi_pg::testing::TestDb;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tufpi");
@@ -45,22 +48,9 @@ fn scale_out_options_need_a_database_and_storage() {
     assert!(err.contains("needs both --database"), "{err}");
 }
 
-/// A replica process, killed (-9) when dropped.
-struct Replica {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn replica(db: &str, files: &Path, keys: &Path, data: &Path) -> Replica {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--bins-bit-length", "3"])
+fn replica(db: &str, files: &Path, keys: &Path, data: &Path) -> Server {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--bins-bit-length", "3"])
         .args(["--database", db, "--lease-ttl", "2s"])
         .arg("--storage")
         .arg(format!("file://{}", files.display()))
@@ -68,24 +58,8 @@ fn replica(db: &str, files: &Path, keys: &Path, data: &Path) -> Replica {
         .arg(keys)
         .arg("--data-dir")
         .arg(data)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("the server exited before listening")
-            .unwrap();
-        if let Some((_, url)) = line.split_once(" listening on ") {
-            break url.trim_end_matches('/').to_string();
-        }
-    };
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Replica { child, base }
+        .stderr(Stdio::null());
+    Server::start(cmd)
 }
 
 /// `GET path` on `base`: the body, if the server answered.
@@ -103,7 +77,7 @@ fn get(base: &str, path: &str) -> Option<String> {
     resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
 }
 
-fn leads(r: &Replica) -> Option<i64> {
+fn leads(r: &Server) -> Option<i64> {
     let h: serde_json::Value = serde_json::from_str(&get(&r.base, "/health")?).ok()?;
     h["publisher"]["term"]
         .as_i64()
