@@ -240,7 +240,11 @@ async fn uploads_through_every_replica_are_signed_by_the_one_leader() {
         .await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.text());
     let listed = get(&b.router, &format!("/{pa}"), None).await;
-    assert_eq!(common::sha256_hex(&listed.body), sa[&pa].1, "the page did not change");
+    assert_eq!(
+        common::sha256_hex(&listed.body),
+        sa[&pa].1,
+        "the page did not change"
+    );
     stop(a).await;
     stop(b).await;
     finish(c).await;
