@@ -28,12 +28,9 @@ fn serve(args: &[&str], env: &[(&str, String)]) -> Server {
     Server::start(cmd)
 }
 
+/// `tufpi ARGS…` with `env`, in the test's working directory.
 fn tufpi(args: &[&str], env: &[(&str, String)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tufpi"))
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .unwrap()
+    cli::tufpi_with(Path::new("."), env, args)
 }
 
 fn ok(args: &[&str], env: &[(&str, String)]) -> String {

@@ -3,20 +3,13 @@
 
 mod cli;
 
-use std::process::Command;
-
 use tufpi_blob::BlobStore;
 use tufpi_core::metadata::{Body, Metadata};
 use tufpi_pg::testing::TestDb;
 
 /// `tufpi ARGS…` in `dir` with `env`; (success, stdout, stderr).
 fn run(dir: &std::path::Path, env: &[(&str, String)], args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tufpi"))
-        .current_dir(dir)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .args(args)
-        .output()
-        .expect("run tufpi");
+    let out = cli::tufpi_with(dir, env, args);
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

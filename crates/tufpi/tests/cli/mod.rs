@@ -8,8 +8,14 @@ use std::process::{Child, Command, Output, Stdio};
 
 /// `tufpi ARGS…` in `dir`.
 pub fn tufpi(dir: &Path, args: &[&str]) -> Output {
+    tufpi_with(dir, &[], args)
+}
+
+/// `tufpi ARGS…` in `dir`, with `env` added to its environment.
+pub fn tufpi_with(dir: &Path, env: &[(&str, String)], args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tufpi"))
         .current_dir(dir)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .args(args)
         .output()
         .expect("run tufpi")
