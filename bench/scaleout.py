@@ -67,15 +67,16 @@ class S3Server:
             return 0
 
     def requests_since(self, offset: int, bucket: str | None = None, skip_get: str | None = None) -> collections.Counter:
-        """Requests moto logged since `offset` (of `bucket` when given), by method; GETs of keys
-        under `skip_get` (a benchmark's own reads) left out."""
+        """Requests moto logged since `offset` (of `bucket` when given), by method; GETs and
+        HEADs of keys under `skip_get` (a benchmark's own reads, direct or through a replica)
+        left out."""
         out: collections.Counter = collections.Counter()
         with open(self.dir / "log", "rb") as f:
             f.seek(offset)
             for line in f.read().decode(errors="replace").splitlines():
                 m = _REQ_LINE.search(line)
                 if m and (bucket is None or m.group(2).startswith(f"/{bucket}/") or m.group(2).startswith(f"/{bucket}?")):
-                    if skip_get and m.group(1) == "GET" and m.group(2).startswith(f"/{bucket}/{skip_get}"):
+                    if skip_get and m.group(1) in ("GET", "HEAD") and m.group(2).startswith(f"/{bucket}/{skip_get}"):
                         continue
                     out[m.group(1)] += 1
         return out
