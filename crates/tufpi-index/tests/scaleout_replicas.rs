@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use common::{get, signed_targets, wheel, TestIndex};
-use tufpi_index::{Deployment, Index, IndexOptions};
+use tufpi_index::{Deployment, IndexOptions};
 use tufpi_pg::testing::TestDb;
 use tufpi_pg::Fence;
 use tufpi_repo::{Backend, RepoError, Repository, PUBLISHER_LEASE};
@@ -69,7 +69,12 @@ impl Cluster {
 
     /// A replica with its own data directory; returns it and whether it made the repository.
     fn replica_with(&self, keys_dir: Option<PathBuf>) -> (TestIndex, bool) {
-        common::index_opened(&self.options(keys_dir), |_| {
+        self.replica_from(&self.options(keys_dir))
+    }
+
+    /// [`Cluster::replica_with`] opened with `opts`.
+    fn replica_from(&self, opts: &IndexOptions) -> (TestIndex, bool) {
+        common::index_opened(opts, |_| {
             tufpi_index::db::IndexDb::open_postgres(&self.db.database())
                 .unwrap()
                 .create_token(None, None)
@@ -448,19 +453,7 @@ async fn metadata_comes_from_the_store_and_files_redirect_to_the_files_url() {
         move || {
             let mut opts = c.options(None);
             opts.deployment.files_url = Some("https://cdn.example/files/".into());
-            let dir = tempfile::tempdir().unwrap();
-            let (index, _) = Index::open(dir.path(), &opts).unwrap();
-            let token = tufpi_index::db::IndexDb::open_postgres(&c.db.database())
-                .unwrap()
-                .create_token(None, None)
-                .unwrap();
-            let index = Arc::new(index);
-            TestIndex {
-                router: tufpi_index::router(index.clone()),
-                dir,
-                index,
-                token,
-            }
+            c.replica_from(&opts).0
         }
     })
     .await;
