@@ -14,22 +14,7 @@ use tufpi_repo::Change;
 
 async fn source() -> tempfile::TempDir {
     let t = index();
-    t.upload_all(&[
-        (
-            "demo",
-            "1.0",
-            "demo-1.0-py3-none-any.whl",
-            wheel("demo", "1.0"),
-        ),
-        ("demo", "1.0", "demo-1.0.tar.gz", sdist("demo", "1.0")),
-        (
-            "demo",
-            "2.0",
-            "demo-2.0-py3-none-any.whl",
-            wheel("demo", "2.0"),
-        ),
-    ])
-    .await;
+    t.upload_all(&demo_files()).await;
     t.close()
 }
 

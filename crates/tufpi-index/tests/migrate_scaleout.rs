@@ -23,28 +23,14 @@ use tufpi_repo::{Backend, Change, Repository, TargetRecord, METADATA_PREFIX};
 /// the outbox (committed while no server ran: the migration queues and publishes it).
 async fn embedded_index() -> tempfile::TempDir {
     let t = index();
-    t.upload_all(&[
-        (
-            "demo",
-            "1.0",
-            "demo-1.0-py3-none-any.whl",
-            wheel("demo", "1.0"),
-        ),
-        ("demo", "1.0", "demo-1.0.tar.gz", sdist("demo", "1.0")),
-        (
-            "demo",
-            "2.0",
-            "demo-2.0-py3-none-any.whl",
-            wheel("demo", "2.0"),
-        ),
-        (
-            "Other-Pkg",
-            "0.1",
-            "other_pkg-0.1-py3-none-any.whl",
-            wheel("other_pkg", "0.1"),
-        ),
-    ])
-    .await;
+    let mut files = demo_files();
+    files.push((
+        "Other-Pkg",
+        "0.1",
+        "other_pkg-0.1-py3-none-any.whl",
+        wheel("other_pkg", "0.1"),
+    ));
+    t.upload_all(&files).await;
     let dir = t.close();
     let mut db = IndexDb::open(&dir.path().join("index.db")).unwrap();
     db.create_token(Some("demo"), Some("ci")).unwrap();

@@ -81,6 +81,26 @@ pub fn index() -> TestIndex {
     index_with(1 << 20)
 }
 
+/// Uploads of `demo`: 1.0 as a wheel and an sdist, 2.0 as a wheel (for
+/// [`TestIndex::upload_all`]).
+pub fn demo_files() -> Vec<(&'static str, &'static str, &'static str, Vec<u8>)> {
+    vec![
+        (
+            "demo",
+            "1.0",
+            "demo-1.0-py3-none-any.whl",
+            wheel("demo", "1.0"),
+        ),
+        ("demo", "1.0", "demo-1.0.tar.gz", sdist("demo", "1.0")),
+        (
+            "demo",
+            "2.0",
+            "demo-2.0-py3-none-any.whl",
+            wheel("demo", "2.0"),
+        ),
+    ]
+}
+
 /// A wheel whose METADATA names `name` and `version`.
 pub fn wheel(name: &str, version: &str) -> Vec<u8> {
     let mut buf = std::io::Cursor::new(Vec::new());
