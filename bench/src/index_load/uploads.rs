@@ -110,6 +110,10 @@ fn b64(input: &[u8]) -> String {
     out
 }
 
+/// A prepared upload request: its bytes, the filename, the target it signs as, and the
+/// index of the replica it goes to.
+type Request = (Vec<u8>, String, String, usize);
+
 /// `index_load uploads`: see the module documentation.
 pub fn uploads(a: &Args) -> Result<(), Error> {
     // Several replicas: `--url A,B,C`, upload i going to URL i mod n (round-robin); the
@@ -145,7 +149,7 @@ pub fn uploads(a: &Args) -> Result<(), Error> {
         })
         .unwrap_or_default();
     // Whole requests, built before the clock starts.
-    let reqs: Rc<Vec<(Vec<u8>, String, String, usize)>> = Rc::new(
+    let reqs: Rc<Vec<Request>> = Rc::new(
         items
             .into_iter()
             .enumerate()

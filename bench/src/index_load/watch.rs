@@ -77,7 +77,12 @@ impl Source {
     }
 }
 
-async fn get_bytes(conn: &mut Conn, src: &Source, name: &str, n: &mut u64) -> Result<Vec<u8>, Error> {
+async fn get_bytes(
+    conn: &mut Conn,
+    src: &Source,
+    name: &str,
+    n: &mut u64,
+) -> Result<Vec<u8>, Error> {
     *n += 1;
     let path = format!("{}/{name}", src.prefix);
     let mut req = get_request(&src.host, &path, "application/json");
@@ -220,13 +225,7 @@ pub fn sweep(
             return Err(fail("no timestamp read"));
         };
         // The bins' delegator: `bins` (PEP 458) or `targets` (targets online).
-        let snap = get_json(
-            &mut conn,
-            src,
-            &format!("{first}.snapshot.json"),
-            n,
-        )
-        .await?;
+        let snap = get_json(&mut conn, src, &format!("{first}.snapshot.json"), n).await?;
         let meta = signed_meta(&snap, "snapshot")?;
         let (role, v) = match meta_version(meta, "bins.json") {
             Some(v) => ("bins", v),
@@ -261,13 +260,7 @@ pub fn sweep(
             unrecognized: Map::new(),
         };
         // The scan must agree with a full parse.
-        let raw = get_bytes(
-            &mut conn,
-            src,
-            &format!("{first}.snapshot.json"),
-            n,
-        )
-        .await?;
+        let raw = get_bytes(&mut conn, src, &format!("{first}.snapshot.json"), n).await?;
         let scanned = scan_bin_versions(&raw, &sr);
         for (i, v) in scanned.iter().enumerate() {
             let want = meta_version(meta, &format!("{}.json", sr.role_name(i as u64))).unwrap_or(0);
@@ -290,16 +283,14 @@ pub fn sweep(
             if pending.is_empty() {
                 break;
             }
-            let raw =
-                get_bytes(&mut conn, src, &format!("{sv}.snapshot.json"), n).await?;
+            let raw = get_bytes(&mut conn, src, &format!("{sv}.snapshot.json"), n).await?;
             let versions = scan_bin_versions(&raw, &sr);
             let mut still = Vec::with_capacity(pending.len());
             for (target, b, t_ack) in pending.drain(..) {
                 let bv = versions[b as usize];
                 if let std::collections::hash_map::Entry::Vacant(e) = bins.entry((b, bv)) {
                     let name = sr.role_name(b);
-                    let doc = get_json(&mut conn, src, &format!("{bv}.{name}.json"), n)
-                        .await?;
+                    let doc = get_json(&mut conn, src, &format!("{bv}.{name}.json"), n).await?;
                     e.insert(
                         doc.get("signed")
                             .and_then(|s| s.get("targets"))
