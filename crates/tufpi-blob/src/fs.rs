@@ -1,9 +1,9 @@
 //! The local file system as a blob store: keys are paths under a root directory, written with
 //! tufpi's durable writes (temp file → fsync → rename → fsync of the directory). ETags are the
 //! SHA-256 of the bytes. Both conditional writes hold across processes (several replicas may
-//! share a `file://` store): create-only is a hard link of a complete temp file, which the OS
-//! refuses if the name exists; compare-and-swap reads, compares and renames under an exclusive
-//! `flock` of the object's directory.
+//! share a `file://` store): create-only writes, one or many, place a complete temp file by a
+//! hard link, which the OS refuses if the name exists (`tufpi_fs::place_new`); compare-and-swap
+//! reads, compares and renames under an exclusive `flock` of the object's directory.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -32,6 +32,15 @@ fn io(context: String, e: std::io::Error) -> BlobError {
     BlobError::Io(tufpi_fs::Error::new(context, e))
 }
 
+/// How a create-only write that `placed` (or found the name taken) ended.
+fn created(placed: bool) -> Created {
+    if placed {
+        Created::New
+    } else {
+        Created::Existed
+    }
+}
+
 /// An exclusive `flock` of directory `dir`, released when the returned file is dropped.
 fn lock_dir(dir: &Path) -> Result<std::fs::File> {
     use fs4::fs_std::FileExt;
@@ -39,32 +48,6 @@ fn lock_dir(dir: &Path) -> Result<std::fs::File> {
     f.lock_exclusive()
         .map_err(|e| io(format!("locking {}", dir.display()), e))?;
     Ok(f)
-}
-
-/// Create `path` with `bytes` unless it exists, across processes: write and sync a temp file,
-/// then hard-link it to `path` (refused by the OS if the name is taken, so a file that exists
-/// is whole and never replaced), sync the directory and drop the temp name.
-fn create_only(path: &Path, bytes: &[u8]) -> Result<Created> {
-    let tmp = tufpi_fs::temp_path(path);
-    let written = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        std::io::Write::write_all(&mut f, bytes)?;
-        f.sync_all()
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(format!("writing {}", tmp.display()), e));
-    }
-    let linked = std::fs::hard_link(&tmp, path);
-    let _ = std::fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => {
-            tufpi_fs::sync_dir(tufpi_fs::parent_dir(path))?;
-            Ok(Created::New)
-        }
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(Created::Existed),
-        Err(e) => Err(io(format!("creating {}", path.display()), e)),
-    }
 }
 
 impl FsStore {
@@ -166,7 +149,7 @@ impl BlobStore for FsStore {
             return Ok(Created::Existed);
         }
         self.ensure_parent(&path)?;
-        create_only(&path, &bytes)
+        Ok(created(tufpi_fs::write_if_absent(&path, &bytes)?))
     }
 
     fn put_many_new(&self, items: Vec<(String, Bytes)>) -> Result<()> {

@@ -243,8 +243,9 @@ pub fn write_once(path: &Path, bytes: Vec<u8>) -> Result<Vec<u8>> {
 }
 
 /// Write many new files durably with one file-system sync instead of one fsync each: write
-/// every temp file, [`sync_files`], rename them into place, sync their directories. Files
-/// already present are kept (see [`write_once`]). On failure the temp files are removed.
+/// every temp file, [`sync_files`], link them into place ([`place_new`]), sync their
+/// directories. Files already present, or put there meanwhile by anyone, are kept. On failure
+/// the temp files are removed.
 pub fn write_many_once(files: Vec<(PathBuf, Vec<u8>)>) -> Result<()> {
     use rayon::prelude::*;
     // Temp files are written and renamed in parallel: creating thousands of files is most of
@@ -285,12 +286,15 @@ pub fn write_many_once(files: Vec<(PathBuf, Vec<u8>)>) -> Result<()> {
         remove_all(&ok);
         return Err(e);
     }
-    let renamed = ok.par_iter().try_for_each(|(tmp, path)| {
-        fs::rename(tmp, path)
-            .map_err(|e| Error::new(format!("renaming onto {}", path.display()), e))
+    // Placed by a hard link, not a rename: a file another process put there meanwhile is
+    // kept, never replaced (a publisher that lost its lease must not overwrite the next one's).
+    let placed = ok.par_iter().try_for_each(|(tmp, path)| {
+        place_new(tmp, path)
+            .map(|_| ())
+            .map_err(|e| Error::new(format!("creating {}", path.display()), e))
     });
-    if let Err(e) = renamed {
-        // Those renamed are gone already; the others are removed.
+    if let Err(e) = placed {
+        // Those placed are gone already; the others are removed.
         remove_all(&ok);
         return Err(e);
     }
@@ -299,6 +303,39 @@ pub fn write_many_once(files: Vec<(PathBuf, Vec<u8>)>) -> Result<()> {
         sync_dir(d)?;
     }
     Ok(())
+}
+
+/// Give the complete, synced temp file `tmp` the name `path` unless that name exists, and drop
+/// the temp name: a hard link, which the OS refuses for an existing name, so even another
+/// process's file there is never replaced (a rename would replace it). Whether it was placed.
+pub fn place_new(tmp: &Path, path: &Path) -> io::Result<bool> {
+    let linked = fs::hard_link(tmp, path);
+    let _ = fs::remove_file(tmp);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Create `path` with `bytes` (mode `0o644`) unless it exists, durably and atomically across
+/// processes: a temp file written and synced, then [`place_new`], then the directory synced.
+/// Whether it was created (`false`: a file was there, and is kept as it is).
+pub fn write_if_absent(path: &Path, bytes: &[u8]) -> Result<bool> {
+    let writing = |e| Error::new(format!("writing {}", path.display()), e);
+    let (tmp, mut f) = create_temp(path, 0o644).map_err(writing)?;
+    if let Err(e) = f.write_all(bytes).and_then(|()| f.sync_all()) {
+        drop(f);
+        let _ = fs::remove_file(&tmp);
+        return Err(writing(e));
+    }
+    drop(f);
+    let created =
+        place_new(&tmp, path).map_err(|e| Error::new(format!("creating {}", path.display()), e))?;
+    if created {
+        sync_dir(parent_dir(path))?;
+    }
+    Ok(created)
 }
 
 /// Create `path`, which must not exist (`O_CREAT | O_EXCL`: a concurrent writer cannot be
@@ -626,5 +663,28 @@ mod tests {
             e.context(),
             format!("syncing {}", d.path().join("nope").display())
         );
+    }
+
+    #[test]
+    fn a_name_taken_meanwhile_is_never_replaced() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("3.bin-1.json");
+        // Another process's file appears after this writer checked and staged its own.
+        let tmp = d.path().join(".3.bin-1.json.1.0.tmp");
+        fs::write(&tmp, b"stale leader").unwrap();
+        fs::write(&path, b"new leader").unwrap();
+        assert!(!place_new(&tmp, &path).unwrap());
+        assert_eq!(fs::read(&path).unwrap(), b"new leader");
+        assert!(!tmp.exists(), "the temp name is dropped either way");
+        // Absent: placed.
+        let other = d.path().join("4.bin-1.json");
+        assert!(write_if_absent(&other, b"a").unwrap());
+        assert!(!write_if_absent(&other, b"b").unwrap());
+        assert_eq!(fs::read(&other).unwrap(), b"a");
+        let names: Vec<String> = fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
     }
 }
