@@ -6,6 +6,7 @@ uploads again, and pip and uv install old and new releases through each replica.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 
@@ -100,3 +101,15 @@ def test_an_embedded_index_moves_up(cluster, clients, scratch):
     assert rs[0].timestamp_version() > v_before
     for r in rs:
         installs(clients, r, after[0].version, scratch)
+
+    # `tufpi project` next to the replicas: the yank commits in PostgreSQL, the leader signs it.
+    res = subprocess.run([str(cluster.bin), "project", "yank", "--data-dir", str(scratch / "admin"),
+                          *rs[0].deployment_args(), PROJECT, before[0].version, "--reason", "moved"],
+                         capture_output=True, text=True, env=rs[0].env(), timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "signed by the leading replica" in res.stdout, res.stdout
+    for r in rs:
+        st, _, body = r.get(f"/simple/{norm(PROJECT)}/", "application/vnd.pypi.simple.v1+json")
+        assert st == 200
+        files = {f["filename"]: f for f in json.loads(body)["files"]}
+        assert files[before[0].filename]["yanked"] == "moved", (r.name, files)

@@ -206,15 +206,7 @@ impl DataDir {
     /// exist unless `create`).
     pub fn index_db(&self, create: bool) -> Result<IndexDb> {
         if let Some(db) = self.deployment.database()? {
-            let mut index = IndexDb::open_postgres(&db)?;
-            // Target changes go into the repository's queue in the change's own transaction,
-            // as the replicas' do: a change sent through the outbox could be queued after a
-            // later one of the same project, and sign an older page.
-            let state = PostgresStore::open(&db, None)?;
-            if let Some(cfg) = RepoConfig::from_settings(|k| state.get_setting(k).ok().flatten()) {
-                index.queue_in_repository(cfg)?;
-            }
-            return Ok(index);
+            return Ok(IndexDb::open_postgres(&db)?);
         }
         let dir = &self.path;
         if create {
@@ -226,6 +218,25 @@ impl DataDir {
             );
         }
         Ok(IndexDb::open(&dir.join("index.db"))?)
+    }
+
+    /// Scaled out: the index database whose changes queue their target changes in the
+    /// repository's queue in their own transaction, as the replicas' do (through the outbox a
+    /// change could be queued after a later one of the same project, and sign an older page),
+    /// and the repository's state store, to see them signed.
+    pub fn index_db_queueing(&self) -> Result<(IndexDb, PostgresStore)> {
+        let Some(db) = self.deployment.database()? else {
+            bail!("no --database given");
+        };
+        let mut index = IndexDb::open_postgres(&db)?;
+        let state = PostgresStore::open(&db, None)?;
+        let settings = state.settings()?;
+        let cfg = RepoConfig::from_settings(|k| settings.get(k).cloned());
+        let Some(cfg) = cfg else {
+            bail!("the database holds no repository yet: start a `tufpi serve` replica first");
+        };
+        index.queue_in_repository(cfg)?;
+        Ok((index, state))
     }
 
     /// In scale-out mode, the index's file areas in the blob store (temp files in DIR/tmp).

@@ -10,6 +10,8 @@ use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use tufpi_index::{Action, Operation, Outcome, Publication, Selector};
 
+use tufpi_repo::StateStore;
+
 use crate::args::DataDir;
 
 /// Project subcommands.
@@ -143,7 +145,7 @@ fn manage(data_dir: &DataDir, op: Operation) -> Result<()> {
 /// every replica's), delete removed files' bytes, and wait for the leading replica's
 /// publisher to sign it.
 fn manage_scaled_out(data_dir: &DataDir, op: Operation) -> Result<()> {
-    let mut db = data_dir.index_db(false)?;
+    let (mut db, state) = data_dir.index_db_queueing()?;
     let Some(storage) = data_dir.storage()? else {
         bail!("--database needs --storage: the files and pages are where every replica sees them");
     };
@@ -155,14 +157,14 @@ fn manage_scaled_out(data_dir: &DataDir, op: Operation) -> Result<()> {
         return Ok(());
     }
     let t0 = std::time::Instant::now();
-    while db.outbox_len()? > 0 {
+    while state.pending()? > 0 {
         if t0.elapsed() > Duration::from_secs(10) {
-            println!("queued: the leading replica signs it (not yet taken after 10 s: is a `tufpi serve` replica running?)");
+            println!("queued: the leading replica signs it (not yet after 10 s: is a `tufpi serve` replica running?)");
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    println!("queued: taken by the leading replica's publisher, which signs it within a second");
+    println!("signed by the leading replica");
     Ok(())
 }
 
