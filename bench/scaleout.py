@@ -180,15 +180,22 @@ def postgres_cpu() -> float:
     total = 0.0
     pids = set(postgres_pids())
     for p in pids:
-        try:
-            text = Path(f"/proc/{p}/stat").read_text()
-        except OSError:
+        f = _stat(p)
+        if f is None:
             continue
-        f = text[text.rindex(")") + 2:].split()
         total += (int(f[11]) + int(f[12])) / tick
         if int(f[1]) not in pids:  # the postmaster: + its reaped children
             total += (int(f[13]) + int(f[14])) / tick
     return total
+
+
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (None if the process is gone)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2:].split()
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -196,12 +203,9 @@ def cpu_seconds(pids: list[int]) -> float:
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for p in pids:
-        try:
-            text = Path(f"/proc/{p}/stat").read_text()
-        except OSError:
-            continue
-        f = text[text.rindex(")") + 2:].split()
-        total += (int(f[11]) + int(f[12])) / tick
+        f = _stat(p)
+        if f is not None:
+            total += (int(f[11]) + int(f[12])) / tick
     return total
 
 
