@@ -41,7 +41,7 @@ def test_invalid_payloads_are_422_naming_the_field(ceremonies, serve, scratch):
     api.run("/api/v1/bootstrap", ceremonies["signed_ed25519"]["payload"])
     client = fresh_updater(server.metadata_url, scratch / "c0")
     client.refresh()
-    ts_version = client._trusted_set.timestamp.signed.version
+    ts_version = client._trusted_set.timestamp.version
 
     def art(**info):
         return {"artifacts": [{"path": "p", "info": info}]}
@@ -69,7 +69,7 @@ def test_invalid_payloads_are_422_naming_the_field(ceremonies, serve, scratch):
 
     client = fresh_updater(server.metadata_url, scratch / "c1")
     client.refresh()
-    assert client._trusted_set.timestamp.signed.version == ts_version, "a refused payload changed the repository"
+    assert client._trusted_set.timestamp.version == ts_version, "a refused payload changed the repository"
     assert client.get_targetinfo("p") is None
 
 

@@ -6,10 +6,12 @@ verifies the published metadata after each step."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 
 import pytest
+from static_server import Server as StaticServer
 from tuf.api.metadata import Metadata, Root
 
 from rstuf_util import (
@@ -32,7 +34,7 @@ def check_ceremony_payload(payload: dict, bins: int, online: KeyFiles, signers: 
     assert roles["bins"]["number_of_delegated_bins"] == bins
     assert {r: roles[r]["expiration"] for r in ("root", "timestamp", "snapshot", "targets")} == {
         "root": 365, "timestamp": 1, "snapshot": 1, "targets": 365}
-    root = Metadata.from_dict(dict(payload["metadata"]["root"]))
+    root = Metadata.from_dict(copy.deepcopy(payload["metadata"]["root"]))
     assert isinstance(root.signed, Root) and root.signed.version == 1
     assert root.signed.roles["root"].threshold == 2
     assert {s.keyid for s in root.signatures.values()} == {k.keyid for k in signers}
@@ -73,10 +75,10 @@ def test_ceremony_send_bootstrap_task_info(name, scheme, ceremonies, keys, rstuf
     published = http("GET", f"{server.metadata_url}/1.root.json")
     assert published.status == 200, str(published)
     root = Metadata.from_bytes(published.body)
-    assert root.signed == Metadata.from_dict(dict(payload["metadata"]["root"])).signed
+    assert root.signed == Metadata.from_dict(copy.deepcopy(payload["metadata"]["root"])).signed
     client = fresh_updater(server.metadata_url, scratch / "client")
     client.refresh()
-    targets = client._trusted_set.targets.signed
+    targets = client._trusted_set.targets
     succinct = targets.delegations.succinct_roles
     assert succinct is not None and succinct.get_roles() and len(list(succinct.get_roles())) == bins
     assert client.get_targetinfo("nothing-here") is None
@@ -93,7 +95,9 @@ def test_artifact_add_delete_cli(ceremonies, rstuf, serve, scratch):
     client = fresh_updater(server.metadata_url, scratch / "client")
     client.refresh()
 
-    f = scratch / "demo-1.0.tar.gz"
+    files = scratch / "files"
+    f = files / "releases" / "demo" / "demo-1.0.tar.gz"
+    f.parent.mkdir(parents=True)
     f.write_bytes(b"not really a tarball, but bytes with a hash\n" * 100)
     added = rstuf.run("artifact", "add", f, "-p", "releases/demo", "--api-server", server.base)
     print(f"$ rstuf artifact add demo-1.0.tar.gz -p releases/demo --api-server URL\n{added.stdout}")
@@ -107,6 +111,19 @@ def test_artifact_add_delete_cli(ceremonies, rstuf, serve, scratch):
     assert ti is not None, "the artifact the CLI added is not in the published metadata"
     assert ti.length == f.stat().st_size
     assert ti.hashes == {"blake2b-256": hashlib.blake2b(f.read_bytes(), digest_size=32).hexdigest()}
+
+    # The CLI's own TUF client (trust on first use of 1.root.json) downloads and verifies it
+    # from where the content repository serves it.
+    artifacts = StaticServer(files)
+    try:
+        got = rstuf.run("artifact", "download", "releases/demo/demo-1.0.tar.gz", "-m", server.metadata_url,
+                        "-a", artifacts.base + "/", "-P", scratch / "downloads")
+    finally:
+        artifacts.close()
+    print(f"$ rstuf artifact download releases/demo/demo-1.0.tar.gz -m URL/metadata -a URL -P downloads\n{got.stdout}")
+    assert got.returncode == 0 and "Successfully completed artifact download" in got.stdout, got.stdout
+    downloaded = list((scratch / "downloads").iterdir())
+    assert len(downloaded) == 1 and downloaded[0].read_bytes() == f.read_bytes()
 
     deleted = rstuf.run("artifact", "delete", "releases/demo/demo-1.0.tar.gz", "--api-server", server.base)
     assert deleted.returncode == 0, deleted.stdout
@@ -154,7 +171,7 @@ def test_das_bootstrap_signed_by_cli(ceremonies, keys, rstuf, serve, scratch):
     assert api.bootstrapped()
     root = Metadata.from_bytes(http("GET", f"{server.metadata_url}/1.root.json").body)
     assert set(root.signatures) == {keys["root1"].keyid, keys["root2"].keyid}
-    root.signed.verify_delegate("root", root)
+    root.verify_delegate("root", root)
     client = fresh_updater(server.metadata_url, scratch / "client")
     client.refresh()
     api.run("/api/v1/artifacts", {"artifacts": [
@@ -210,8 +227,9 @@ def test_root_rotation_online_key_change_cli(ceremonies, keys, rstuf, serve, scr
         {"path": "after", "info": {"length": 2, "hashes": {"blake2b-256": "02" * 32}}}]})
     holder = updater(server.metadata_url, b"", scratch / "holder")
     holder.refresh()
-    assert holder._trusted_set.root.signed.version == 2
-    ts = holder._trusted_set.timestamp
+    assert holder._trusted_set.root.version == 2
+    # The timestamp the holder verified (and cached) is signed by the new online key only.
+    ts = Metadata.from_file(str(scratch / "holder" / "timestamp.json"))
     assert set(ts.signatures) == {keys["online2"].keyid}
     assert holder.get_targetinfo("before") is not None
     assert holder.get_targetinfo("after").hashes == {"blake2b-256": "02" * 32}
