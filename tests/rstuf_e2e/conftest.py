@@ -102,7 +102,7 @@ def serve(tufpi_bin, scratch, key_dir):
         return s
 
     yield start
-    dead = [s for s in servers if not s.alive()]
+    dead = [s for s in servers if s.crashed()]
     for s in servers:
         s.stop()
     assert not dead, "tufpi repo serve exited during the test:\n" + "\n".join(s.log() for s in dead)

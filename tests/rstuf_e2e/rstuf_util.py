@@ -146,6 +146,8 @@ class RepoServe:
         self.key_dir = key_dir
         self.extra = extra
         self.proc: subprocess.Popen | None = None
+        # Stopped by the test (not exited by itself).
+        self.stopped = False
         self.log_path = data_dir.parent / f"{data_dir.name}.log"
         self.base = ""
 
@@ -158,6 +160,7 @@ class RepoServe:
         return f"{self.base}/metadata"
 
     def start(self, timeout: float = 60.0) -> "RepoServe":
+        self.stopped = False
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
         args = [str(self.bin), "repo", "serve", "--listen", f"127.0.0.1:{port}",
@@ -190,7 +193,12 @@ class RepoServe:
         except OSError:
             return ""
 
+    def crashed(self) -> bool:
+        """Exited without being stopped."""
+        return self.proc is not None and not self.stopped and self.proc.poll() is not None
+
     def stop(self) -> None:
+        self.stopped = True
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.send_signal(signal.SIGTERM)
