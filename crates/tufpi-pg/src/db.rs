@@ -46,6 +46,8 @@ impl Default for Options {
 pub struct Database {
     pool: r2d2::Pool<Manager>,
     redacted: Arc<str>,
+    /// How the pool connects, for a connection of its own ([`Database::connect_dedicated`]).
+    direct: Arc<(postgres::Config, MakeRustlsConnect)>,
 }
 
 impl std::fmt::Debug for Database {
@@ -90,6 +92,7 @@ impl Database {
         config
             .connect(tls.clone())
             .map_err(|e| with_url(PgError::from(e), &redacted))?;
+        let direct = Arc::new((config.clone(), tls.clone()));
         let manager = PostgresConnectionManager::new(config, tls);
         let pool = r2d2::Pool::builder()
             .max_size(opts.max_size.max(1))
@@ -99,7 +102,20 @@ impl Database {
                 statement_timeout_ms: opts.statement_timeout.as_millis(),
             }))
             .build_unchecked(manager);
-        Ok(Database { pool, redacted })
+        Ok(Database {
+            pool,
+            redacted,
+            direct,
+        })
+    }
+
+    /// A connection of its own, outside the pool (a session that keeps state, such as a
+    /// `LISTEN`); `Unavailable` if it cannot be made within the connect timeout.
+    pub fn connect_dedicated(&self) -> Result<postgres::Client, PgError> {
+        let (config, tls) = &*self.direct;
+        config
+            .connect(tls.clone())
+            .map_err(|e| with_url(PgError::from(e), &self.redacted))
     }
 
     /// A connection from the pool; `Unavailable` if none can be had within the timeout.

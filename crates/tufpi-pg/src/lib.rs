@@ -19,6 +19,12 @@
 //! client), but the driver uses protocol-level prepared statements, which PgBouncer
 //! supports from 1.21 with `max_prepared_statements` set.
 //!
+//! # Wake-ups
+//!
+//! [`notify_in`] announces work in a writer's transaction (`NOTIFY`, delivered at commit);
+//! a [`Listener`] thread on a connection of its own calls back at once. A wake-up only: the
+//! waiter polls too (a pooler in transaction mode does not carry `LISTEN`).
+//!
 //! # Migrations
 //!
 //! [`migrate()`] applies a component's missing migrations in order, each in its own
@@ -86,6 +92,7 @@ mod error;
 pub mod leadership;
 pub mod lease;
 pub mod migrate;
+pub mod notify;
 pub mod testing;
 
 pub use db::{redact_url, Conn, Database, Options};
@@ -93,5 +100,6 @@ pub use error::{describe, is_unavailable_error, PgError};
 pub use leadership::Leadership;
 pub use lease::{check_term, Fence, Held, Lease};
 pub use migrate::{migrate, schema_version};
+pub use notify::{notify_in, Listener};
 /// The driver, re-exported so dependents use the same version (`Transaction`, `Row`, …).
 pub use postgres;

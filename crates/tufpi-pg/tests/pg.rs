@@ -320,3 +320,50 @@ fn a_connection_the_server_ended_is_unavailable() {
         .into();
     assert!(e.is_unavailable(), "{e}");
 }
+
+#[test]
+fn a_notification_committed_wakes_the_listener_and_a_rolled_back_one_does_not() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let t = TestDb::create();
+    let db = t.database();
+    let woken = Arc::new(AtomicU64::new(0));
+    let w = woken.clone();
+    let listener = tufpi_pg::Listener::start(&db, "tufpi_test_chan", move || {
+        w.fetch_add(1, Ordering::SeqCst);
+    })
+    .unwrap();
+    let wait_for = |n: u64| {
+        let t0 = Instant::now();
+        while woken.load(Ordering::SeqCst) < n {
+            assert!(t0.elapsed() < Duration::from_secs(10), "not woken {n} times");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    // Once on connecting (anything announced before it listened).
+    wait_for(1);
+    let mut c = db.get().unwrap();
+    {
+        let mut tx = c.transaction().unwrap();
+        tufpi_pg::notify_in(&mut tx, "tufpi_test_chan").unwrap();
+        tx.rollback().unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(woken.load(Ordering::SeqCst), 1, "a rolled-back NOTIFY woke it");
+    let t0 = Instant::now();
+    {
+        let mut tx = c.transaction().unwrap();
+        tufpi_pg::notify_in(&mut tx, "tufpi_test_chan").unwrap();
+        tufpi_pg::notify_in(&mut tx, "tufpi_test_chan").unwrap();
+        tx.commit().unwrap();
+    }
+    wait_for(2);
+    assert!(t0.elapsed() < Duration::from_millis(500), "woken after {:?}", t0.elapsed());
+    // Another channel does not wake it.
+    tufpi_pg::notify_in(&mut *c, "tufpi_other_chan").unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(woken.load(Ordering::SeqCst), 2);
+    // A bad channel name is refused before anything runs.
+    assert!(tufpi_pg::Listener::start(&db, "Bad;", || {}).is_err());
+    drop(listener);
+}
