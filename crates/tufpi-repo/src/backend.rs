@@ -9,11 +9,17 @@
 //!   key is all a publisher needs; offline keys stay offline). There is no local lock: the
 //!   state store's lease fences publishers, and `timestamp.json` is only ever replaced with
 //!   `If-Match` on the ETag this publisher last wrote, so a publisher that lost the lease is
-//!   refused by the store itself. A bulk import stages its signed bins in the `staging`
-//!   blob store so that any replica can finish its plan after a crash; without one they are
-//!   staged in a local directory, and a leader on another machine re-signs those bins from
-//!   what the state store and the published bins hold (the import's new records are then
-//!   not published: the import never returned, run it again).
+//!   refused by the store itself. A bulk import stages its signed bins in a local scratch
+//!   directory (`$TMPDIR/tufpi-staging-PID`), records the plan naming them, and the publisher
+//!   writes each bin once into the object store, create-only, many in flight. Nothing is staged
+//!   in the object store: that cost two PUTs and a GET per bin on top of the final write. If
+//!   the importer dies after recording its plan, whoever finishes the plan (a re-run, the next
+//!   leader) keeps the bins already written (the plan holds their target counts) and re-signs
+//!   the others from what the state store and the published bins hold, so the snapshot never
+//!   names a missing bin; the import's records in those bins are then not published (the
+//!   import never returned: run it again, which converges). A bin version already present
+//!   is kept as it is (create-only is never weakened): the importer's own earlier attempt, or
+//!   a newer leader's, whose plan-clearing then fences this one out.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,7 +36,8 @@ pub struct Backend {
     /// The published metadata, keyed by file name (`N.role.json`, `timestamp.json`).
     pub metadata: Arc<dyn BlobStore>,
     /// Where a bulk import stages signed bins before recording the plan that names them: a
-    /// store every replica can read (scale-out), or `None` for `work_dir/staging` (a temp
+    /// store every replica can read (lets another replica finish an import, at two requests
+    /// more per bin; no deployment uses one now), or `None` for `work_dir/staging` (a temp
     /// directory without a work directory).
     pub staging: Option<Arc<dyn BlobStore>>,
     /// The signing keys (`<role>.pem`); a local directory on every publishing replica.
@@ -82,14 +89,15 @@ pub const PUBLISHER_LEASE: &str = "publisher";
 /// public URL path (`/metadata/…`), so a CDN can front the bucket directly.
 pub const METADATA_PREFIX: &str = "metadata";
 
-/// The key prefix where a bulk import stages its signed bins in a scale-out deployment.
+/// The key prefix where bulk imports of earlier versions staged their signed bins in a
+/// scale-out deployment (imports now stage locally; nothing is written there any more).
 pub const STAGING_PREFIX: &str = "staging";
 
 impl Backend {
     /// Scale-out: the state in PostgreSQL `db` (its publishing transactions checked against
     /// `fence`, the term of [`PUBLISHER_LEASE`] this process holds; `None` to queue and read
-    /// only), the metadata under `metadata/` and import staging under `staging/` of `blobs`,
-    /// the keys in the local `keys_dir`.
+    /// only), the metadata under `metadata/` of `blobs`, the keys in the local `keys_dir`;
+    /// bulk imports stage in a local temp directory.
     pub fn scale_out(
         db: &tufpi_pg::Database,
         fence: Option<tufpi_pg::lease::Fence>,
@@ -99,8 +107,8 @@ impl Backend {
         let state = crate::store::PostgresStore::open(db, fence)?;
         Ok(Backend {
             state: Box::new(state),
-            metadata: Arc::new(tufpi_blob::Scoped::new(blobs.clone(), METADATA_PREFIX)?),
-            staging: Some(Arc::new(tufpi_blob::Scoped::new(blobs, STAGING_PREFIX)?)),
+            metadata: Arc::new(tufpi_blob::Scoped::new(blobs, METADATA_PREFIX)?),
+            staging: None,
             keys_dir: keys_dir.to_path_buf(),
             work_dir: None,
         })

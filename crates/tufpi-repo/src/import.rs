@@ -4,12 +4,15 @@
 //!
 //! Records are spread over buckets of bins (spilled to local scratch files beyond a memory
 //! bound: `DIR/staging/` embedded), then each bucket's bins are built from their published
-//! files plus the new records, signed and written into the staging store (`DIR/staging/`
-//! embedded; a blob store every replica reads in scale-out mode, see `backend.rs`). Once every
-//! staged file is durable, one plan naming them is recorded and finished like any other:
-//! staged bins are renamed (copied, between remote stores) into the metadata store, then the
-//! snapshot and the timestamp are written. A crash before the plan is recorded leaves nothing
-//! but staged files, removed on the next run; after, the plan is finished on restart.
+//! files plus the new records, signed and written into the staging store: a local directory
+//! (`DIR/staging/` embedded, a temp directory in scale-out mode; see `backend.rs`), or a
+//! blob store if the backend names one. Once every staged file is durable, one plan naming
+//! them (with their target counts) is recorded and finished like any other: staged bins are
+//! renamed into a local metadata store, or written once into a remote one (create-only, many
+//! in flight), then the snapshot and the timestamp are written. A crash before the plan is
+//! recorded leaves nothing but staged files, removed on the next run; after, the plan is
+//! finished on restart, by any replica: bins whose staged file it cannot read are re-signed
+//! from the published state, so the snapshot never names a missing bin.
 
 use std::collections::BTreeMap;
 use std::fs;
