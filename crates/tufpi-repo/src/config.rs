@@ -103,3 +103,23 @@ impl RepoConfig {
         })
     }
 }
+
+impl crate::Repository {
+    /// Change the expiry policy (new versions use it; nothing is re-signed now) and store it.
+    pub fn set_expiry_policy(
+        &mut self,
+        root_expiry: Duration,
+        offline_expiry: Duration,
+        online_expiry: Duration,
+    ) -> Result<(), crate::RepoError> {
+        let mut cfg = self.config.clone();
+        cfg.root_expiry = root_expiry;
+        cfg.offline_expiry = offline_expiry;
+        cfg.online_expiry = online_expiry;
+        for (k, v) in cfg.to_settings() {
+            self.store.set_setting(k, &v)?;
+        }
+        self.config = cfg;
+        Ok(())
+    }
+}

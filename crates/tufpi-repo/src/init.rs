@@ -296,6 +296,37 @@ impl Repository {
     }
 }
 
+impl Repository {
+    /// Start a repository from a root made and signed elsewhere (RSTUF's bootstrap ceremony):
+    /// targets online (`config.targets_online`), `online` installed as the online key under
+    /// the identity `root` gives it, then root v1, targets, every bin, snapshot and timestamp
+    /// published in one plan. `root` must meet its own threshold and assign `online` to
+    /// targets, snapshot and timestamp.
+    pub fn init_with_root(
+        backend: Backend,
+        config: RepoConfig,
+        root: Metadata,
+        online: keys::SigningKey,
+    ) -> Result<Repository, RepoError> {
+        refuse_existing_in(&backend)?;
+        check_bit_length(&config)?;
+        if !config.targets_online {
+            return Err(RepoError::FirstPublicationIncomplete {
+                needed: &["root", "targets", "bins"],
+            });
+        }
+        let mut repo = Repository::from_backend(backend, config, BTreeMap::new(), None);
+        repo.publish_offline_key(vec![root], Some(online))?;
+        let config = repo.config.clone();
+        write_settings(&mut *repo.store, &config)?;
+        info!(
+            bins = config.bins(),
+            "repository initialised from a given root"
+        );
+        Ok(repo)
+    }
+}
+
 /// Empty v1 bins on the local file system: the bins of a step are hard links to one file
 /// (16,384 links cost a fraction of 16,384 file writes). Files are never changed in place
 /// (new versions are new names, GC unlinks), so sharing an inode is safe. The step files

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use tufpi_core::crypto::{PrivateKey, Scheme};
+use tufpi_core::json::{self, Map, Value};
 use tufpi_core::metadata::{Key, Metadata, Signed};
 
 use tufpi_fs::WriteOptions;
@@ -34,6 +35,26 @@ impl SigningKey {
         }
     }
 
+    /// A private key under the identity a root made elsewhere gives it: `keyid` and `public`
+    /// exactly as listed there (e.g. with custom fields such as RSTUF's
+    /// `x-rstuf-online-key-uri`), not recomputed here.
+    pub fn with_identity(private: PrivateKey, keyid: String, public: Key) -> SigningKey {
+        SigningKey {
+            private,
+            public,
+            keyid,
+        }
+    }
+
+    /// Whether `public` is this key's public half: a signature made here verifies with it
+    /// (whatever the PEM's line breaks).
+    pub fn matches(&self, public: &Key) -> bool {
+        let msg = b"tufpi: does this public key belong to this private key?";
+        self.private
+            .sign_hex(msg)
+            .is_ok_and(|sig| public.verify(&sig, msg).is_ok())
+    }
+
     /// (keyid, public key).
     pub fn entry(&self) -> (String, Key) {
         (self.keyid.clone(), self.public.clone())
@@ -60,14 +81,77 @@ pub fn load(repo: &Path, role: &'static str) -> Result<Option<SigningKey>, RepoE
     load_in(&key_dir(repo), role)
 }
 
-/// Load `<keys_dir>/<role>.pem` if present.
+/// Load `<keys_dir>/<role>.pem` if present, under the identity recorded next to it
+/// (`<role>.id.json`, see [`SigningKey::with_identity`]) when there is one that matches it.
 pub fn load_in(keys_dir: &Path, role: &'static str) -> Result<Option<SigningKey>, RepoError> {
     let path = keys_dir.join(format!("{role}.pem"));
-    match std::fs::read_to_string(&path) {
-        Ok(pem) => Ok(Some(SigningKey::new(PrivateKey::from_pem(&pem)?))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(RepoError::io(format!("reading {}", path.display()), e)),
+    let key = match std::fs::read_to_string(&path) {
+        Ok(pem) => SigningKey::new(PrivateKey::from_pem(&pem)?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(RepoError::io(format!("reading {}", path.display()), e)),
+    };
+    let id_path = keys_dir.join(format!("{role}.id.json"));
+    let Some((keyid, public)) = read_identity(&id_path)? else {
+        return Ok(Some(key));
+    };
+    if !key.matches(&public) {
+        // The PEM was replaced by hand: the recorded identity belongs to another key.
+        tracing::warn!(
+            file = %id_path.display(),
+            "recorded key identity does not match {role}.pem: using the computed keyid"
+        );
+        return Ok(Some(key));
     }
+    Ok(Some(SigningKey::with_identity(key.private, keyid, public)))
+}
+
+/// Read an identity file: `{"keyid": "...", "key": {keytype, scheme, keyval, ...}}`.
+fn read_identity(path: &Path) -> Result<Option<(String, Key)>, RepoError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(RepoError::io(format!("reading {}", path.display()), e)),
+    };
+    let bad = |detail: &str| RepoError::CorruptStore {
+        what: "key identity file",
+        detail: format!("{}: {detail}", path.display()),
+    };
+    let v = json::parse(&bytes).map_err(|e| bad(&e.to_string()))?;
+    let keyid = v
+        .get("keyid")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("no keyid string"))?
+        .to_string();
+    let mut key = v
+        .get("key")
+        .and_then(Value::as_object)
+        .cloned()
+        .ok_or_else(|| bad("no key object"))?;
+    let mut text = |k: &str| match key.remove(k) {
+        Some(Value::String(s)) => Ok(s),
+        _ => Err(bad(&format!("key has no {k} string"))),
+    };
+    let keytype = text("keytype")?;
+    let scheme = text("scheme")?;
+    let keyval = match key.remove("keyval") {
+        Some(Value::Object(m)) => m,
+        _ => return Err(bad("key has no keyval object")),
+    };
+    let public = Key {
+        keytype,
+        scheme,
+        keyval,
+        unrecognized: key,
+    };
+    Ok(Some((keyid, public)))
+}
+
+/// The identity file's bytes for `key`.
+fn identity_bytes(key: &SigningKey) -> Vec<u8> {
+    let mut m = Map::new();
+    m.insert("keyid".into(), Value::String(key.keyid.clone()));
+    m.insert("key".into(), key.public.to_value());
+    json::to_python_json(&Value::Object(m), Some(1))
 }
 
 /// Load a key of the repository in `repo` that must be present.
@@ -113,14 +197,34 @@ pub fn next_online_in(keys_dir: &Path) -> PathBuf {
 
 /// Stage `key` as the next online key (durably), to be installed by `install_next_online`.
 pub fn stage_next_online(keys_dir: &Path, key: &PrivateKey) -> Result<(), RepoError> {
-    let pem = key.to_pkcs8_pem()?;
+    stage_next_online_key(keys_dir, &SigningKey::new(key.clone()))
+}
+
+/// Where the identity of the staged online key waits.
+fn next_identity_in(keys_dir: &Path) -> PathBuf {
+    keys_dir.join("online.id.json.next")
+}
+
+/// [`stage_next_online`] for a key with its identity (see [`SigningKey::with_identity`]):
+/// the identity is staged next to it and installed with it.
+pub fn stage_next_online_key(keys_dir: &Path, key: &SigningKey) -> Result<(), RepoError> {
+    let pem = key.private.to_pkcs8_pem()?;
+    WriteOptions::new()
+        .mode(0o600)
+        .write(&next_identity_in(keys_dir), &identity_bytes(key))?;
     Ok(WriteOptions::new()
         .mode(0o600)
         .write(&next_online_in(keys_dir), pem.as_bytes())?)
 }
 
-/// Install the staged online key (rename over `online.pem`, then sync the directory).
+/// Install the staged online key (its identity first, then rename over `online.pem`, then
+/// sync the directory). Repeatable after a crash: the key is renamed last.
 pub fn install_next_online(keys_dir: &Path) -> Result<(), RepoError> {
+    let next_id = next_identity_in(keys_dir);
+    if next_id.exists() {
+        std::fs::rename(&next_id, keys_dir.join("online.id.json"))
+            .map_err(|e| RepoError::io("installing the new online key's identity", e))?;
+    }
     std::fs::rename(next_online_in(keys_dir), keys_dir.join("online.pem"))
         .map_err(|e| RepoError::io("installing the new online key", e))?;
     Ok(tufpi_fs::sync_dir(keys_dir)?)
@@ -135,6 +239,7 @@ pub fn settle_next_online(keys_dir: &Path, plan_pending: bool) -> Result<(), Rep
     if plan_pending {
         install_next_online(keys_dir)
     } else {
+        let _ = std::fs::remove_file(next_identity_in(keys_dir));
         std::fs::remove_file(next_online_in(keys_dir))
             .map_err(|e| RepoError::io("removing a stale staged key", e))
     }

@@ -44,6 +44,16 @@ impl Repository {
         files: Vec<Metadata>,
         new_online: Option<PrivateKey>,
     ) -> Result<Vec<String>, RepoError> {
+        self.publish_offline_key(files, new_online.map(SigningKey::new))
+    }
+
+    /// [`Repository::publish_offline`] with the new online key under a given identity (see
+    /// [`SigningKey::with_identity`]: a root made elsewhere names the key its own way).
+    pub fn publish_offline_key(
+        &mut self,
+        files: Vec<Metadata>,
+        new_online: Option<SigningKey>,
+    ) -> Result<Vec<String>, RepoError> {
         self.lock()?;
         self.finish_plan()?;
         let mut by_role: Vec<(String, Metadata)> = Vec::new();
@@ -124,7 +134,7 @@ impl Repository {
         }
 
         let online = match new_online {
-            Some(k) => SigningKey::new(k),
+            Some(k) => k,
             None => keys::require_in(&self.keys_dir, "online")?,
         };
         let rotated = self.online.as_ref().is_none_or(|o| o.keyid != online.keyid);
@@ -149,7 +159,7 @@ impl Repository {
         }
         if rotated {
             // Staged now, installed once the plan that uses it is recorded (see run below).
-            keys::stage_next_online(&self.keys_dir, &online.private)?;
+            keys::stage_next_online_key(&self.keys_dir, &online)?;
             report.push(format!("online key is now {}", online.keyid));
         }
         let exp = RoleState::ts(Utc::now() + self.config.online_expiry);

@@ -32,8 +32,23 @@ impl TargetHashes {
         TargetHashes(vec!["blake2b-256", "sha256"])
     }
 
-    /// Parse a comma-separated list, e.g. `sha256,blake2b-256`.
+    /// List every target's hashes as the caller gives them, whatever the algorithms (RSTUF's
+    /// API: the caller computes them, e.g. Warehouse sends only `blake2b-256`). Written
+    /// `as-given` in settings.
+    pub fn as_given() -> TargetHashes {
+        TargetHashes(Vec::new())
+    }
+
+    /// Whether hashes are listed as given (see [`TargetHashes::as_given`]).
+    pub fn is_as_given(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Parse a comma-separated list, e.g. `sha256,blake2b-256` (or `as-given`).
     pub fn parse(text: &str) -> Result<TargetHashes, RepoError> {
+        if text.trim() == AS_GIVEN {
+            return Ok(TargetHashes::as_given());
+        }
         let mut algs = Vec::new();
         for name in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let Some((alg, _)) = ALGORITHMS.iter().find(|(a, _)| *a == name) else {
@@ -74,6 +89,16 @@ impl TargetHashes {
         path: &str,
         available: &BTreeMap<String, String>,
     ) -> Result<BTreeMap<String, String>, RepoError> {
+        if self.is_as_given() {
+            if available.is_empty() {
+                return Err(RepoError::MissingTargetHash {
+                    path: path.to_string(),
+                    alg: "any",
+                    listed: AS_GIVEN.to_string(),
+                });
+            }
+            return Ok(available.clone());
+        }
         let mut out = BTreeMap::new();
         for alg in &self.0 {
             let Some(hex) = available.get(*alg) else {
@@ -103,8 +128,14 @@ impl TargetHashes {
 pub type KnownHashes<'a> =
     dyn Fn(&str, &BTreeMap<String, String>) -> Option<BTreeMap<String, String>> + 'a;
 
+/// The settings value of [`TargetHashes::as_given`].
+const AS_GIVEN: &str = "as-given";
+
 impl fmt::Display for TargetHashes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_as_given() {
+            return f.write_str(AS_GIVEN);
+        }
         f.write_str(&self.0.join(","))
     }
 }

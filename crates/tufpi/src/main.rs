@@ -17,6 +17,7 @@ mod migratecmd;
 mod projectcmd;
 mod proxycmd;
 mod repocmd;
+mod rstufcmd;
 mod servecmd;
 mod tokencmd;
 

@@ -156,6 +156,9 @@ pub enum RepoCmd {
         #[command(flatten)]
         repo: RepoDir,
     },
+    /// Serve Repository Service for TUF's REST API v1 (drop-in for RSTUF: bootstrap with the
+    /// `rstuf admin ceremony` payload, artifacts, tasks, root updates, signing).
+    Serve(crate::rstufcmd::RstufArgs),
 }
 
 /// The `--target-hashes` help, shared by `repo init`, `repo set-target-hashes` and `serve`.
@@ -380,6 +383,7 @@ pub fn run(cmd: RepoCmd) -> Result<()> {
             }
         }
         RepoCmd::Status { repo: dir } => status(&dir)?,
+        RepoCmd::Serve(args) => crate::rstufcmd::run(args)?,
     }
     Ok(())
 }
