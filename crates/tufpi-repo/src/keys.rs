@@ -208,6 +208,8 @@ fn next_identity_in(keys_dir: &Path) -> PathBuf {
 /// [`stage_next_online`] for a key with its identity (see [`SigningKey::with_identity`]):
 /// the identity is staged next to it and installed with it.
 pub fn stage_next_online_key(keys_dir: &Path, key: &SigningKey) -> Result<(), RepoError> {
+    std::fs::create_dir_all(keys_dir)
+        .map_err(|e| RepoError::io(format!("creating {}", keys_dir.display()), e))?;
     let pem = key.private.to_pkcs8_pem()?;
     WriteOptions::new()
         .mode(0o600)
