@@ -6,11 +6,12 @@
 //! A bin's next version is built from its current published file plus the queued changes of
 //! the plan's batch: the published bins are the record of which targets each bin lists.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use rayon::prelude::*;
-use tracing::warn;
+use tracing::{debug, warn};
 use tufpi_blob::{BlobError, BlobStore, Bytes, Created, Etag};
 use tufpi_core::hashes;
 use tufpi_core::metadata::{Body, MetaFile, Metadata, TargetFile};
@@ -28,6 +29,43 @@ use crate::store::{RoleState, StateStore};
 /// Bins built (and signed) at once: bounds memory on bulk publishes.
 const CHUNK: usize = 1024;
 
+/// Most targets [`BinCache`] keeps (tens of MB); past it, it starts over.
+const MAX_CACHED_TARGETS: usize = 100_000;
+
+/// The targets each bin lists at the version this repository handle last wrote, so that its
+/// next version is built without reading the previous file back from the metadata store (a
+/// round trip and a parse per bin, on object storage the bulk of a publish). A bin's entry
+/// is used only for exactly the version it was written at; a new handle (a new publisher
+/// term) starts empty.
+#[derive(Debug, Default)]
+pub(crate) struct BinCache {
+    bins: HashMap<u64, (u64, Arc<BTreeMap<String, TargetFile>>)>,
+    targets: usize,
+}
+
+impl BinCache {
+    /// The targets bin `index` lists at `version`, if this handle wrote that version.
+    fn get(&self, index: u64, version: u64) -> Option<Arc<BTreeMap<String, TargetFile>>> {
+        self.bins
+            .get(&index)
+            .filter(|(v, _)| *v == version)
+            .map(|(_, t)| t.clone())
+    }
+
+    /// Remember that bin `index` lists `targets` at `version`.
+    fn put(&mut self, index: u64, version: u64, targets: Arc<BTreeMap<String, TargetFile>>) {
+        if let Some((_, old)) = self.bins.remove(&index) {
+            self.targets -= old.len();
+        }
+        if self.targets + targets.len() > MAX_CACHED_TARGETS {
+            self.bins.clear();
+            self.targets = 0;
+        }
+        self.targets += targets.len();
+        self.bins.insert(index, (version, targets));
+    }
+}
+
 /// One bin of a plan, with everything needed to build it off the store's thread.
 struct BinJob {
     name: String,
@@ -39,6 +77,8 @@ struct BinJob {
     staged: Option<(String, u64)>,
     /// The key of the previous version, if it lists targets.
     previous: Option<String>,
+    /// The previous version's targets, if this handle wrote it.
+    cached: Option<Arc<BTreeMap<String, TargetFile>>>,
     changes: Vec<Change>,
 }
 
@@ -57,6 +97,8 @@ enum BinDone {
         count: u64,
         key: String,
         bytes: Bytes,
+        /// Built here: its version and targets (for the [`BinCache`]).
+        built: Option<(u64, Arc<BTreeMap<String, TargetFile>>)>,
     },
 }
 
@@ -133,6 +175,8 @@ pub(crate) struct Publisher<'a> {
     pub staging: Option<&'a dyn BlobStore>,
     /// The ETag of `timestamp.json` this publisher last wrote or read (`None`: absent).
     pub timestamp_etag: Option<&'a Etag>,
+    /// The bins this repository handle wrote last.
+    pub bins: &'a mut BinCache,
 }
 
 impl Publisher<'_> {
@@ -153,10 +197,17 @@ impl Publisher<'_> {
         let online = self.online;
         let meta = self.meta;
         let staging = self.staging;
+        let t0 = std::time::Instant::now();
         let published = self.store.bin_counts()?;
         let bins = plan.bins(self.config);
         let mut counts = Vec::with_capacity(bins.len());
         for chunk in bins.chunks(CHUNK) {
+            let mut queued = if plan.upto > 0 {
+                let indexes: Vec<u64> = chunk.iter().map(|(_, i)| *i).collect();
+                self.store.changes_in_bins(&indexes, plan.upto)?
+            } else {
+                BTreeMap::new()
+            };
             let mut jobs = Vec::with_capacity(chunk.len());
             for (name, index) in chunk {
                 let state = self.state(name)?;
@@ -165,6 +216,9 @@ impl Publisher<'_> {
                 let previous = (published.get(index).copied().unwrap_or(0) > 0
                     && state.version > 1)
                     .then(|| file(state.version - 1));
+                let cached = previous
+                    .as_ref()
+                    .and_then(|_| self.bins.get(*index, state.version - 1));
                 jobs.push(BinJob {
                     name: name.clone(),
                     index: *index,
@@ -176,11 +230,8 @@ impl Publisher<'_> {
                         .filter(|_| plan.staged)
                         .map(|&n| (staged_key(&plan.prefix, &file(state.version)), n)),
                     previous,
-                    changes: if plan.upto > 0 {
-                        self.store.changes_in_bin(*index, plan.upto)?
-                    } else {
-                        Vec::new()
-                    },
+                    cached,
+                    changes: queued.remove(index).unwrap_or_default(),
                 });
             }
             let done: Vec<BinDone> = jobs
@@ -188,6 +239,7 @@ impl Publisher<'_> {
                 .map(|job| build(job, online, meta, staging))
                 .collect::<Result<_, RepoError>>()?;
             let mut files = Vec::new();
+            let mut cache = Vec::new();
             let mut renamed: Option<PathBuf> = None;
             for d in done {
                 match d {
@@ -209,22 +261,32 @@ impl Publisher<'_> {
                         count,
                         key,
                         bytes,
+                        built,
                     } => {
                         files.push((key, bytes));
                         counts.push((index, count));
+                        if let Some((version, targets)) = built {
+                            cache.push((index, version, targets));
+                        }
                     }
                 }
             }
             if let Some(dir) = renamed.as_deref().and_then(|p| p.parent()) {
                 tufpi_fs::sync_dir(dir)?;
             }
-            // Many at once with one sync (FsStore: one syncfs); a few, one by one.
-            if files.len() > 8 {
+            // Many at once with one sync (FsStore: one syncfs), a few one by one; a remote
+            // store takes them side by side, however few (each is a round trip).
+            let remote = meta.local_path(TIMESTAMP_FILE).is_none();
+            if files.len() > 8 || (remote && files.len() > 1) {
                 meta.put_many_new(files)?;
             } else {
                 for (key, bytes) in files {
                     meta.put_new(&key, bytes)?;
                 }
+            }
+            // In place now (or already, from the same plan: the same targets).
+            for (index, version, targets) in cache {
+                self.bins.put(index, version, targets);
             }
         }
         if self.config.targets_online && plan.writes("targets") {
@@ -243,6 +305,7 @@ impl Publisher<'_> {
                 Bytes::from(online.sign(t)?.to_compact_bytes()),
             )?;
         }
+        let bins_done = t0.elapsed();
         let mut etag = None;
         if plan.writes("snapshot") {
             let st = self.state("snapshot")?;
@@ -279,7 +342,15 @@ impl Publisher<'_> {
                 })?;
             etag = Some(written);
         }
+        let written = t0.elapsed();
         self.store.clear_plan(plan.upto, &counts)?;
+        debug!(
+            bins = counts.len(),
+            bins_ms = bins_done.as_millis() as u64,
+            snapshot_timestamp_ms = (written - bins_done).as_millis() as u64,
+            clear_ms = (t0.elapsed() - written).as_millis() as u64,
+            "plan written"
+        );
         Ok(etag)
     }
 }
@@ -316,6 +387,7 @@ fn build(
                         count,
                         key: job.key,
                         bytes,
+                        built: None,
                     });
                 }
                 if meta.head(&job.key)?.is_some() {
@@ -327,14 +399,16 @@ fn build(
         // what the store knows.
         warn!(bin = %job.name, "staged file missing; re-signing the bin's current targets");
     }
-    let mut targets = match &job.previous {
-        Some(key) => read_bin_targets(meta, key)?,
-        None => BTreeMap::new(),
+    let mut targets = match (job.cached, &job.previous) {
+        (Some(t), Some(_)) => Arc::unwrap_or_clone(t),
+        (_, Some(key)) => read_bin_targets(meta, key)?,
+        (_, None) => BTreeMap::new(),
     };
     apply(&mut targets, job.changes);
     let count = targets.len() as u64;
+    let targets = Arc::new(targets);
     let md = online.sign(layout::bin_of_targets(
-        targets,
+        (*targets).clone(),
         job.state.version,
         job.state.expiry(),
     ))?;
@@ -343,5 +417,36 @@ fn build(
         count,
         key: job.key,
         bytes: Bytes::from(md.to_compact_bytes()),
+        built: Some((job.state.version, targets)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn targets(n: usize) -> Arc<BTreeMap<String, TargetFile>> {
+        Arc::new(
+            (0..n)
+                .map(|i| (format!("t{i}"), TargetFile::new(1, BTreeMap::new())))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn the_bin_cache_answers_only_for_the_version_written_and_stays_bounded() {
+        let mut c = BinCache::default();
+        c.put(3, 7, targets(2));
+        assert_eq!(c.get(3, 7).map(|t| t.len()), Some(2));
+        assert!(c.get(3, 6).is_none(), "another version of the bin");
+        assert!(c.get(4, 7).is_none(), "another bin");
+        c.put(3, 8, targets(5));
+        assert!(c.get(3, 7).is_none(), "superseded");
+        assert_eq!(c.targets, 5);
+        // Past the bound it starts over rather than grow.
+        c.put(9, 1, targets(MAX_CACHED_TARGETS - 4));
+        assert!(c.get(3, 8).is_none());
+        assert_eq!(c.get(9, 1).map(|t| t.len()), Some(MAX_CACHED_TARGETS - 4));
+        assert_eq!(c.targets, MAX_CACHED_TARGETS - 4);
+    }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use tracing::warn;
+use tracing::{debug, warn};
 use tufpi_blob::{BlobStore, Etag};
 use tufpi_core::metadata::Metadata;
 
@@ -21,7 +21,7 @@ use crate::layout;
 use crate::layout::TIMESTAMP_FILE;
 use crate::lock::{self, LockFile};
 use crate::plan::Plan;
-use crate::publisher::{read_bin_targets, Publisher};
+use crate::publisher::{read_bin_targets, BinCache, Publisher};
 use crate::store::{RoleState, SqliteStore, StateStore};
 use crate::target_hashes::{KnownHashes, TargetHashes};
 
@@ -57,6 +57,8 @@ pub struct Repository {
     /// The ETag of `timestamp.json` as this publisher last wrote or checked it (inner `None`:
     /// absent); outer `None` until checked (when the lock is taken).
     ts_etag: Option<Option<Etag>>,
+    /// The bins this handle last wrote (their next versions are built from it).
+    bins: BinCache,
 }
 
 impl Repository {
@@ -93,6 +95,7 @@ impl Repository {
             lock: None,
             locked: false,
             ts_etag: None,
+            bins: BinCache::default(),
         }
     }
 
@@ -228,6 +231,8 @@ impl Repository {
         self.lock = None;
         self.locked = false;
         self.ts_etag = None;
+        // Another publisher may write next: only the store says what its bins list then.
+        self.bins = BinCache::default();
     }
 
     /// The ETag of the published `timestamp.json` (`None`: absent), refused if its version is
@@ -303,13 +308,23 @@ impl Repository {
         self.finish_plan()?;
         let mut report = PublishReport::default();
         loop {
+            let t0 = std::time::Instant::now();
             let (changes, bins) = self.plan_batch(batch.max(1))?;
             if changes == 0 {
                 break;
             }
+            let planned = t0.elapsed();
             report.changes += changes;
             report.bins += bins;
             self.finish_plan()?;
+            debug!(
+                changes,
+                bins,
+                plan_ms = planned.as_millis() as u64,
+                write_ms = (t0.elapsed() - planned).as_millis() as u64,
+                snapshot = self.version("snapshot"),
+                "batch published"
+            );
         }
         report.snapshot_version = self.version("snapshot");
         report.timestamp_version = self.version("timestamp");
@@ -430,6 +445,7 @@ impl Repository {
             meta: &*self.meta,
             staging: staging.as_deref(),
             timestamp_etag: expected.as_ref(),
+            bins: &mut self.bins,
         }
         .finish(&plan)?;
         if let Some(tag) = written {

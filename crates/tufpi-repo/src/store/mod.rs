@@ -7,7 +7,7 @@ pub mod postgres;
 mod sqlite;
 mod state;
 
-pub use self::postgres::{enqueue_in, PostgresStore};
+pub use self::postgres::{enqueue_in, PostgresStore, QUEUE_CHANNEL};
 pub use sqlite::SqliteStore;
 pub use state::{PlanFn, RoleState, StateStore};
 

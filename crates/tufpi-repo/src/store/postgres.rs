@@ -97,6 +97,10 @@ fn to_u64(v: i64, what: &'static str) -> Result<u64, RepoError> {
     u64::try_from(v).map_err(|_| corrupt(what, format!("negative: {v}")))
 }
 
+/// The `NOTIFY` channel every enqueue announces itself on (at commit), so the publisher
+/// leading the lease wakes at once ([`tufpi_pg::Listener`]); it polls too.
+pub const QUEUE_CHANNEL: &str = "tufpi_repo_queue";
+
 /// Changes are inserted this many to a statement: one round trip per chunk, not per row.
 const CHUNK: usize = 1000;
 
@@ -221,7 +225,34 @@ fn insert_changes(
         }
     }
     let (k, l) = cols.flush(tx, &stmt, unqueued)?;
+    if n + k > 0 {
+        // The publisher wakes when this commits, not at its next poll.
+        tufpi_pg::notify_in(tx, QUEUE_CHANNEL).map_err(pg_err)?;
+    }
     Ok((n + k, last.max(l)))
+}
+
+/// A queued change from a row's `op, path, length, hashes, custom` (columns 1 to 5).
+fn queued_change(r: &postgres::Row) -> Result<Change, RepoError> {
+    let op: String = r.try_get(1).map_err(pg_err)?;
+    let path: String = r.try_get(2).map_err(pg_err)?;
+    match op.as_str() {
+        "remove" => Ok(Change::Remove(path)),
+        "add" => {
+            let length: Option<i64> = r.try_get(3).map_err(pg_err)?;
+            let hashes: Option<String> = r.try_get(4).map_err(pg_err)?;
+            Ok(Change::Add(TargetRecord {
+                length: to_u64(
+                    length.ok_or_else(|| corrupt("length", "missing"))?,
+                    "length",
+                )?,
+                hashes: parse_hashes(hashes.as_deref().unwrap_or("{}"))?,
+                custom: parse_custom(r.try_get(5).map_err(pg_err)?)?,
+                path,
+            }))
+        }
+        other => Err(corrupt("queue op", format!("{other:?}"))),
+    }
 }
 
 impl PostgresStore {
@@ -394,42 +425,37 @@ impl StateStore for PostgresStore {
     }
 
     fn changes_in_bin(&self, bin: u64, upto: u64) -> Result<Vec<Change>, RepoError> {
+        Ok(self
+            .changes_in_bins(&[bin], upto)?
+            .remove(&bin)
+            .unwrap_or_default())
+    }
+
+    fn changes_in_bins(
+        &self,
+        bins: &[u64],
+        upto: u64,
+    ) -> Result<BTreeMap<u64, Vec<Change>>, RepoError> {
+        let bins = bins
+            .iter()
+            .map(|&b| to_i64(b, "bin"))
+            .collect::<Result<Vec<_>, _>>()?;
         let rows = self
             .db
             .get()
             .map_err(pg_err)?
             .query(
-                "SELECT op, path, length, hashes, custom FROM repo_queue
-                 WHERE bin = $1 AND seq <= $2 ORDER BY seq",
-                &[
-                    &to_i64(bin, "bin")?,
-                    &i64::try_from(upto).unwrap_or(i64::MAX),
-                ],
+                "SELECT bin, op, path, length, hashes, custom FROM repo_queue
+                 WHERE bin = ANY($1::BIGINT[]) AND seq <= $2 ORDER BY seq",
+                &[&bins, &i64::try_from(upto).unwrap_or(i64::MAX)],
             )
             .map_err(pg_err)?;
-        rows.into_iter()
-            .map(|r| {
-                let op: String = r.try_get(0).map_err(pg_err)?;
-                let path: String = r.try_get(1).map_err(pg_err)?;
-                match op.as_str() {
-                    "remove" => Ok(Change::Remove(path)),
-                    "add" => {
-                        let length: Option<i64> = r.try_get(2).map_err(pg_err)?;
-                        let hashes: Option<String> = r.try_get(3).map_err(pg_err)?;
-                        Ok(Change::Add(TargetRecord {
-                            length: to_u64(
-                                length.ok_or_else(|| corrupt("length", "missing"))?,
-                                "length",
-                            )?,
-                            hashes: parse_hashes(hashes.as_deref().unwrap_or("{}"))?,
-                            custom: parse_custom(r.try_get(4).map_err(pg_err)?)?,
-                            path,
-                        }))
-                    }
-                    other => Err(corrupt("queue op", format!("{other:?}"))),
-                }
-            })
-            .collect()
+        let mut out: BTreeMap<u64, Vec<Change>> = BTreeMap::new();
+        for r in rows {
+            let bin = to_u64(r.try_get(0).map_err(pg_err)?, "bin")?;
+            out.entry(bin).or_default().push(queued_change(&r)?);
+        }
+        Ok(out)
     }
 
     fn record_plan(&mut self, roles: &[(String, RoleState)], plan: &str) -> Result<(), RepoError> {

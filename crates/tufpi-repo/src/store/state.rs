@@ -78,6 +78,22 @@ pub trait StateStore {
     fn plan_batch(&mut self, limit: usize, plan: &mut PlanFn<'_>) -> Result<(u64, u64), RepoError>;
     /// The queued changes of `bin` up to sequence number `upto`, in queue order.
     fn changes_in_bin(&self, bin: u64, upto: u64) -> Result<Vec<Change>, RepoError>;
+    /// The queued changes of each of `bins` up to sequence number `upto`, in queue order
+    /// (a bin with none is absent). One query where the store can (a remote database).
+    fn changes_in_bins(
+        &self,
+        bins: &[u64],
+        upto: u64,
+    ) -> Result<std::collections::BTreeMap<u64, Vec<Change>>, RepoError> {
+        let mut out = std::collections::BTreeMap::new();
+        for &b in bins {
+            let c = self.changes_in_bin(b, upto)?;
+            if !c.is_empty() {
+                out.insert(b, c);
+            }
+        }
+        Ok(out)
+    }
     /// Record role states and a plan without taking queue items (expiry refresh, rotation).
     fn record_plan(&mut self, roles: &[(String, RoleState)], plan: &str) -> Result<(), RepoError>;
     /// The stored in-flight plan, if a publish has not completed.
