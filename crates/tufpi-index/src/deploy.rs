@@ -170,6 +170,9 @@ impl ScaleOut {
 /// Read handles beside the first (they share the database pool of 16 connections).
 const READERS: usize = 7;
 
+/// Handles uploads commit through side by side (on the same pool).
+const COMMITTERS: usize = 4;
+
 /// Upload temp files this old are left by a crash (a live upload writes to its file).
 const STALE_TMP: Duration = Duration::from_secs(3600);
 
@@ -196,12 +199,36 @@ fn clean_stale_tmp(tmp: &Path) {
 /// How often a replica waiting for the repository says so.
 const WAIT_NOTICE: Duration = Duration::from_secs(10);
 
+/// Connect to the database, waiting for it while it cannot be reached (a replica started
+/// while PostgreSQL restarts comes up when it is back; saying so every [`WAIT_NOTICE`]).
+/// Any other failure (a wrong password, an unknown database) is an error at once.
+fn connect_patiently(url: &str) -> Result<Database, IndexError> {
+    let mut notice = Instant::now();
+    loop {
+        match Database::connect(url) {
+            Err(e) if e.is_unavailable() => {
+                if Instant::now() >= notice {
+                    tracing::warn!("waiting for the database: {e}");
+                    notice = Instant::now() + WAIT_NOTICE;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 /// Wait until a repository exists (made by whichever replica leads the lease first).
 fn wait_for_repository(leased: &Leased, publisher: &Publisher) -> Result<Repository, IndexError> {
     let mut notice = Instant::now() + WAIT_NOTICE;
     loop {
-        if let Some(repo) = leased.open_unfenced()? {
-            return Ok(repo);
+        match leased.open_unfenced() {
+            Ok(Some(repo)) => return Ok(repo),
+            Ok(None) => {}
+            // The database or the store went away meanwhile: wait for it too.
+            Err(tufpi_repo::RepoError::Unavailable(_)) => {}
+            Err(tufpi_repo::RepoError::Blob(b)) if b.is_unavailable() => {}
+            Err(e) => return Err(e.into()),
         }
         if Instant::now() >= notice {
             let st = publisher.status();
@@ -230,7 +257,7 @@ pub(crate) fn open(dir: &Path, opts: &IndexOptions) -> Result<(Index, bool), Ind
     };
     std::fs::create_dir_all(dir)
         .map_err(|e| IndexError::io(format!("creating {}", dir.display()), e))?;
-    let db = Database::connect(db_url)?;
+    let db = connect_patiently(db_url)?;
     let blobs = tufpi_blob::open(
         storage_url,
         &StorageOptions {
@@ -249,6 +276,9 @@ pub(crate) fn open(dir: &Path, opts: &IndexOptions) -> Result<(Index, bool), Ind
     let reader = IndexDb::open_postgres(&db)?;
     let readers = (0..READERS)
         .map(|_| IndexDb::open_postgres(&db).map(Mutex::new))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut committers = (0..COMMITTERS)
+        .map(|_| IndexDb::open_postgres(&db))
         .collect::<Result<Vec<_>, _>>()?;
     let mut feed_db = IndexDb::open_postgres(&db)?;
     let leased = Leased {
@@ -280,6 +310,9 @@ pub(crate) fn open(dir: &Path, opts: &IndexOptions) -> Result<(Index, bool), Ind
     // An upload's rows and its target changes in one transaction: straight into the
     // repository's queue, which the leader polls (the outbox keeps what others left).
     writer_db.queue_in_repository(repo.config().clone())?;
+    for c in &mut committers {
+        c.queue_in_repository(repo.config().clone())?;
+    }
     let n = flush_outbox(&mut writer_db, &mut repo)?;
     if n > 0 {
         tracing::info!(changes = n, "queued target changes left in the outbox");
@@ -313,6 +346,7 @@ pub(crate) fn open(dir: &Path, opts: &IndexOptions) -> Result<(Index, bool), Ind
             }),
             reader: Mutex::new(reader),
             readers,
+            committers: committers.into_iter().map(Mutex::new).collect(),
             publisher,
             max_upload: opts.max_upload,
             uploads: UploadLimiter::new(opts.uploads.clone()),

@@ -24,6 +24,10 @@ use crate::storage::{self, Storage};
 use crate::upload::limits::{UploadLimiter, UploadLimits};
 use crate::wheel::CoreMetadata;
 
+/// Times an upload's pages are rendered outside its transaction before, the project
+/// changing under it each time, they are rendered inside it.
+const RENDER_ATTEMPTS: u32 = 3;
+
 /// Default largest accepted distribution file (100 MiB).
 pub const DEFAULT_MAX_UPLOAD: u64 = 100 << 20;
 
@@ -131,6 +135,9 @@ pub struct Index {
     pub(crate) reader: Mutex<IndexDb>,
     /// Scaled out: more read handles (on the shared pool), so that reads run in parallel.
     pub(crate) readers: Vec<Mutex<IndexDb>>,
+    /// Scaled out: handles uploads commit through side by side (queueing in the
+    /// repository's queue in their own transactions); empty when embedded.
+    pub(crate) committers: Vec<Mutex<IndexDb>>,
     pub(crate) publisher: Publisher,
     pub(crate) max_upload: u64,
     pub(crate) uploads: Arc<UploadLimiter>,
@@ -278,6 +285,7 @@ impl Index {
                 writer: Mutex::new(writer),
                 reader: Mutex::new(reader),
                 readers: Vec::new(),
+                committers: Vec::new(),
                 known: None,
                 publisher,
                 max_upload: opts.max_upload,
@@ -342,10 +350,15 @@ impl Index {
 
     /// Commit an accepted upload: durably store the file (and its core metadata), record it,
     /// render and store its project's pages, and queue the TUF target changes. Returns only
-    /// once all of it is durable; the publisher then signs it.
+    /// once all of it is durable; the publisher then signs it. The very file this index has
+    /// (same name, same bytes: a retry whose answer was lost, also one overlapping its
+    /// original) is answered with its row, storing nothing new.
     pub fn commit(&self, up: Accepted) -> Result<FileRow, IndexError> {
         let _project = self.projects.lock(&up.project);
         if self.read(|db| db.filename_used(&up.filename))? {
+            if let Some(row) = self.same_file(&up)? {
+                return Ok(row);
+            }
             return Err(IndexError::bad(format!(
                 "File already exists: {:?} has been used before in this index; upload a new version instead",
                 up.filename
@@ -374,36 +387,99 @@ impl Index {
                 .to_string(),
             yanked: None,
         };
-        // Render and store the pages before taking the writer lock. The transaction checks
-        // that they were rendered from the files it sees (another process, such as `tufpi
-        // project yank`, may have changed the project meanwhile) and renders again if not.
-        let mut expected = self.read(|db| db.files_of(&row.project))?;
-        expected.push(row.clone());
-        expected.sort_by(|a, b| a.filename.cmp(&b.filename));
-        let rendered = self.store_pages(&row.project, &expected)?;
-        let mut w = lock(&self.writer);
-        w.db.commit_upload(&row, &up.display_name, &mut |files| {
-            // A page with these bytes may have been collected since it was stored (it was an
-            // old page of the project's): then it is written again, under this transaction.
-            let stored = rendered
-                .iter()
-                .all(|d| self.storage.has_page(&d.sha256).unwrap_or(false));
-            if files == expected.as_slice() && stored {
-                return Ok(rendered.clone());
+        match self.commit_row(&row, &up.display_name) {
+            Ok(()) => {}
+            // Refused as existing: the same file committed meanwhile (by a retry overlapping
+            // this upload, maybe on another replica) is that file's success too.
+            Err(e @ IndexError::Refused { .. }) => match self.same_file(&up)? {
+                Some(row) => return Ok(row),
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+        }
+        self.publisher.kick();
+        tracing::info!(file = %row.filename, project = %row.project, "upload accepted");
+        Ok(row)
+    }
+
+    /// The file this index holds under exactly `up`'s name with `up`'s bytes, if any.
+    fn same_file(&self, up: &Accepted) -> Result<Option<FileRow>, IndexError> {
+        Ok(self
+            .read(|db| db.file(&up.filename))?
+            .filter(|row| row.filename == up.filename && row.digests.sha256 == up.digests.sha256))
+    }
+
+    /// Record `row` with its project's new pages and queue its target changes. The pages
+    /// are rendered and stored before the transaction, outside any lock (a store that
+    /// cannot be reached is waited out there, holding no other upload up); the transaction
+    /// checks that they were rendered from the files it sees (another upload of the project
+    /// on another replica, or `tufpi project yank`, may have changed it meanwhile) and if
+    /// not, rolls back and the pages are rendered again. After [`RENDER_ATTEMPTS`] the
+    /// pages are rendered inside the transaction.
+    fn commit_row(&self, row: &FileRow, display_name: &str) -> Result<(), IndexError> {
+        for attempt in 1.. {
+            let last = attempt >= RENDER_ATTEMPTS;
+            let mut expected = self.read(|db| db.files_of(&row.project))?;
+            expected.push(row.clone());
+            expected.sort_by(|a, b| a.filename.cmp(&b.filename));
+            let rendered = self.store_pages(&row.project, &expected)?;
+            let mut stale = false;
+            let r = self.with_committer(|db| {
+                db.commit_upload(row, display_name, &mut |files| {
+                    // A page with these bytes may have been collected since it was stored
+                    // (it was an old page of the project's): then it is written again.
+                    let stored = rendered
+                        .iter()
+                        .all(|d| self.storage.has_page(&d.sha256).unwrap_or(false));
+                    if files == expected.as_slice() && stored {
+                        return Ok(rendered.clone());
+                    }
+                    if last {
+                        return self.store_pages(&row.project, files);
+                    }
+                    stale = true;
+                    Err(IndexError::Internal(
+                        "the project changed while its pages were rendered".into(),
+                    ))
+                })
+            });
+            match r {
+                Err(_) if stale => {
+                    tracing::info!(project = %row.project, attempt, "the project changed while its pages were rendered: rendering again");
+                }
+                r => return r,
             }
-            tracing::info!(project = %row.project, "the project changed while its pages were rendered: rendering again");
-            self.store_pages(&row.project, files)
-        })?;
+        }
+        unreachable!("the last attempt renders in the transaction")
+    }
+
+    /// Run `f` with a handle to commit with. Scaled out: any free one of several (PostgreSQL
+    /// runs their transactions side by side; its row locks order what must be); their
+    /// changes go straight into the repository queue. Embedded: the one writer (SQLite has
+    /// one), whose outbox is then handed to the repository queue.
+    fn with_committer(
+        &self,
+        f: impl FnOnce(&mut IndexDb) -> Result<(), IndexError>,
+    ) -> Result<(), IndexError> {
+        if !self.committers.is_empty() {
+            for c in &self.committers {
+                match c.try_lock() {
+                    Ok(mut g) => return f(&mut g),
+                    Err(std::sync::TryLockError::Poisoned(p)) => return f(&mut p.into_inner()),
+                    Err(std::sync::TryLockError::WouldBlock) => {}
+                }
+            }
+            return f(&mut lock(&self.committers[0]));
+        }
+        let mut w = lock(&self.writer);
+        f(&mut w.db)?;
         // Durable from here on (the outbox is in the same transaction): a failed hand-over
         // is retried by the publisher, so it must not turn the upload into an error.
         let Writer { db, repo } = &mut *w;
         if let Err(e) = flush_outbox(db, repo) {
-            tracing::warn!("queueing {} (the publisher retries): {e}", row.filename);
+            tracing::warn!("queueing target changes (the publisher retries): {e}");
         }
-        drop(w);
-        self.publisher.kick();
-        tracing::info!(file = %row.filename, project = %row.project, "upload accepted");
-        Ok(row)
+        Ok(())
     }
 
     /// Render `project`'s pages (HTML, JSON) from `files` and store them durably.

@@ -6,7 +6,7 @@
 //! After a failure the database is left alone for a moment, so that each request does not
 //! wait out the connection timeout again. Embedded, these are plain reads.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use quick_cache::sync::Cache;
@@ -16,6 +16,9 @@ use crate::db::{IndexDb, Project};
 use crate::error::IndexError;
 use crate::index::Index;
 use crate::pages::FileRow;
+
+/// Every project's (normalised, display) names.
+pub type ProjectList = Vec<(String, String)>;
 
 /// Answers remembered per kind of lookup.
 const ENTRIES: usize = 100_000;
@@ -28,8 +31,8 @@ pub(crate) struct LastKnown {
     projects: Cache<String, Option<Project>>,
     files: Cache<String, Option<FileRow>>,
     pages: Cache<String, Option<String>>,
-    /// The project list (one entry).
-    projects_list: Cache<String, Vec<(String, String)>>,
+    /// The project list (one entry, shared: not copied per request).
+    projects_list: Cache<String, Arc<ProjectList>>,
     down_until: Mutex<Option<Instant>>,
 }
 
@@ -93,8 +96,12 @@ impl Index {
     }
 
     /// Every project: (normalised, display) names, by normalised name.
-    pub fn projects(&self) -> Result<Vec<(String, String)>, IndexError> {
-        self.known(|k| &k.projects_list, String::new(), |db| db.projects())
+    pub fn projects(&self) -> Result<Arc<ProjectList>, IndexError> {
+        self.known(
+            |k| &k.projects_list,
+            String::new(),
+            |db| db.projects().map(Arc::new),
+        )
     }
 
     /// A file by name.

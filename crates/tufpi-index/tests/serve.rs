@@ -337,3 +337,39 @@ async fn concurrent_uploads_all_land() {
     );
     t.index.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_retries_of_one_file_all_succeed() {
+    // A twine retry overlapping its original (the first answer was lost, the upload still in
+    // flight): the same name with the same bytes is that file's success, at whatever step
+    // the two meet (the handler's check, the commit's, or the transaction's).
+    let t = index();
+    let w = wheel("demo", "1.0");
+    let f = "demo-1.0-py3-none-any.whl";
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let router = t.router.clone();
+            let auth = basic("__token__", &t.token);
+            let body = multipart(&form("demo", "1.0", f, &w), Some((f, &w)));
+            tokio::spawn(async move {
+                let r = send(&router, upload_request(Some(auth), body)).await;
+                (r.status, r.text())
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (status, text) = task.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{text}");
+    }
+    let h = t.settled().await;
+    assert_eq!(h["files"], 1);
+    assert_eq!(
+        signed_targets(&t.router)
+            .await
+            .keys()
+            .filter(|k| k.ends_with(f))
+            .count(),
+        1
+    );
+    t.index.shutdown();
+}

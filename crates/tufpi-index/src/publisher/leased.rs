@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 use tufpi_blob::SharedStore;
 use tufpi_pg::{Database, Fence, Leadership};
+use tufpi_repo::store::QUEUE_CHANNEL;
 use tufpi_repo::{Backend, RepoConfig, RepoError, Repository, PUBLISHER_LEASE};
 
 use super::{record, step, Feed, Publisher, PublisherConfig, PublisherStatus, Shared};
@@ -280,6 +281,8 @@ impl Campaigner {
             }
             info!(term, "publisher: leading under lease term {term}");
             self.status(|s| {
+                // Its first round (finishing what the last leader left) starts now.
+                s.state = "publishing".into();
                 s.leader = true;
                 s.term = Some(term);
                 s.keys = true;
@@ -327,6 +330,10 @@ impl Publisher {
             keys: has_online_key(&so.keys_dir),
             ..PublisherStatus::default()
         });
+        // Any replica's enqueue wakes the leader at once (its poll is the fallback).
+        let woken = shared.clone();
+        let listener = tufpi_pg::Listener::start(&so.db, QUEUE_CHANNEL, move || woken.kick())
+            .map_err(|e| IndexError::io("starting the queue listener", e))?;
         let mut c = Campaigner {
             so,
             cfg,
@@ -345,6 +352,7 @@ impl Publisher {
         Ok(Publisher {
             shared,
             thread: std::sync::Mutex::new(Some(thread)),
+            _listener: Some(listener),
         })
     }
 }

@@ -117,6 +117,12 @@ impl Shared {
         }
     }
 
+    /// Wake the publisher's thread for a round now.
+    fn kick(&self) {
+        self.lock().kicked = true;
+        self.wake.notify_all();
+    }
+
     /// Wait for a kick, a stop or `wait`; returns whether to stop.
     fn wait(&self, wait: Duration) -> bool {
         let mut g = self.lock();
@@ -193,6 +199,8 @@ fn lock_patiently(repo: &mut Repository) -> Result<(), IndexError> {
 pub struct Publisher {
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Scaled out: wakes the publisher when any replica queues a change.
+    _listener: Option<tufpi_pg::Listener>,
 }
 
 fn now_text() -> String {
@@ -240,13 +248,13 @@ impl Publisher {
         Ok(Publisher {
             shared,
             thread: Mutex::new(Some(thread)),
+            _listener: None,
         })
     }
 
     /// Publish soon: an upload was just queued.
     pub fn kick(&self) {
-        self.shared.lock().kicked = true;
-        self.shared.wake.notify_all();
+        self.shared.kick();
     }
 
     /// A copy of the current status.

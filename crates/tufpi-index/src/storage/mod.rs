@@ -60,6 +60,10 @@ fn riding_out<T>(
     }
 }
 
+/// Uploads up to this size go to a remote store from memory, in one conditional PUT;
+/// larger ones are streamed from their temp file.
+const SMALL_FILE: u64 = 8 << 20;
+
 /// Key prefix (and directory) of the distributions and their core metadata.
 pub const PACKAGES: &str = "packages";
 /// Key prefix (and directory) of the rendered pages.
@@ -294,8 +298,21 @@ impl Storage {
     /// into place on a local store, streamed to a remote one (create-only) and then removed.
     pub fn install(&self, tmp: &Path, target: &str) -> Result<(), IndexError> {
         if !self.is_local() {
-            riding_out(self.ride_out, || self.store.put_new_file(target, tmp))
-                .map_err(blob_error)?;
+            let size = fs::metadata(tmp)
+                .map_err(|e| IndexError::io(format!("reading {}", tmp.display()), e))?
+                .len();
+            if size <= SMALL_FILE {
+                // One conditional PUT (a streamed file first asks whether the key exists).
+                let bytes = Bytes::from(
+                    fs::read(tmp)
+                        .map_err(|e| IndexError::io(format!("reading {}", tmp.display()), e))?,
+                );
+                riding_out(self.ride_out, || self.store.put_new(target, bytes.clone()))
+                    .map_err(blob_error)?;
+            } else {
+                riding_out(self.ride_out, || self.store.put_new_file(target, tmp))
+                    .map_err(blob_error)?;
+            }
             if let Err(e) = fs::remove_file(tmp) {
                 tracing::warn!("removing {}: {e}", tmp.display());
             }
