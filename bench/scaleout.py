@@ -32,18 +32,36 @@ _REQ_LINE = re.compile(r'"(GET|PUT|POST|HEAD|DELETE) (\S+) HTTP/[\d.]+" (\d+)')
 
 
 class S3Server:
-    """moto's server mode on a free loopback port (scripts/s3-server), stopped by its PID."""
+    """An S3 server on a free loopback port (scripts/s3-server), stopped by its PID: moto (the
+    default; it logs every request, which the benchmarks count) or, with kind="s3s", s3s-fs
+    (pure Rust, much faster; unauthenticated, so clients skip signing; logs no requests)."""
 
-    def __init__(self, work: Path) -> None:
-        self.dir = work / "s3"
+    def __init__(self, work: Path, kind: str = "moto") -> None:
+        self.kind = kind
+        self.dir = work / ("s3" if kind == "moto" else f"s3-{kind}")
         r = subprocess.run([str(ROOT / "scripts" / "s3-server"), "start", str(self.dir)],
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, env=dict(os.environ, TUFPI_S3_SERVER=kind))
         if r.returncode != 0:
-            raise SystemExit(f"scripts/s3-server did not start:\n{r.stdout}{r.stderr}")
+            raise SystemExit(f"scripts/s3-server ({kind}) did not start:\n{r.stdout}{r.stderr}")
         self.endpoint = (self.dir / "endpoint").read_text().strip()
         self.pid = int((self.dir / "pid").read_text().strip())
         u = urllib.parse.urlsplit(self.endpoint)
         self.host, self.port = u.hostname, u.port
+        # Extra client environment the server needs (s3s: AWS_SKIP_SIGNATURE=true).
+        self.client_env: dict[str, str] = {}
+        env_file = self.dir / "env"
+        if env_file.is_file():
+            for line in env_file.read_text().splitlines():
+                if "=" in line:
+                    k, v = line.split("=", 1)
+                    self.client_env[k.strip()] = v.strip()
+        # moto wants some SigV4 header on object requests; s3s-fs refuses signed requests.
+        self.auth = {"Authorization": S3_AUTH} if kind == "moto" else {}
+
+    @property
+    def logs_requests(self) -> bool:
+        """Whether its log has a line per request (moto)."""
+        return self.kind == "moto"
 
     def stop(self) -> None:
         subprocess.run([str(ROOT / "scripts" / "s3-server"), "stop", str(self.dir)], capture_output=True)
@@ -99,10 +117,9 @@ class S3Server:
                     break
                 if method == "PUT":
                     c.request("PUT", f"/{bucket}/limit/{i:08d}", body=body,
-                              headers={"Authorization": S3_AUTH, "Content-Length": str(size),
-                                       "If-None-Match": "*"})
+                              headers={**self.auth, "Content-Length": str(size), "If-None-Match": "*"})
                 else:
-                    c.request("GET", f"/{bucket}/limit/{i:08d}", headers={"Authorization": S3_AUTH})
+                    c.request("GET", f"/{bucket}/limit/{i:08d}", headers=self.auth)
                 r = c.getresponse()
                 r.read()
                 if r.status != 200 and not errors:
@@ -117,7 +134,7 @@ class S3Server:
             t.join()
         dt = time.monotonic() - t0
         if errors:
-            raise SystemExit(f"moto {method} limit run failed: {errors[0]}")
+            raise SystemExit(f"{self.kind} {method} limit run failed: {errors[0]}")
         return n / dt
 
 
@@ -225,7 +242,15 @@ class Deployment:
                 "--storage-endpoint", self.s3.endpoint]
 
     def env(self, base: dict | None = None) -> dict:
-        return dict(base if base is not None else os.environ, **AWS_ENV)
+        return dict(base if base is not None else os.environ, **AWS_ENV, **self.s3.client_env)
+
+    def transactions(self) -> dict:
+        """PostgreSQL's counts of committed and rolled-back transactions in this database so
+        far (each statement outside a transaction counts as one), after its statistics are
+        flushed (backends report at most once a second)."""
+        time.sleep(1.2)
+        c, r = self.pg.psql(f"SELECT xact_commit, xact_rollback FROM pg_stat_database WHERE datname = '{self.db}'").split("|")
+        return {"commit": int(c), "rollback": int(r)}
 
     def drop(self) -> None:
         self.pg.drop(self.db)
