@@ -21,6 +21,8 @@ class WarehouseClient:
     def __init__(self, api: Api) -> None:
         self.api = api
         self.polls = 0
+        # Seconds from each post to the poll that saw SUCCESS.
+        self.durations: list[float] = []
 
     def post_artifacts(self, payload: dict) -> str:
         r = self.api.post("/api/v1/artifacts", payload)
@@ -44,8 +46,10 @@ class WarehouseClient:
     def update_metadata(self, project: str, page: bytes, key: str = "artifacts") -> str:
         """update_metadata(project): the project's detail page as its single target."""
         payload = {key: [{"path": project, "info": {"length": len(page), "hashes": {"blake2b-256": blake2b_256(page)}}}]}
+        t0 = time.monotonic()
         task_id = self.post_artifacts(payload)
         self.wait_for_success(task_id)
+        self.durations.append(time.monotonic() - t0)
         return task_id
 
 
@@ -74,8 +78,10 @@ def test_warehouse_add_update_delete(ceremonies, serve, scratch):
     pages = {p: simple_detail_page(p, [f"{p}-1.0.tar.gz"]) for p in PROJECTS}
     for project, page in pages.items():
         wh.update_metadata(project, page)
-    # Each task was done by the first or second poll, nowhere near Warehouse's 20 s budget.
-    assert wh.polls <= 2 * len(PROJECTS), wh.polls
+    # Each task was done by the first few polls, nowhere near Warehouse's 20 polls.
+    print(f"Warehouse client: {wh.polls} polls for {len(PROJECTS)} tasks, "
+          f"post -> SUCCESS seen {['%.2f' % d for d in wh.durations]} s")
+    assert wh.polls <= 3 * len(PROJECTS) and max(wh.durations) < 5, (wh.polls, wh.durations)
     verify_projects(server, scratch / "c1", pages)
 
     # A new release changes the page: same path, new length and hash.
