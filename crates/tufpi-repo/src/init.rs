@@ -147,44 +147,7 @@ impl Repository {
         // that publishes those two.
         let mut plan = Plan::new();
 
-        // Bins first (TAP 15: all of them, before the metadata delegating to them), their
-        // expiries staggered over a second day in up to 256 steps so they do not all expire
-        // together. An empty bin's metadata does not name the bin, so the bins of one step
-        // share one signed file: 256 signatures instead of 16,384.
-        let n = config.bins();
-        let steps = n.min(256);
-        let stagger = config.online_expiry.num_seconds().max(1) as u64;
-        let base = RoleState::ts(now + config.online_expiry);
-        let expiry_of = |step: u64| base + (step * stagger / steps) as i64;
-        let signed_steps: Vec<Bytes> = (0..steps)
-            .into_par_iter()
-            .map(|step| {
-                let bin = layout::build_bin(Vec::new(), 1, RoleState::at(expiry_of(step)));
-                Ok(Bytes::from(online.sign(bin)?.to_compact_bytes()))
-            })
-            .collect::<Result<_, RepoError>>()?;
-        let mut bin_files = Vec::with_capacity(n as usize);
-        for i in 0..n {
-            let step = i * steps / n;
-            let name = layout::bin_name(&config, i);
-            bin_files.push((step as usize, format!("1.{name}.json")));
-            plan.adopt(
-                name,
-                RoleState {
-                    version: 1,
-                    expires: expiry_of(step),
-                },
-            );
-        }
-        match local_dir(&*meta) {
-            Some(meta_dir) => link_bins(&meta_dir, &signed_steps, &bin_files)?,
-            None => meta.put_many_new(
-                bin_files
-                    .into_iter()
-                    .map(|(step, key)| (key, signed_steps[step].clone()))
-                    .collect(),
-            )?,
-        }
+        write_empty_bins(&config, &online, &*meta, &mut plan, now)?;
         let mut files = Vec::with_capacity(3);
         let offline_exp = now + config.offline_expiry;
         if !config.targets_online {
@@ -224,7 +187,7 @@ impl Repository {
         repo.record(&plan)?;
         repo.lock()?;
         repo.finish_plan()?;
-        info!(bins = n, "repository initialised with development keys");
+        info!(bins = repo.config.bins(), "repository initialised with development keys");
         Ok(repo)
     }
 
@@ -315,16 +278,102 @@ impl Repository {
                 needed: &["root", "targets", "bins"],
             });
         }
-        let mut repo = Repository::from_backend(backend, config, BTreeMap::new(), None);
-        repo.publish_offline_key(vec![root], Some(online))?;
-        let config = repo.config.clone();
-        write_settings(&mut *repo.store, &config)?;
+        // Root meets its own threshold and trusts the online key for every online role.
+        crate::ceremony::check(&root, "root", &root, &root)?;
+        crate::rotate::check_online_trusted(&root, &online.keyid, true)?;
+        if root.signed.version != 1 {
+            return Err(RepoError::NotNextVersion {
+                role: "root".into(),
+                expected: 1,
+                got: root.signed.version,
+            });
+        }
+        keys::stage_next_online_key(&backend.keys_dir, &online)?;
+        keys::install_next_online(&backend.keys_dir)?;
+        let meta = backend.metadata.clone();
+        let now = Utc::now();
+        let mut plan = Plan::new();
+        write_empty_bins(&config, &online, &*meta, &mut plan, now)?;
+        let offline_exp = now + config.offline_expiry;
+        let targets_md = layout::build_targets(&config, &[], 1, &online.entry(), 1, offline_exp);
+        let root_state = RoleState::new(1, root.signed.expires);
+        meta.put_many_new(vec![
+            (
+                "1.targets.json".to_string(),
+                online.sign(targets_md)?.to_compact_bytes().into(),
+            ),
+            ("1.root.json".to_string(), root.to_bytes().into()),
+        ])?;
+        plan.adopt("targets", RoleState::new(1, offline_exp));
+        plan.adopt("root", root_state);
+        plan.add_snapshot_and_timestamp(
+            &BTreeMap::new(),
+            RoleState::ts(now + config.online_expiry),
+        );
+        let mut backend = backend;
+        write_settings(&mut *backend.state, &config)?;
+        let mut repo = Repository::from_backend(backend, config, BTreeMap::new(), Some(online));
+        repo.record(&plan)?;
+        repo.lock()?;
+        repo.finish_plan()?;
         info!(
-            bins = config.bins(),
+            bins = repo.config.bins(),
             "repository initialised from a given root"
         );
         Ok(repo)
     }
+}
+
+/// Every bin, empty, at version 1, written before the metadata delegating to them (TAP 15)
+/// and adopted by `plan`. Their expiries are staggered over a second online-expiry period in
+/// up to 256 steps so they do not all expire together; an empty bin's metadata does not name
+/// the bin, so the bins of one step share one signed file: 256 signatures instead of 16,384.
+fn write_empty_bins(
+    config: &RepoConfig,
+    online: &keys::SigningKey,
+    meta: &dyn tufpi_blob::BlobStore,
+    plan: &mut Plan,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), RepoError> {
+    // Bins first (TAP 15: all of them, before the metadata delegating to them), their
+    // expiries staggered over a second day in up to 256 steps so they do not all expire
+    // together. An empty bin's metadata does not name the bin, so the bins of one step
+    // share one signed file: 256 signatures instead of 16,384.
+    let n = config.bins();
+    let steps = n.min(256);
+    let stagger = config.online_expiry.num_seconds().max(1) as u64;
+    let base = RoleState::ts(now + config.online_expiry);
+    let expiry_of = |step: u64| base + (step * stagger / steps) as i64;
+    let signed_steps: Vec<Bytes> = (0..steps)
+        .into_par_iter()
+        .map(|step| {
+            let bin = layout::build_bin(Vec::new(), 1, RoleState::at(expiry_of(step)));
+            Ok(Bytes::from(online.sign(bin)?.to_compact_bytes()))
+        })
+        .collect::<Result<_, RepoError>>()?;
+    let mut bin_files = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let step = i * steps / n;
+        let name = layout::bin_name(&config, i);
+        bin_files.push((step as usize, format!("1.{name}.json")));
+        plan.adopt(
+            name,
+            RoleState {
+                version: 1,
+                expires: expiry_of(step),
+            },
+        );
+    }
+    match local_dir(meta) {
+        Some(meta_dir) => link_bins(&meta_dir, &signed_steps, &bin_files)?,
+        None => meta.put_many_new(
+            bin_files
+                .into_iter()
+                .map(|(step, key)| (key, signed_steps[step].clone()))
+                .collect(),
+        )?,
+    }
+    Ok(())
 }
 
 /// Empty v1 bins on the local file system: the bins of a step are hard links to one file

@@ -279,7 +279,7 @@ impl Repository {
 
 /// The online key must be what root assigns to snapshot and timestamp (and to targets when
 /// it is online). (Whether the bins delegation names it is not checked here.)
-fn check_online_trusted(
+pub(crate) fn check_online_trusted(
     root: &Metadata,
     keyid: &str,
     targets_online: bool,
