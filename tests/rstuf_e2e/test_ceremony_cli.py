@@ -80,7 +80,10 @@ def test_ceremony_send_bootstrap_task_info(name, scheme, ceremonies, keys, rstuf
     client.refresh()
     targets = client._trusted_set.targets
     succinct = targets.delegations.succinct_roles
-    assert succinct is not None and succinct.get_roles() and len(list(succinct.get_roles())) == bins
+    # RSTUF's layout: targets delegates to succinct hash bins named bins-<hex prefix>.
+    assert succinct is not None and succinct.name_prefix == "bins"
+    assert len(list(succinct.get_roles())) == bins
+    assert succinct.keyids == [keys[online].keyid]
     assert client.get_targetinfo("nothing-here") is None
     if name == "signed_rsa":
         print(ceremonies[name]["transcript"])
