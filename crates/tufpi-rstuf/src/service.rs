@@ -86,6 +86,8 @@ pub struct Service {
     pub online_key_dir: Option<PathBuf>,
     bootstrap: RwLock<Option<String>>,
     queue: Mutex<Sender<Job>>,
+    /// Held while the service runs: one server per data directory.
+    _lock: std::fs::File,
 }
 
 impl Service {
@@ -96,6 +98,7 @@ impl Service {
     ) -> Result<(Service, Receiver<Job>), RstufError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| RstufError::io(format!("creating {}", data_dir.display()), e))?;
+        let lock = lock_dir(data_dir)?;
         let tasks = TaskStore::open(&data_dir.join("rstuf.db"))?;
         let bootstrap = tasks.setting(BOOTSTRAP)?;
         let (tx, rx) = mpsc::channel();
@@ -106,6 +109,7 @@ impl Service {
                 online_key_dir,
                 bootstrap: RwLock::new(bootstrap),
                 queue: Mutex::new(tx),
+                _lock: lock,
             },
             rx,
         ))
@@ -172,4 +176,27 @@ impl Service {
     pub fn metadata_dir(&self) -> PathBuf {
         self.data_dir.join("metadata")
     }
+}
+
+/// Take `DIR/rstuf.lock` (released by the OS when the process ends): a second server on the
+/// same data directory is refused, naming it.
+fn lock_dir(dir: &Path) -> Result<std::fs::File, RstufError> {
+    use std::os::fd::AsRawFd;
+    let path = dir.join("rstuf.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| RstufError::io(format!("opening {}", path.display()), e))?;
+    // SAFETY: flock only reads the descriptor, which `f` keeps open.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        return Err(RstufError::Refused(format!(
+            "{} is in use by another tufpi repo serve (lock {})",
+            dir.display(),
+            path.display()
+        )));
+    }
+    Ok(f)
 }

@@ -172,6 +172,9 @@ impl Worker {
 
     /// Run one non-artifact task and record its result.
     fn one(&mut self, id: &str, name: &str, payload: Value) {
+        if let Err(e) = self.svc.tasks.set(id, state::RUNNING, None) {
+            error!(task = %id, "recording the state: {e}");
+        }
         let outcome = match name {
             "bootstrap" => self.bootstrap(id, &payload),
             "metadata_update" => self.metadata_update(&payload),

@@ -291,3 +291,13 @@ async fn task_results_survive_a_restart() {
     assert!(client.get_targetinfo("a").unwrap().is_some());
     assert!(client.get_targetinfo("b").unwrap().is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_directory_is_refused() {
+    let env = Env::new();
+    let err = match tufpi_rstuf::start(&env.dir.path().join("data"), None) {
+        Ok(_) => panic!("a second server started on the same directory"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("in use by another tufpi repo serve"), "{err}");
+}

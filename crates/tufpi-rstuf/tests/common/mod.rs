@@ -55,6 +55,8 @@ impl Env {
         if let Some(s) = self.started.take() {
             s.stop();
         }
+        // The old router holds the old service (and its data directory lock).
+        self.app = Router::new();
         let (started, app) = start(self.dir.path());
         self.started = Some(started);
         self.app = app;
