@@ -34,6 +34,10 @@ pub fn router(svc: Arc<Service>) -> Router {
         ("/api/v1/artifacts", post(post_artifacts)),
         ("/api/v1/artifacts/delete", post(delete_artifacts)),
         ("/api/v1/artifacts/publish", post(publish_artifacts)),
+        // RSTUF before 1.0 named them targets.
+        ("/api/v1/targets", post(post_artifacts)),
+        ("/api/v1/targets/delete", post(delete_artifacts)),
+        ("/api/v1/targets/publish", post(publish_artifacts)),
         ("/api/v1/task", get(get_task)),
         ("/api/v1/metadata", post(post_metadata)),
         ("/api/v1/metadata/online", post(post_online)),
@@ -154,6 +158,18 @@ async fn post_bootstrap(State(svc): Svc, body: Bytes) -> Response {
     }
 }
 
+/// Pre-1.0 clients (Warehouse's merged integration among them) send `targets` where RSTUF 1.0
+/// says `artifacts`: taken as the same field.
+fn targets_alias(v: &mut Value) {
+    if let Some(m) = v.as_object_mut() {
+        if !m.contains_key("artifacts") {
+            if let Some(t) = m.remove("targets") {
+                m.insert("artifacts".into(), t);
+            }
+        }
+    }
+}
+
 async fn post_artifacts(State(svc): Svc, body: Bytes) -> Response {
     if let Err(r) = require_bootstrap(&svc) {
         return r;
@@ -162,6 +178,7 @@ async fn post_artifacts(State(svc): Svc, body: Bytes) -> Response {
         Ok(v) => v,
         Err(r) => return r,
     };
+    targets_alias(&mut v);
     let mut c = Check::new();
     let Some(a) = payload::add_artifacts(&mut c, &v) else {
         return unprocessable(c);
@@ -213,10 +230,11 @@ async fn delete_artifacts(State(svc): Svc, body: Bytes) -> Response {
     if let Err(r) = require_bootstrap(&svc) {
         return r;
     }
-    let v = match body_json(&body) {
+    let mut v = match body_json(&body) {
         Ok(v) => v,
         Err(r) => return r,
     };
+    targets_alias(&mut v);
     let mut c = Check::new();
     let Some(d) = payload::delete_artifacts(&mut c, &v) else {
         return unprocessable(c);

@@ -10,7 +10,7 @@ use tufpi_repo::{BinsMode, RepoConfig, TargetHashes};
 
 use crate::error::RstufError;
 use crate::payload::Bootstrap;
-use crate::service::{BOOTSTRAP, ROOT_SIGNING};
+use crate::service::BOOTSTRAP;
 use crate::tasks::TaskStore;
 
 /// The roles with an expiration setting.
@@ -89,12 +89,16 @@ pub fn update_expirations(
     Ok((updated, invalid))
 }
 
-/// The settings as `GET /config` shows them.
+/// The settings as `GET /config` shows them: RSTUF's keys lower-cased (`bins_expiration`,
+/// `number_of_delegated_bins`, …), as its API lists them.
 pub fn config_data(tasks: &TaskStore) -> Result<Value, RstufError> {
     let mut m = Map::new();
+    let mut put = |k: &str, v: Value| {
+        m.insert(k.to_ascii_lowercase(), v);
+    };
     for role in ROLES {
         if let Some(v) = tasks.setting(&exp_key(role))? {
-            m.insert(exp_key(role), num(&v));
+            put(&exp_key(role), num(&v));
         }
     }
     for k in [
@@ -104,14 +108,11 @@ pub fn config_data(tasks: &TaskStore) -> Result<Value, RstufError> {
         BOOTSTRAP,
     ] {
         if let Some(v) = tasks.setting(k)? {
-            m.insert(k.to_string(), num(&v));
+            put(k, num(&v));
         }
     }
     if let Some(v) = tasks.setting("TARGETS_ONLINE_KEY")? {
-        m.insert("TARGETS_ONLINE_KEY".into(), Value::Bool(v == "true"));
-    }
-    if tasks.setting(ROOT_SIGNING)?.is_some() {
-        m.insert("ROOT_SIGNING".into(), Value::Bool(true));
+        put("TARGETS_ONLINE_KEY", Value::Bool(v == "true"));
     }
     Ok(Value::Object(m))
 }

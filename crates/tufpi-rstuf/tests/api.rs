@@ -139,8 +139,20 @@ async fn bootstrap_add_remove_and_verify() {
     // Config as set by the ceremony.
     let (st, v) = env.call("GET", "/api/v1/config/", None).await;
     assert_eq!(st, StatusCode::OK);
-    assert_eq!(v["data"]["NUMBER_OF_DELEGATED_BINS"], 16);
-    assert_eq!(v["data"]["TIMESTAMP_EXPIRATION"], 1);
+    assert_eq!(v["data"]["number_of_delegated_bins"], 16);
+    assert_eq!(v["data"]["timestamp_expiration"], 1);
+
+    // Warehouse's merged client still says `targets`.
+    let id = env
+        .submit(
+            "/api/v1/artifacts",
+            Some(json!({"targets": [artifact("warehouse", 7)]})),
+            "New Artifact(s) successfully submitted.",
+        )
+        .await;
+    env.success(&id).await;
+    let (_c, mut client) = env.client();
+    assert!(client.get_targetinfo("warehouse").unwrap().is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
