@@ -50,15 +50,16 @@ fn days(tasks: &TaskStore, role: &str) -> Result<i64, RstufError> {
 
 /// The repository layout the settings make: targets online delegating to succinct bins
 /// named `bins-…` (as RSTUF's worker names them), hashes listed as the caller gives them.
-/// Timestamp, snapshot and the bins share one expiry here: the shortest of the three.
+/// Timestamp, snapshot and the bins share one expiry here: the timestamp's.
 pub fn repo_config(tasks: &TaskStore) -> Result<RepoConfig, RstufError> {
     let bins: u64 = tasks
         .setting("NUMBER_OF_DELEGATED_BINS")?
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| RstufError::Refused("setting NUMBER_OF_DELEGATED_BINS missing".into()))?;
-    let online = days(tasks, "timestamp")?
-        .min(days(tasks, "snapshot")?)
-        .min(days(tasks, "bins")?);
+    // The engine gives every online role one expiry: the timestamp's, which is what sets
+    // freshness (a snapshot or bin outliving it cannot be served with a newer timestamp,
+    // which pins their versions).
+    let online = days(tasks, "timestamp")?;
     Ok(RepoConfig {
         bit_length: bins.trailing_zeros(),
         bins_mode: BinsMode::Succinct,
