@@ -129,7 +129,7 @@ pub fn bootstrap(c: &mut Check, v: &Value) -> Option<Bootstrap> {
         let l = rloc.key(role);
         let r = c.object(r, &l)?;
         let e = c.required(r, &l, "expiration")?;
-        c.int_gt(e, &l.key("expiration"), 0)
+        c.days(e, &l.key("expiration"))
     };
     let exp = (
         days(c, "root"),
@@ -153,7 +153,7 @@ pub fn bootstrap(c: &mut Check, v: &Value) -> Option<Bootstrap> {
             if let Some(b) = c.object(b, &bl) {
                 bins_days = c
                     .required(b, &bl, "expiration")
-                    .and_then(|e| c.int_gt(e, &bl.key("expiration"), 0));
+                    .and_then(|e| c.days(e, &bl.key("expiration")));
                 let nl = bl.key("number_of_delegated_bins");
                 if let Some(n) = c
                     .required(b, &bl, "number_of_delegated_bins")
@@ -404,7 +404,7 @@ pub fn config(c: &mut Check, v: &Value) -> Option<BTreeMap<String, i64>> {
         .and_then(|e| c.object(e, &el))?;
     let mut out = BTreeMap::new();
     for (role, d) in e {
-        if let Some(n) = c.int_gt(d, &el.key(role), 0) {
+        if let Some(n) = c.days(d, &el.key(role)) {
             out.insert(role.clone(), n);
         }
     }
@@ -440,6 +440,22 @@ mod tests {
         let d = c.into_detail();
         assert_eq!(d["detail"][0]["type"], "missing");
         assert_eq!(d["detail"][0]["msg"], "Field required");
+    }
+
+    #[test]
+    fn absurd_expirations_are_refused() {
+        let mut c = Check::new();
+        let v = json!({"settings": {"expiration": {"timestamp": 9_000_000_000_000i64, "bins": 0}}});
+        assert!(config(&mut c, &v).is_none());
+        let d = c.into_detail();
+        let kinds: Vec<&str> = d["detail"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["type"].as_str().unwrap())
+            .collect();
+        assert!(kinds.contains(&"less_than_equal"), "{d}");
+        assert!(kinds.contains(&"greater_than"), "{d}");
     }
 
     #[test]

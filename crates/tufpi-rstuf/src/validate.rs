@@ -4,6 +4,9 @@
 
 use serde_json::{json, Map, Value};
 
+/// Longest expiration accepted, in days (100 years): beyond it dates stop being sane.
+pub const MAX_DAYS: i64 = 36_500;
+
 /// One location step: a field name or a list index.
 #[derive(Debug, Clone)]
 pub enum Step {
@@ -189,6 +192,21 @@ impl Check {
             None | Some(Value::Null) => default,
             Some(v) => self.boolean(v, &loc.key(key)).unwrap_or(default),
         }
+    }
+
+    /// An expiration in days: 1 to [`MAX_DAYS`].
+    pub fn days(&mut self, v: &Value, loc: &Loc) -> Option<i64> {
+        let n = self.int_gt(v, loc, 0)?;
+        if n > MAX_DAYS {
+            self.error(
+                "less_than_equal",
+                loc,
+                format!("Input should be less than or equal to {MAX_DAYS}"),
+                v,
+            );
+            return None;
+        }
+        Some(n)
     }
 
     /// An integer above `gt`.

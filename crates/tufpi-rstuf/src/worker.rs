@@ -66,7 +66,38 @@ impl Worker {
                 }
             }
             let stop = batch.iter().any(|j| matches!(j, Job::Stop));
-            self.run_batch(batch);
+            let ids: Vec<String> = batch
+                .iter()
+                .filter_map(|j| match j {
+                    Job::Task { id, .. } => Some(id.clone()),
+                    _ => None,
+                })
+                .collect();
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.run_batch(batch);
+            }));
+            if ran.is_err() {
+                // A bug, not an input: the tasks fail, the worker goes on with the next ones.
+                error!(
+                    tasks = ids.len(),
+                    "the worker panicked: tasks marked FAILURE"
+                );
+                let res = result("internal", "Task failed", Some("internal error"), None);
+                let unfinished = |id: &String| {
+                    self.svc
+                        .tasks
+                        .get(id)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|(st, _)| st == state::PENDING || st == state::RUNNING)
+                };
+                let updates: Vec<_> = ids
+                    .into_iter()
+                    .filter(unfinished)
+                    .map(|id| (id, state::FAILURE, Some(res.clone())))
+                    .collect();
+                let _ = self.svc.tasks.set_many(&updates);
+            }
             if stop {
                 break;
             }
