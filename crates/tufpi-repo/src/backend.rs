@@ -18,8 +18,10 @@
 //!   the others from what the state store and the published bins hold, so the snapshot never
 //!   names a missing bin; the import's records in those bins are then not published (the
 //!   import never returned: run it again, which converges). A bin version already present
-//!   is kept as it is (create-only is never weakened): the importer's own earlier attempt, or
-//!   a newer leader's, whose plan-clearing then fences this one out.
+//!   is kept as it is, never overwritten (create-only): the same bytes when it is this plan's
+//!   own earlier attempt; other bytes only if a publisher that lost the lease raced the new
+//!   leader on the same version (the loser's plan-clearing is refused by the fence, but the
+//!   new leader then records the count of the bytes it built: see the issue 13 notes).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
