@@ -21,7 +21,7 @@
 //!   is kept as it is, never overwritten (create-only): the same bytes when it is this plan's
 //!   own earlier attempt; other bytes only if a publisher that lost the lease raced the new
 //!   leader on the same version (the loser's plan-clearing is refused by the fence, but the
-//!   new leader then records the count of the bytes it built: see the issue 13 notes).
+//!   new leader records the target count of the bytes it built, not of those stored).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
