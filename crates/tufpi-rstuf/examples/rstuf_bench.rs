@@ -4,7 +4,7 @@
 //! artifacts/s with concurrent clients, and RSTUF's heaviest CI scenario (50 clients × 50
 //! artifacts posted at once), every artifact then verified by tufpi's client.
 //!
-//! `cargo run --release -p tufpi-rstuf --example rstuf_bench -- [BINS] [SECONDS]`
+//! `cargo run --release -p tufpi-rstuf --example rstuf_bench -- [BINS] [SECONDS] [CLIENTS]`
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -65,6 +65,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let bins: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(16384);
     let secs: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
+    let clients_n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(32);
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys");
     std::fs::create_dir_all(&keys).unwrap();
@@ -148,11 +149,11 @@ fn main() {
         );
     }
 
-    // Sustained: 16 clients posting 100-artifact tasks back to back, each waiting for its own.
+    // Sustained: clients posting 100-artifact tasks back to back, each waiting for its own.
     let done = Arc::new(AtomicU64::new(0));
     let stop_at = Instant::now() + Duration::from_secs(secs);
     let t = Instant::now();
-    let clients: Vec<_> = (0..16)
+    let clients: Vec<_> = (0..clients_n)
         .map(|c| {
             let base = base.clone();
             let done = done.clone();
@@ -176,8 +177,8 @@ fn main() {
     }
     let n = done.load(Ordering::Relaxed);
     println!(
-        "sustained: {n} artifacts in {:.2} s by 16 clients (100 per task, each client waiting \
-         for SUCCESS): {:.0} artifacts/s",
+        "sustained: {n} artifacts in {:.2} s by {clients_n} clients (100 per task, each client \
+         waiting for SUCCESS): {:.0} artifacts/s",
         t.elapsed().as_secs_f64(),
         n as f64 / t.elapsed().as_secs_f64()
     );
