@@ -187,7 +187,10 @@ impl Repository {
         repo.record(&plan)?;
         repo.lock()?;
         repo.finish_plan()?;
-        info!(bins = repo.config.bins(), "repository initialised with development keys");
+        info!(
+            bins = repo.config.bins(),
+            "repository initialised with development keys"
+        );
         Ok(repo)
     }
 
@@ -354,7 +357,7 @@ fn write_empty_bins(
     let mut bin_files = Vec::with_capacity(n as usize);
     for i in 0..n {
         let step = i * steps / n;
-        let name = layout::bin_name(&config, i);
+        let name = layout::bin_name(config, i);
         bin_files.push((step as usize, format!("1.{name}.json")));
         plan.adopt(
             name,

@@ -72,7 +72,7 @@ pub fn check_one_signature(
     let key = [Some(root), trusted].into_iter().flatten().find_map(|md| {
         let r = md.as_root()?;
         let role = r.role("root")?;
-        if !role.keyids.iter().any(|k| *k == sig.keyid) {
+        if !role.keyids.contains(&sig.keyid) {
             return None;
         }
         r.keys.get(&sig.keyid)
