@@ -47,6 +47,11 @@ pub fn router(svc: Arc<Service>) -> Router {
         ("/api/v1/metadata/sign", get(get_sign).post(post_sign)),
         ("/api/v1/metadata/sign/delete", post(post_sign_delete)),
         ("/api/v1/config", get(get_config).put(put_config)),
+        (
+            "/api/v1/delegations",
+            post(no_delegations).put(no_delegations),
+        ),
+        ("/api/v1/delegations/delete", post(no_delegations)),
     ];
     for (path, m) in routes {
         r = r.route(path, m.clone()).route(&format!("{path}/"), m);
@@ -55,6 +60,17 @@ pub fn router(svc: Arc<Service>) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(svc)
+}
+
+/// Custom delegations are not implemented: said so, rather than a bare 404.
+async fn no_delegations() -> Response {
+    refusal(
+        StatusCode::NOT_IMPLEMENTED,
+        "Task not accepted.",
+        "custom delegations are not supported by tufpi's RSTUF API: the repository uses \
+         hash bins (settings.roles.bins)"
+            .into(),
+    )
 }
 
 async fn not_found() -> Response {

@@ -48,8 +48,9 @@ impl Worker {
         if w.svc.bootstrap_state().done {
             let mut repo = Repository::open(&w.svc.data_dir)?;
             repo.lock_as("tufpi repo serve (RSTUF API)")?;
-            // An interrupted publish is finished before anything else.
-            repo.publish(PUBLISH_BATCH)?;
+            // An interrupted publish is finished before anything else (and online roles due
+            // re-signed); changes queued without publishing stay queued.
+            repo.refresh(Duration::zero())?;
             w.repo = Some(repo);
         }
         Ok(w)

@@ -142,6 +142,16 @@ async fn bootstrap_add_remove_and_verify() {
     assert_eq!(v["data"]["number_of_delegated_bins"], 16);
     assert_eq!(v["data"]["timestamp_expiration"], 1);
 
+    // Custom delegations: refused, saying so.
+    let (st, v) = env
+        .call("POST", "/api/v1/delegations/", Some(json!({})))
+        .await;
+    assert_eq!(st, StatusCode::NOT_IMPLEMENTED);
+    assert!(v["detail"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("custom delegations"));
+
     // Warehouse's merged client still says `targets`.
     let id = env
         .submit(
@@ -285,7 +295,18 @@ async fn task_results_survive_a_restart() {
         )
         .await;
     env.success(&add).await;
+    let held = env
+        .submit(
+            "/api/v1/artifacts",
+            Some(json!({"artifacts": [artifact("held", 3)], "publish_artifacts": false})),
+            "New Artifact(s) successfully submitted. Publishing will be skipped.",
+        )
+        .await;
+    env.success(&held).await;
     env.restart();
+    // Queued without publishing: still not published after the restart.
+    let (_c, mut client) = env.client();
+    assert!(client.get_targetinfo("held").unwrap().is_none());
     let d = env.wait(&add).await;
     assert_eq!(d["state"], "SUCCESS");
     let (_, v) = env.call("GET", "/api/v1/bootstrap", None).await;
@@ -302,6 +323,8 @@ async fn task_results_survive_a_restart() {
     let (_c, mut client) = env.client();
     assert!(client.get_targetinfo("a").unwrap().is_some());
     assert!(client.get_targetinfo("b").unwrap().is_some());
+    // The next publish took the held one along, as RSTUF's publish takes every pending file.
+    assert!(client.get_targetinfo("held").unwrap().is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
