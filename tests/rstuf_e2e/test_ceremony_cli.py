@@ -239,3 +239,48 @@ def test_root_rotation_online_key_change_cli(ceremonies, keys, rstuf, serve, scr
     fresh = fresh_updater(server.metadata_url, scratch / "fresh")
     fresh.refresh()
     assert fresh.get_targetinfo("after") is not None
+
+
+def test_root_update_signed_later_cli(ceremonies, keys, rstuf, serve, scratch):
+    """`rstuf admin metadata update` changing the online key (ed25519 → ECDSA), signed by root1
+    only: root v2 waits; `rstuf admin metadata sign` (which needs the trusted root v1 beside the
+    pending v2) adds root2's signature and v2 is published; the ngclient holding v1 follows."""
+    server = serve()
+    api = server.api
+    api.run("/api/v1/bootstrap", ceremonies["signed_ed25519"]["payload"])
+    holder = updater(server.metadata_url, http("GET", f"{server.metadata_url}/1.root.json").body,
+                     scratch / "holder")
+    holder.refresh()
+
+    steps = [
+        ["ask", "Do you want to change the expiry date", "n"],
+        ["ask", "Do you want to change the threshold", "n"],
+        ["select", "more keys can be added", "continue"],
+        ["ask", "Do you want to change the online key", "y"],
+        *online_key_steps(keys["online_ecdsa"]),
+        *sign_steps(keys["root1"]),
+        ["select", "Select a key for signing or continue", "continue"],
+        ["expect", "Metadata Update status"],
+    ]
+    code, transcript = rstuf.drive(
+        ["admin", "--api-server", server.base, "metadata", "update", "--metadata-url", server.metadata_url],
+        steps, scratch / "update.txt")
+    assert code == 0, transcript
+    pending = api.get("/api/v1/metadata/sign").json["data"]["metadata"]
+    assert pending["root"]["signed"]["version"] == 2 and pending["trusted_root"]["signed"]["version"] == 1
+    assert http("GET", f"{server.metadata_url}/2.root.json").status == 404
+
+    steps = [["select", "Select a role to sign", "root"], ["select", "Select key for signing", "root2"],
+             *sign_steps(keys["root2"])[1:]]
+    code, transcript = rstuf.drive(["admin", "--api-server", server.base, "metadata", "sign"], steps,
+                                   scratch / "sign.txt")
+    assert code == 0 and "Metadata Signed and sent to the API" in transcript, transcript
+
+    api.run("/api/v1/artifacts", {"artifacts": [
+        {"path": "signed-later", "info": {"length": 3, "hashes": {"blake2b-256": "03" * 32}}}]})
+    holder = updater(server.metadata_url, b"", scratch / "holder")
+    holder.refresh()
+    assert holder._trusted_set.root.version == 2
+    ts = Metadata.from_file(str(scratch / "holder" / "timestamp.json"))
+    assert set(ts.signatures) == {keys["online_ecdsa"].keyid}
+    assert holder.get_targetinfo("signed-later") is not None

@@ -36,3 +36,22 @@ def test_restart_keeps_everything(ceremonies, serve, scratch):
         assert again.alive()
     finally:
         again.stop()
+
+
+def test_second_server_on_same_dir_refused(ceremonies, serve):
+    """RSTUF's writer has no fencing; one tufpi process owns its data directory: a second
+    `tufpi repo serve` on it exits with an error naming the lock, and the first keeps serving."""
+    import subprocess
+
+    from rstuf_util import free_port
+
+    server = serve()
+    server.api.run("/api/v1/bootstrap", ceremonies["signed_ed25519"]["payload"])
+    second = subprocess.run(
+        [str(server.bin), "repo", "serve", "--listen", f"127.0.0.1:{free_port()}", "--data-dir",
+         str(server.data_dir), "--online-key-dir", str(server.key_dir)],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert second.returncode != 0, second
+    assert "lock" in (second.stdout + second.stderr).lower(), second
+    server.api.run("/api/v1/artifacts", {"artifacts": [
+        {"path": "still-one-writer", "info": {"length": 1, "hashes": {"blake2b-256": "66" * 32}}}]})
