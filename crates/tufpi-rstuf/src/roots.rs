@@ -47,6 +47,22 @@ pub fn count(root: &Metadata, of: &Metadata) -> (usize, u64) {
     }
 }
 
+/// Refuse a root the published layout cannot serve: consistent snapshots must be on (every
+/// role but timestamp is published as `N.role.json`, as RSTUF's worker writes them).
+pub fn check_layout(root: &Metadata) -> Result<(), RstufError> {
+    let r = root
+        .as_root()
+        .ok_or_else(|| RstufError::Refused("metadata.root is not root metadata".into()))?;
+    if !r.consistent_snapshot() {
+        return Err(RstufError::Refused(format!(
+            "metadata.root: root v{} has consistent_snapshot false: the repository publishes \
+             N.role.json files, so it must be true",
+            root.signed.version
+        )));
+    }
+    Ok(())
+}
+
 /// Refuse a root without signatures, or with one that is not by a root key (of `root` or
 /// of `trusted`) or does not verify.
 pub fn check_signatures(root: &Metadata, trusted: Option<&Metadata>) -> Result<(), RstufError> {

@@ -253,6 +253,7 @@ impl Worker {
     fn bootstrap_inner(&mut self, id: &str, payload: &Value) -> Result<Value, RstufError> {
         let mut c = Check::new();
         let b = payload::bootstrap(&mut c, payload).ok_or_else(|| invalid_payload(c))?;
+        roots::check_layout(&b.root)?;
         roots::check_signatures(&b.root, None)?;
         // The online key must be usable before anything is recorded.
         crate::online::load(&b.root, self.svc.online_key_dir.as_deref())?;
@@ -306,6 +307,7 @@ impl Worker {
                     .into(),
             ));
         }
+        roots::check_layout(&new)?;
         roots::check_signatures(&new, Some(&trusted))?;
         // A new online key must be usable before anything is recorded.
         self.online_key_for(&new)?;

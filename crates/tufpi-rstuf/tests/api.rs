@@ -221,6 +221,26 @@ async fn payload_errors_name_the_field_and_queue_nothing() {
     assert_eq!(v["data"]["bootstrap"], false);
     assert!(v["data"]["state"].is_null());
 
+    // A root without consistent snapshots could not be served from N.role.json files.
+    let mut plain = root(1, &[&rk], 1, &online);
+    if let tufpi_core::metadata::Body::Root(r) = &mut plain.signed.body {
+        r.consistent_snapshot = Some(false);
+    }
+    let plain = signed(plain, &[&rk]);
+    let id = env
+        .submit(
+            "/api/v1/bootstrap",
+            Some(ceremony_payload(&plain, 16)),
+            "Bootstrap accepted.",
+        )
+        .await;
+    let d = env.wait(&id).await;
+    assert_eq!(d["state"], "ERRORED");
+    assert!(d["result"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("consistent_snapshot"));
+
     // An online key file that is missing: refused before anything is recorded.
     std::fs::remove_file(env.keys().join(&online.keyid)).unwrap();
     let id = env
