@@ -58,6 +58,12 @@ impl std::fmt::Debug for Database {
     }
 }
 
+/// A pooled connection idle longer than this is checked before it is handed out.
+pub const VALIDATE_IDLE: Duration = Duration::from_secs(1);
+
+/// When a pooled connection was last handed out.
+struct LastCheckout(std::time::Instant);
+
 /// Sets the statement timeout on each new connection. A session `SET` rather than the
 /// startup `options` parameter, which PgBouncer refuses unless told to ignore it.
 #[derive(Debug)]
@@ -96,6 +102,8 @@ impl Database {
         let manager = PostgresConnectionManager::new(config, tls);
         let pool = r2d2::Pool::builder()
             .max_size(opts.max_size.max(1))
+            // `get` checks connections that sat idle instead (see there).
+            .test_on_check_out(false)
             .min_idle(Some(0))
             .connection_timeout(opts.connect_timeout)
             .connection_customizer(Box::new(Customizer {
@@ -119,10 +127,31 @@ impl Database {
     }
 
     /// A connection from the pool; `Unavailable` if none can be had within the timeout.
+    ///
+    /// A connection used within the last [`VALIDATE_IDLE`] is handed out as is; one idle
+    /// longer (the server may have restarted meanwhile) is checked first with an empty
+    /// query, and a dead one is dropped for another. (The pool's own check-out test would
+    /// cost a round trip per use, doubling those of a busy replica.)
     pub fn get(&self) -> Result<Conn, PgError> {
-        self.pool.get().map_err(|e| PgError::Unavailable {
-            detail: format!("{}: {e}", self.redacted),
-            source: Some(Box::new(e)),
+        // More than the pool holds: every idle connection may be dead after a restart.
+        for _ in 0..=self.pool.max_size() {
+            let mut conn = self.pool.get().map_err(|e| PgError::Unavailable {
+                detail: format!("{}: {e}", self.redacted),
+                source: Some(Box::new(e)),
+            })?;
+            let now = std::time::Instant::now();
+            let fresh = r2d2::PooledConnection::extensions(&conn)
+                .get::<LastCheckout>()
+                .is_some_and(|t| now.duration_since(t.0) < VALIDATE_IDLE);
+            if fresh || conn.simple_query("").is_ok() {
+                r2d2::PooledConnection::extensions_mut(&mut conn).insert(LastCheckout(now));
+                return Ok(conn);
+            }
+            // Dead (closed now): dropped by the pool when returned.
+        }
+        Err(PgError::Unavailable {
+            detail: format!("{}: no live connection", self.redacted),
+            source: None,
         })
     }
 

@@ -336,7 +336,10 @@ fn a_notification_committed_wakes_the_listener_and_a_rolled_back_one_does_not() 
     let wait_for = |n: u64| {
         let t0 = Instant::now();
         while woken.load(Ordering::SeqCst) < n {
-            assert!(t0.elapsed() < Duration::from_secs(10), "not woken {n} times");
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "not woken {n} times"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     };
@@ -349,7 +352,11 @@ fn a_notification_committed_wakes_the_listener_and_a_rolled_back_one_does_not() 
         tx.rollback().unwrap();
     }
     std::thread::sleep(Duration::from_millis(600));
-    assert_eq!(woken.load(Ordering::SeqCst), 1, "a rolled-back NOTIFY woke it");
+    assert_eq!(
+        woken.load(Ordering::SeqCst),
+        1,
+        "a rolled-back NOTIFY woke it"
+    );
     let t0 = Instant::now();
     {
         let mut tx = c.transaction().unwrap();
@@ -358,7 +365,11 @@ fn a_notification_committed_wakes_the_listener_and_a_rolled_back_one_does_not() 
         tx.commit().unwrap();
     }
     wait_for(2);
-    assert!(t0.elapsed() < Duration::from_millis(500), "woken after {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_millis(500),
+        "woken after {:?}",
+        t0.elapsed()
+    );
     // Another channel does not wake it.
     tufpi_pg::notify_in(&mut *c, "tufpi_other_chan").unwrap();
     std::thread::sleep(Duration::from_millis(600));
@@ -366,4 +377,22 @@ fn a_notification_committed_wakes_the_listener_and_a_rolled_back_one_does_not() 
     // A bad channel name is refused before anything runs.
     assert!(tufpi_pg::Listener::start(&db, "Bad;", || {}).is_err());
     drop(listener);
+}
+
+#[test]
+fn a_pooled_connection_the_server_ended_while_idle_is_replaced_on_checkout() {
+    let t = TestDb::create();
+    let db = t.database();
+    let pid_of = |c: &mut tufpi_pg::postgres::Client| -> i32 {
+        c.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0)
+    };
+    let first = pid_of(&mut db.get().unwrap());
+    // Back in the pool, idle; the server ends it (as a restart would).
+    let mut admin = db.connect_dedicated().unwrap();
+    admin
+        .execute("SELECT pg_terminate_backend($1)", &[&first])
+        .unwrap();
+    std::thread::sleep(tufpi_pg::db::VALIDATE_IDLE + Duration::from_millis(200));
+    let mut c = db.get().unwrap();
+    assert_ne!(pid_of(&mut c), first, "a new connection");
 }
