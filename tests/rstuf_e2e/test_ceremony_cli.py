@@ -284,3 +284,22 @@ def test_root_update_signed_later_cli(ceremonies, keys, rstuf, serve, scratch):
     ts = Metadata.from_file(str(scratch / "holder" / "timestamp.json"))
     assert set(ts.signatures) == {keys["online_ecdsa"].keyid}
     assert holder.get_targetinfo("signed-later") is not None
+
+
+def test_das_stop_sign_cli(ceremonies, rstuf, serve, scratch):
+    """`rstuf admin metadata stop-sign` drops a bootstrap waiting for signatures; the server can
+    then be bootstrapped again."""
+    server = serve()
+    api = server.api
+    api.run("/api/v1/bootstrap", ceremonies["das"]["payload"])
+    steps = [
+        ["select", "Select which metadata signing process to stop", "root"],
+        ["ask", "Do you still want to stop signing process for root", "y"],
+        ["expect", "Signing process for root deleted"],
+    ]
+    code, transcript = rstuf.drive(["admin", "--api-server", server.base, "metadata", "stop-sign"], steps,
+                                   scratch / "stop.txt")
+    assert code == 0, transcript
+    assert api.get("/api/v1/bootstrap").json["data"]["bootstrap"] is False
+    api.run("/api/v1/bootstrap", ceremonies["signed_ecdsa"]["payload"])
+    fresh_updater(server.metadata_url, scratch / "c").refresh()
