@@ -92,3 +92,60 @@ pub fn load(root: &Metadata, key_dir: Option<&Path>) -> Result<SigningKey, Rstuf
     }
     Ok(key)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tufpi_core::crypto::Scheme;
+    use tufpi_core::json::Value;
+    use tufpi_repo::layout::{build_root, TopKeys};
+
+    /// A root whose online key carries `uri`, and that key.
+    fn root_with(uri: &str) -> (Metadata, PrivateKey) {
+        let private = PrivateKey::generate(Scheme::Ed25519).unwrap();
+        let mut public = Key::from_private(&private);
+        let id = public.compute_keyid();
+        public
+            .unrecognized
+            .insert(KEY_URI_FIELD.into(), Value::String(uri.into()));
+        let top = TopKeys {
+            root: (vec![(id.clone(), public.clone())], 1),
+            targets: (vec![(id.clone(), public.clone())], 1),
+            online: (id, public),
+        };
+        let root = Metadata::new(build_root(&top, 1, chrono::Utc::now()));
+        (root, private)
+    }
+
+    fn refused(root: &Metadata, dir: Option<&Path>) -> String {
+        match load(root, dir) {
+            Ok(_) => panic!("loaded"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn fn_uri_names_a_file_in_the_key_dir() {
+        let d = tempfile::tempdir().unwrap();
+        let (root, key) = root_with("fn:online.pem");
+        assert!(refused(&root, None).contains("RSTUF_ONLINE_KEY_DIR"));
+        assert!(refused(&root, Some(d.path())).contains("reading"));
+        std::fs::write(d.path().join("online.pem"), key.to_pkcs8_pem().unwrap()).unwrap();
+        let k = load(&root, Some(d.path())).unwrap();
+        // The identity root gives the key is kept, URI field included.
+        assert!(k.public.unrecognized.get(KEY_URI_FIELD).is_some());
+
+        let other = PrivateKey::generate(Scheme::Ed25519).unwrap();
+        std::fs::write(d.path().join("online.pem"), other.to_pkcs8_pem().unwrap()).unwrap();
+        assert!(refused(&root, Some(d.path())).contains("not the private half"));
+    }
+
+    #[test]
+    fn other_uris_and_escapes_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let (root, _) = root_with("fn:../outside.pem");
+        assert!(refused(&root, Some(d.path())).contains("inside the online key directory"));
+        let (root, _) = root_with("awskms:arn:aws:kms:eu-west-1:1:key/x");
+        assert!(refused(&root, Some(d.path())).contains("not supported"));
+    }
+}

@@ -152,23 +152,23 @@ async fn post_bootstrap(State(svc): Svc, body: Bytes) -> Response {
     if payload::bootstrap(&mut c, &v).is_none() {
         return unprocessable(c);
     }
-    let bs = svc.bootstrap_state();
-    if bs.state.is_some() {
-        // RSTUF answers 200 with this error; a conflict is what its clients treat as one.
-        return refusal(
-            StatusCode::CONFLICT,
-            "Bootstrap not accepted.",
-            format!(
-                "System already has a Metadata or a bootstrap in progress. State: {}",
-                bs.name()
-            ),
-        );
-    }
     let id = crate::tasks::new_task_id();
-    let res = svc
-        .set_bootstrap(Some(&format!("pre-{id}")))
-        .and_then(|()| svc.submit_as(&id, "bootstrap", v));
-    match res {
+    match svc.begin_bootstrap(&id) {
+        Ok(true) => {}
+        Ok(false) => {
+            // RSTUF answers 200 with this error; a conflict is what its clients treat as one.
+            return refusal(
+                StatusCode::CONFLICT,
+                "Bootstrap not accepted.",
+                format!(
+                    "System already has a Metadata or a bootstrap in progress. State: {}",
+                    svc.bootstrap_state().name()
+                ),
+            );
+        }
+        Err(e) => return internal(e),
+    }
+    match svc.submit_as(&id, "bootstrap", v) {
         Ok(()) => accepted(json!({"task_id": id}), "Bootstrap accepted."),
         Err(e) => {
             let _ = svc.set_bootstrap(None);

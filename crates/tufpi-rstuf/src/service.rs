@@ -128,6 +128,19 @@ impl Service {
         Ok(())
     }
 
+    /// Move from "available" to `pre-<id>` atomically: false (nothing changed) if a bootstrap
+    /// is done or in progress, so two bootstraps posted at once cannot both be accepted.
+    pub fn begin_bootstrap(&self, id: &str) -> Result<bool, RstufError> {
+        let mut v = self.bootstrap.write().unwrap_or_else(|p| p.into_inner());
+        if v.is_some() {
+            return Ok(false);
+        }
+        let pre = format!("pre-{id}");
+        self.tasks.set_setting(BOOTSTRAP, Some(&pre))?;
+        *v = Some(pre);
+        Ok(true)
+    }
+
     /// Hand a job to the worker.
     pub fn send(&self, job: Job) {
         let q = self.queue.lock().unwrap_or_else(|p| p.into_inner());

@@ -356,3 +356,30 @@ async fn a_second_server_on_the_same_directory_is_refused() {
     };
     assert!(err.contains("in use by another tufpi repo serve"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_bootstraps_posted_at_once_one_is_accepted() {
+    let env = Env::new();
+    let rk = root_key(Scheme::Ed25519);
+    let online = online_key(&env.keys(), Scheme::Ed25519);
+    let payload = ceremony_payload(&signed(root(1, &[&rk], 1, &online), &[&rk]), 4);
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (app, p) = (env.app.clone(), payload.clone());
+        calls.spawn(async move { call_on(app, "POST", "/api/v1/bootstrap", Some(p)).await });
+    }
+    let answers = calls.join_all().await;
+    let accepted: Vec<_> = answers
+        .iter()
+        .filter(|(st, _)| *st == StatusCode::ACCEPTED)
+        .collect();
+    assert_eq!(accepted.len(), 1, "{answers:?}");
+    assert!(answers
+        .iter()
+        .all(|(st, _)| *st == StatusCode::ACCEPTED || *st == StatusCode::CONFLICT));
+    let id = accepted[0].1["data"]["task_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.success(&id).await;
+}

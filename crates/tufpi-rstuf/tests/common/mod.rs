@@ -64,20 +64,7 @@ impl Env {
 
     /// One request; (status, JSON body).
     pub async fn call(&self, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("content-type", "application/json")
-            .body(match body {
-                Some(b) => Body::from(b.to_string()),
-                None => Body::empty(),
-            })
-            .unwrap();
-        let resp = self.app.clone().oneshot(req).await.unwrap();
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        (status, v)
+        call_on(self.app.clone(), method, uri, body).await
     }
 
     /// POST `body`, expect 202 and `message`; returns the task id.
@@ -141,6 +128,29 @@ impl Drop for Env {
             s.stop();
         }
     }
+}
+
+/// One request to `app`; (status, JSON body).
+pub async fn call_on(
+    app: Router,
+    method: &str,
+    uri: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(match body {
+            Some(b) => Body::from(b.to_string()),
+            None => Body::empty(),
+        })
+        .unwrap();
+    let resp = app.oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, v)
 }
 
 fn start(dir: &Path) -> (tufpi_rstuf::Started, Router) {
