@@ -18,6 +18,7 @@ from rstuf_util import (
     CEREMONIES,
     KeyFiles,
     add_key_steps,
+    ceremony_steps,
     fresh_updater,
     http,
     online_key_steps,
@@ -303,3 +304,19 @@ def test_das_stop_sign_cli(ceremonies, rstuf, serve, scratch):
     assert api.get("/api/v1/bootstrap").json["data"]["bootstrap"] is False
     api.run("/api/v1/bootstrap", ceremonies["signed_ecdsa"]["payload"])
     fresh_updater(server.metadata_url, scratch / "c").refresh()
+
+
+def test_ceremony_sent_by_cli(keys, rstuf, serve, scratch):
+    """`rstuf admin --api-server URL ceremony` (no --dry-run): the CLI posts the bootstrap itself
+    and waits for the task; 16 bins, RSA-PSS online key."""
+    server = serve()
+    steps = ceremony_steps(16, [keys["root1"], keys["root2"]], keys["online_rsa"], [keys["root1"], keys["root2"]])
+    steps[-1] = ["expect", "Ceremony done"]
+    code, transcript = rstuf.drive(["admin", "--api-server", server.base, "ceremony", "--out", scratch / "out.json"],
+                                   steps, scratch / "ceremony.txt")
+    assert code == 0, transcript
+    assert "Bootstrap status:  SUCCESS" in transcript, transcript
+    assert server.api.bootstrapped()
+    client = fresh_updater(server.metadata_url, scratch / "c")
+    client.refresh()
+    assert len(list(client._trusted_set.targets.delegations.succinct_roles.get_roles())) == 16
