@@ -11,7 +11,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -400,7 +399,3 @@ def simple_detail_page(project: str, files: list[str]) -> bytes:
                     for f in files)
     return (f"<!DOCTYPE html>\n<html>\n  <head><title>Links for {project}</title></head>\n  <body>\n"
             f"    <h1>Links for {project}</h1>\n{links}  </body>\n</html>\n").encode()
-
-
-def eprint(*args) -> None:
-    print(*args, file=sys.stderr, flush=True)
