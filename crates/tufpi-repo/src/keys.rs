@@ -246,3 +246,56 @@ pub fn settle_next_online(keys_dir: &Path, plan_pending: bool) -> Result<(), Rep
             .map_err(|e| RepoError::io("removing a stale staged key", e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_uri(key: &PrivateKey) -> SigningKey {
+        let mut public = Key::from_private(key);
+        public.unrecognized.insert(
+            "x-rstuf-online-key-uri".into(),
+            Value::String("fn:abc".into()),
+        );
+        SigningKey::with_identity(key.clone(), "given-keyid".into(), public)
+    }
+
+    #[test]
+    fn a_staged_identity_is_installed_with_its_key() {
+        let d = tempfile::tempdir().unwrap();
+        let key = PrivateKey::generate(Scheme::Ed25519).unwrap();
+        stage_next_online_key(d.path(), &with_uri(&key)).unwrap();
+        install_next_online(d.path()).unwrap();
+        let k = load_in(d.path(), "online").unwrap().unwrap();
+        assert_eq!(k.keyid, "given-keyid");
+        assert!(k
+            .public
+            .unrecognized
+            .get("x-rstuf-online-key-uri")
+            .is_some());
+
+        // A PEM replaced by hand: the recorded identity is not its, the computed one is used.
+        let other = PrivateKey::generate(Scheme::Ed25519).unwrap();
+        std::fs::write(d.path().join("online.pem"), other.to_pkcs8_pem().unwrap()).unwrap();
+        let k = load_in(d.path(), "online").unwrap().unwrap();
+        assert_eq!(k.keyid, Key::from_private(&other).compute_keyid());
+
+        // A plain staged key (no given identity) replaces the recorded identity too.
+        let plain = PrivateKey::generate(Scheme::Ed25519).unwrap();
+        stage_next_online(d.path(), &plain).unwrap();
+        install_next_online(d.path()).unwrap();
+        let k = load_in(d.path(), "online").unwrap().unwrap();
+        assert_eq!(k.keyid, Key::from_private(&plain).compute_keyid());
+    }
+
+    #[test]
+    fn a_staged_key_without_a_plan_is_dropped_with_its_identity() {
+        let d = tempfile::tempdir().unwrap();
+        let key = PrivateKey::generate(Scheme::Ed25519).unwrap();
+        stage_next_online_key(d.path(), &with_uri(&key)).unwrap();
+        settle_next_online(d.path(), false).unwrap();
+        assert!(!next_online_in(d.path()).exists());
+        assert!(!next_identity_in(d.path()).exists());
+        assert!(load_in(d.path(), "online").unwrap().is_none());
+    }
+}

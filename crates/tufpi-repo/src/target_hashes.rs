@@ -152,6 +152,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn as_given_keeps_what_the_caller_sends() {
+        let t = TargetHashes::parse("as-given").unwrap();
+        assert!(t.is_as_given());
+        assert_eq!(t.to_string(), "as-given");
+        assert_eq!(TargetHashes::parse(&t.to_string()).unwrap(), t);
+        let given = BTreeMap::from([("blake2b-256".to_string(), "ab".to_string())]);
+        assert_eq!(t.select("p", &given).unwrap(), given);
+        assert!(t.select("p", &BTreeMap::new()).is_err());
+    }
+
+    #[test]
     fn parse_sorts_dedups_and_requires_sha256() {
         let h = TargetHashes::parse("sha256, blake2b-256,sha256").unwrap();
         assert_eq!(h.algorithms(), ["blake2b-256", "sha256"]);
