@@ -25,6 +25,13 @@ pub mod state {
     pub const FAILURE: &str = "FAILURE";
 }
 
+/// How long a finished task's result stays readable (Celery keeps results one day).
+pub const KEEP_RESULTS: chrono::Duration = chrono::Duration::days(30);
+
+fn finished(state: &str) -> bool {
+    matches!(state, state::SUCCESS | state::ERRORED | state::FAILURE)
+}
+
 /// A task not finished when the process stopped: (id, name, payload).
 pub type Unfinished = (String, String, String);
 
@@ -81,6 +88,8 @@ impl TaskStore {
                  result TEXT,
                  seq INTEGER NOT NULL);
              CREATE INDEX IF NOT EXISTS tasks_unfinished ON tasks(state, seq);
+             CREATE TABLE IF NOT EXISTS task_done(id TEXT PRIMARY KEY, at INTEGER NOT NULL);
+             CREATE INDEX IF NOT EXISTS task_done_at ON task_done(at);
              CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);",
         )
         .map_err(err)?;
@@ -126,9 +135,16 @@ impl TaskStore {
                      WHERE id = ?1",
                 )
                 .map_err(|e| self.err(e))?;
+            let mut done = tx
+                .prepare_cached("INSERT OR REPLACE INTO task_done(id, at) VALUES (?1, ?2)")
+                .map_err(|e| self.err(e))?;
+            let now = Utc::now().timestamp();
             for (id, state, result) in updates {
                 let r = result.as_ref().map(Value::to_string);
                 st.execute(params![id, state, r]).map_err(|e| self.err(e))?;
+                if finished(state) {
+                    done.execute(params![id, now]).map_err(|e| self.err(e))?;
+                }
             }
         }
         tx.commit().map_err(|e| self.err(e))
@@ -137,6 +153,23 @@ impl TaskStore {
     /// Set one task's state and result.
     pub fn set(&self, id: &str, state: &str, result: Option<Value>) -> Result<(), RstufError> {
         self.set_many(&[(id.to_string(), state, result)])
+    }
+
+    /// Forget tasks finished more than `keep` ago; returns how many.
+    pub fn prune(&self, keep: chrono::Duration) -> Result<usize, RstufError> {
+        let cutoff = (Utc::now() - keep).timestamp();
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let n = tx
+            .execute(
+                "DELETE FROM tasks WHERE id IN (SELECT id FROM task_done WHERE at < ?1)",
+                params![cutoff],
+            )
+            .map_err(|e| self.err(e))?;
+        tx.execute("DELETE FROM task_done WHERE at < ?1", params![cutoff])
+            .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(n)
     }
 
     /// A task's state and result, if the id is known.
@@ -230,5 +263,10 @@ mod tests {
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].0, "b");
         assert!(s.get("zzz").unwrap().is_none());
+        // Finished results are pruned once old; unfinished tasks never.
+        assert_eq!(s.prune(chrono::Duration::days(1)).unwrap(), 0);
+        assert_eq!(s.prune(chrono::Duration::seconds(-5)).unwrap(), 1);
+        assert!(s.get("a").unwrap().is_none());
+        assert!(s.get("b").unwrap().is_some());
     }
 }

@@ -127,8 +127,13 @@ impl Worker {
         self.artifact_run(run);
     }
 
-    /// Re-sign online roles near expiry (RSTUF's scheduled bump).
+    /// Re-sign online roles near expiry (RSTUF's scheduled bump); forget old task results.
     fn refresh(&mut self) {
+        match self.svc.tasks.prune(crate::tasks::KEEP_RESULTS) {
+            Ok(0) => {}
+            Ok(n) => info!(tasks = n, "old task results forgotten"),
+            Err(e) => error!("pruning old task results: {e}"),
+        }
         let Some(repo) = self.repo.as_mut() else {
             return;
         };
