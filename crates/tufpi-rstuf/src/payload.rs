@@ -140,13 +140,14 @@ pub fn bootstrap(c: &mut Check, v: &Value) -> Option<Bootstrap> {
     let mut bins = None;
     let mut bins_days = None;
     if let Some(roles) = roles {
-        if roles.get("delegations").is_some_and(|d| !d.is_null()) && roles.get("bins").is_none() {
+        let delegations = roles.get("delegations").filter(|d| !d.is_null());
+        if let (Some(d), None) = (delegations, roles.get("bins")) {
             c.error(
                 "value_error",
                 &rloc.key("delegations"),
                 "Value error, custom delegations are not supported by tufpi's RSTUF API: \
                  use hash bins (settings.roles.bins)",
-                &roles["delegations"],
+                d,
             );
         } else if let Some(b) = c.required(roles, &rloc, "bins") {
             let bl = rloc.key("bins");
@@ -155,27 +156,8 @@ pub fn bootstrap(c: &mut Check, v: &Value) -> Option<Bootstrap> {
                     .required(b, &bl, "expiration")
                     .and_then(|e| c.days(e, &bl.key("expiration")));
                 let nl = bl.key("number_of_delegated_bins");
-                if let Some(n) = c
-                    .required(b, &bl, "number_of_delegated_bins")
-                    .and_then(|n| c.int_gt(n, &nl, 1))
-                {
-                    if n > 16384 {
-                        c.error(
-                            "less_than",
-                            &nl,
-                            "Input should be less than 16385",
-                            &b["number_of_delegated_bins"],
-                        );
-                    } else if !(n as u64).is_power_of_two() {
-                        c.error(
-                            "value_error",
-                            &nl,
-                            "Value error, the number of bins must be a power of 2",
-                            &b["number_of_delegated_bins"],
-                        );
-                    } else {
-                        bins = Some(n as u64);
-                    }
+                if let Some(nv) = c.required(b, &bl, "number_of_delegated_bins") {
+                    bins = number_of_bins(c, nv, &nl);
                 }
             }
         }
@@ -194,6 +176,35 @@ pub fn bootstrap(c: &mut Check, v: &Value) -> Option<Bootstrap> {
         bins: bins?,
         root: root?,
     })
+}
+
+/// Most hash bins a bootstrap may ask for (RSTUF's limit).
+pub const MAX_BINS: u64 = 16384;
+
+/// `number_of_delegated_bins`: a power of two from 2 to [`MAX_BINS`].
+fn number_of_bins(c: &mut Check, v: &Value, loc: &Loc) -> Option<u64> {
+    let n = c.int_gt(v, loc, 1)?;
+    match u64::try_from(n) {
+        Ok(n) if n > MAX_BINS => {
+            c.error(
+                "less_than",
+                loc,
+                format!("Input should be less than {}", MAX_BINS + 1),
+                v,
+            );
+            None
+        }
+        Ok(n) if n.is_power_of_two() => Some(n),
+        _ => {
+            c.error(
+                "value_error",
+                loc,
+                format!("Value error, the number of bins must be a power of 2, not {n}"),
+                v,
+            );
+            None
+        }
+    }
 }
 
 /// Read a `POST /metadata` (root update) payload.
@@ -301,6 +312,56 @@ pub fn add_artifacts(c: &mut Check, v: &Value) -> Option<AddArtifacts> {
         publish,
         add_task_id_to_custom,
     })
+}
+
+/// Pre-1.0 clients (Warehouse's merged integration among them) send `targets` where RSTUF 1.0
+/// says `artifacts`: taken as the same field.
+pub fn targets_alias(v: &mut Value) {
+    if let Some(m) = v.as_object_mut() {
+        if !m.contains_key("artifacts") {
+            if let Some(t) = m.remove("targets") {
+                m.insert("artifacts".into(), t);
+            }
+        }
+    }
+}
+
+/// Refuse, located, every `info.custom` of `a` that cannot be signed (a float in it).
+pub fn check_customs(c: &mut Check, a: &AddArtifacts) {
+    for (i, art) in a.artifacts.iter().enumerate() {
+        if let Some(custom) = &art.custom {
+            if let Err(e) = crate::convert::to_core(custom) {
+                let loc = Loc::body()
+                    .key("artifacts")
+                    .index(i)
+                    .key("info")
+                    .key("custom");
+                c.error("value_error", &loc, format!("Value error, {e}"), custom);
+            }
+        }
+    }
+}
+
+/// Put `added_by_task_id: id` into the `info.custom` of every artifact of a payload that
+/// [`add_artifacts`] accepted (anything else in it is left alone).
+pub fn add_task_id(v: &mut Value, id: &str) {
+    let Some(list) = v.get_mut("artifacts").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for info in list
+        .iter_mut()
+        .filter_map(|a| a.get_mut("info").and_then(Value::as_object_mut))
+    {
+        let custom = info
+            .entry("custom")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !custom.is_object() {
+            *custom = Value::Object(Map::new());
+        }
+        if let Some(m) = custom.as_object_mut() {
+            m.insert("added_by_task_id".into(), Value::String(id.to_string()));
+        }
+    }
 }
 
 /// Read a `POST /artifacts/delete` payload.

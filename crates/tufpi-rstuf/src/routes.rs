@@ -104,6 +104,25 @@ fn body_json(body: &Bytes) -> Result<Value, Response> {
     parse_body(body).map_err(|d| (StatusCode::UNPROCESSABLE_ENTITY, Json(d)).into_response())
 }
 
+/// Read `v` with a `payload` reader, or answer its 422.
+fn check<T>(v: &Value, read: impl FnOnce(&mut Check, &Value) -> Option<T>) -> Result<T, Response> {
+    let mut c = Check::new();
+    read(&mut c, v).ok_or_else(|| unprocessable(c))
+}
+
+/// Queue `v` as task `name`: 202 with its id and `message`.
+fn queue(svc: &Service, name: &str, v: Value, message: &str) -> Response {
+    match svc.submit(name, v) {
+        Ok(id) => accepted(task_data(&id), message),
+        Err(e) => internal(e),
+    }
+}
+
+/// The answer, whichever way a handler ended.
+fn answer(r: Result<Response, Response>) -> Response {
+    r.unwrap_or_else(|refused| refused)
+}
+
 /// 404 unless bootstrap has finished (RSTUF ≥ 1.0 answers 404; earlier versions 200).
 fn require_bootstrap(svc: &Service) -> Result<(), Response> {
     let bs = svc.bootstrap_state();
@@ -144,132 +163,77 @@ async fn get_bootstrap(State(svc): Svc) -> Response {
 }
 
 async fn post_bootstrap(State(svc): Svc, body: Bytes) -> Response {
-    let v = match body_json(&body) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let mut c = Check::new();
-    if payload::bootstrap(&mut c, &v).is_none() {
-        return unprocessable(c);
-    }
-    let id = crate::tasks::new_task_id();
-    match svc.begin_bootstrap(&id) {
-        Ok(true) => {}
-        Ok(false) => {
+    answer((|| {
+        let v = body_json(&body)?;
+        check(&v, payload::bootstrap)?;
+        let id = crate::tasks::new_task_id();
+        if !svc.begin_bootstrap(&id).map_err(internal)? {
             // RSTUF answers 200 with this error; a conflict is what its clients treat as one.
-            return refusal(
+            return Err(refusal(
                 StatusCode::CONFLICT,
                 "Bootstrap not accepted.",
                 format!(
                     "System already has a Metadata or a bootstrap in progress. State: {}",
                     svc.bootstrap_state().name()
                 ),
-            );
+            ));
         }
-        Err(e) => return internal(e),
-    }
-    match svc.submit_as(&id, "bootstrap", v) {
-        Ok(()) => accepted(json!({"task_id": id}), "Bootstrap accepted."),
-        Err(e) => {
+        if let Err(e) = svc.submit_as(&id, "bootstrap", v) {
             let _ = svc.set_bootstrap(None);
-            internal(e)
+            return Err(internal(e));
         }
-    }
+        Ok(accepted(json!({"task_id": id}), "Bootstrap accepted."))
+    })())
 }
 
-/// Pre-1.0 clients (Warehouse's merged integration among them) send `targets` where RSTUF 1.0
-/// says `artifacts`: taken as the same field.
-fn targets_alias(v: &mut Value) {
-    if let Some(m) = v.as_object_mut() {
-        if !m.contains_key("artifacts") {
-            if let Some(t) = m.remove("targets") {
-                m.insert("artifacts".into(), t);
-            }
-        }
-    }
-}
-
-async fn post_artifacts(State(svc): Svc, body: Bytes) -> Response {
-    if let Err(r) = require_bootstrap(&svc) {
-        return r;
-    }
-    let mut v = match body_json(&body) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    targets_alias(&mut v);
-    let mut c = Check::new();
-    let Some(a) = payload::add_artifacts(&mut c, &v) else {
-        return unprocessable(c);
-    };
-    for (i, art) in a.artifacts.iter().enumerate() {
-        if let Some(custom) = &art.custom {
-            if let Err(e) = crate::convert::to_core(custom) {
-                let loc = crate::validate::Loc::body()
-                    .key("artifacts")
-                    .index(i)
-                    .key("info")
-                    .key("custom");
-                c.error("value_error", &loc, format!("Value error, {e}"), custom);
-            }
-        }
-    }
-    if !c.ok() {
-        return unprocessable(c);
-    }
-    let id = crate::tasks::new_task_id();
-    if a.add_task_id_to_custom {
-        if let Some(list) = v.get_mut("artifacts").and_then(Value::as_array_mut) {
-            for art in list {
-                let info = &mut art["info"];
-                let mut custom = match info.get("custom") {
-                    Some(Value::Object(m)) => m.clone(),
-                    _ => serde_json::Map::new(),
-                };
-                custom.insert("added_by_task_id".into(), Value::String(id.clone()));
-                info["custom"] = Value::Object(custom);
-            }
-        }
-    }
-    if let Err(e) = svc.submit_as(&id, "add_artifacts", v) {
-        return internal(e);
-    }
-    let mut message = "New Artifact(s) successfully submitted.".to_string();
-    if !a.publish {
+/// 202 for an artifacts task: the paths, the task id, and `message` (publishing skipped said).
+fn artifacts_accepted(paths: Value, id: &str, message: &str, publish: bool) -> Response {
+    let mut message = message.to_string();
+    if !publish {
         message.push_str(" Publishing will be skipped.");
     }
-    let paths: Vec<&str> = a.artifacts.iter().map(|x| x.path.as_str()).collect();
     accepted(
         json!({"artifacts": paths, "task_id": id, "last_update": now_iso()}),
         &message,
     )
 }
 
+async fn post_artifacts(State(svc): Svc, body: Bytes) -> Response {
+    answer((|| {
+        require_bootstrap(&svc)?;
+        let mut v = body_json(&body)?;
+        payload::targets_alias(&mut v);
+        let a = check(&v, |c, v| {
+            let a = payload::add_artifacts(c, v)?;
+            payload::check_customs(c, &a);
+            c.ok().then_some(a)
+        })?;
+        let id = crate::tasks::new_task_id();
+        if a.add_task_id_to_custom {
+            payload::add_task_id(&mut v, &id);
+        }
+        svc.submit_as(&id, "add_artifacts", v).map_err(internal)?;
+        let paths: Vec<&str> = a.artifacts.iter().map(|x| x.path.as_str()).collect();
+        let message = "New Artifact(s) successfully submitted.";
+        Ok(artifacts_accepted(json!(paths), &id, message, a.publish))
+    })())
+}
+
 async fn delete_artifacts(State(svc): Svc, body: Bytes) -> Response {
-    if let Err(r) = require_bootstrap(&svc) {
-        return r;
-    }
-    let mut v = match body_json(&body) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    targets_alias(&mut v);
-    let mut c = Check::new();
-    let Some(d) = payload::delete_artifacts(&mut c, &v) else {
-        return unprocessable(c);
-    };
-    let id = match svc.submit("remove_artifacts", v) {
-        Ok(id) => id,
-        Err(e) => return internal(e),
-    };
-    let mut message = "Remove Artifact(s) successfully submitted.".to_string();
-    if !d.publish {
-        message.push_str(" Publishing will be skipped.");
-    }
-    accepted(
-        json!({"artifacts": d.artifacts, "task_id": id, "last_update": now_iso()}),
-        &message,
-    )
+    answer((|| {
+        require_bootstrap(&svc)?;
+        let mut v = body_json(&body)?;
+        payload::targets_alias(&mut v);
+        let d = check(&v, payload::delete_artifacts)?;
+        let id = svc.submit("remove_artifacts", v).map_err(internal)?;
+        let message = "Remove Artifact(s) successfully submitted.";
+        Ok(artifacts_accepted(
+            json!(d.artifacts),
+            &id,
+            message,
+            d.publish,
+        ))
+    })())
 }
 
 async fn publish_artifacts(State(svc): Svc) -> Response {
@@ -316,39 +280,27 @@ async fn get_task(
 }
 
 async fn post_metadata(State(svc): Svc, body: Bytes) -> Response {
-    if let Err(r) = require_bootstrap(&svc) {
-        return r;
-    }
-    let v = match body_json(&body) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let mut c = Check::new();
-    if payload::metadata_update(&mut c, &v).is_none() {
-        return unprocessable(c);
-    }
-    match svc.submit("metadata_update", v) {
-        Ok(id) => accepted(task_data(&id), "Metadata update accepted."),
-        Err(e) => internal(e),
-    }
+    answer((|| {
+        require_bootstrap(&svc)?;
+        let v = body_json(&body)?;
+        check(&v, payload::metadata_update)?;
+        Ok(queue(
+            &svc,
+            "metadata_update",
+            v,
+            "Metadata update accepted.",
+        ))
+    })())
 }
 
 async fn post_online(State(svc): Svc, body: Bytes) -> Response {
-    if let Err(r) = require_bootstrap(&svc) {
-        return r;
-    }
-    let v = match body_json(&body) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let mut c = Check::new();
-    if payload::online_roles(&mut c, &v).is_none() {
-        return unprocessable(c);
-    }
-    match svc.submit("force_online_metadata_update", v) {
-        Ok(id) => accepted(task_data(&id), "Force online metadata update accepted."),
-        Err(e) => internal(e),
-    }
+    answer((|| {
+        require_bootstrap(&svc)?;
+        let v = body_json(&body)?;
+        check(&v, payload::online_roles)?;
+        let message = "Force online metadata update accepted.";
+        Ok(queue(&svc, "force_online_metadata_update", v, message))
+    })())
 }
 
 async fn get_sign(State(svc): Svc) -> Response {
@@ -371,7 +323,8 @@ async fn get_sign(State(svc): Svc) -> Response {
             let trusted = svc
                 .metadata_dir()
                 .join(format!("{}.root.json", version - 1));
-            if let Some(t) = std::fs::read(&trusted)
+            if let Some(t) = tokio::fs::read(&trusted)
+                .await
                 .ok()
                 .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
             {
@@ -388,29 +341,20 @@ async fn get_sign(State(svc): Svc) -> Response {
 }
 
 async fn post_sign(State(svc): Svc, body: Bytes) -> Response {
-    let bs = svc.bootstrap_state();
-    if !bs.done && bs.state != Some("signing") {
-        return refusal(
-            StatusCode::NOT_FOUND,
-            "No signing pending.",
-            format!("Requires bootstrap in signing state. State: {}", bs.name()),
-        );
-    }
-    let v = match body_json(&body) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let mut c = Check::new();
-    let Some(s) = payload::sign(&mut c, &v) else {
-        return unprocessable(c);
-    };
-    if let Err(r) = check_signing_pending(&svc, &s.role) {
-        return r;
-    }
-    match svc.submit("sign_metadata", v) {
-        Ok(id) => accepted(task_data(&id), "Metadata sign accepted."),
-        Err(e) => internal(e),
-    }
+    answer((|| {
+        let bs = svc.bootstrap_state();
+        if !bs.done && bs.state != Some("signing") {
+            return Err(refusal(
+                StatusCode::NOT_FOUND,
+                "No signing pending.",
+                format!("Requires bootstrap in signing state. State: {}", bs.name()),
+            ));
+        }
+        let v = body_json(&body)?;
+        let s = check(&v, payload::sign)?;
+        check_signing_pending(&svc, &s.role)?;
+        Ok(queue(&svc, "sign_metadata", v, "Metadata sign accepted."))
+    })())
 }
 
 /// 404 unless `role` is waiting for signatures.
@@ -431,21 +375,13 @@ fn check_signing_pending(svc: &Service, role: &str) -> Result<(), Response> {
 }
 
 async fn post_sign_delete(State(svc): Svc, body: Bytes) -> Response {
-    let v = match body_json(&body) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let mut c = Check::new();
-    let Some(role) = payload::role(&mut c, &v) else {
-        return unprocessable(c);
-    };
-    if let Err(r) = check_signing_pending(&svc, &role) {
-        return r;
-    }
-    match svc.submit("delete_sign_metadata", v) {
-        Ok(id) => accepted(task_data(&id), "Metadata sign delete accepted."),
-        Err(e) => internal(e),
-    }
+    answer((|| {
+        let v = body_json(&body)?;
+        let role = check(&v, payload::role)?;
+        check_signing_pending(&svc, &role)?;
+        let message = "Metadata sign delete accepted.";
+        Ok(queue(&svc, "delete_sign_metadata", v, message))
+    })())
 }
 
 async fn get_config(State(svc): Svc) -> Response {
@@ -459,19 +395,15 @@ async fn get_config(State(svc): Svc) -> Response {
 }
 
 async fn put_config(State(svc): Svc, body: Bytes) -> Response {
-    if let Err(r) = require_bootstrap(&svc) {
-        return r;
-    }
-    let v = match body_json(&body) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let mut c = Check::new();
-    if payload::config(&mut c, &v).is_none() {
-        return unprocessable(c);
-    }
-    match svc.submit("update_settings", v) {
-        Ok(id) => accepted(task_data(&id), "Settings successfully submitted."),
-        Err(e) => internal(e),
-    }
+    answer((|| {
+        require_bootstrap(&svc)?;
+        let v = body_json(&body)?;
+        check(&v, payload::config)?;
+        Ok(queue(
+            &svc,
+            "update_settings",
+            v,
+            "Settings successfully submitted.",
+        ))
+    })())
 }
