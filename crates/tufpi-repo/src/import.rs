@@ -407,10 +407,8 @@ impl Repository {
         let meta = &*self.meta;
         let published = self.store.bin_counts()?;
         let now = Utc::now();
-        // New bins' expiries spread over a second day, as at init, so they are not all due
-        // for re-signing at once.
-        let base = RoleState::ts(now + self.config.online_expiry);
-        let span = self.config.online_expiry.num_seconds().max(1) as u128;
+        // New bins' expiries staggered as at init, so they are not all due for re-signing
+        // at once.
         let mut plan = Plan::new();
         plan.prefix = prefix.to_string();
         let mut written: Option<PathBuf> = None;
@@ -444,7 +442,7 @@ impl Repository {
                             .then(|| format!("{current}.{name}.json"));
                         let st = RoleState {
                             version: current + 1,
-                            expires: base + (bin as u128 * span / nbins as u128) as i64,
+                            expires: cfg.staggered_bin_expiry(now, bin, nbins),
                         };
                         let previous = previous.as_deref().map(|k| (meta, k));
                         let (bytes, count) = build_bin(&name, st, previous, group, online)?;
@@ -466,10 +464,8 @@ impl Repository {
         let bins = plan.roles().len();
         debug!(bins, elapsed = ?t0.elapsed(), "import: bins signed and staged");
         let t0 = std::time::Instant::now();
-        plan.add_snapshot_and_timestamp(
-            &self.roles,
-            RoleState::ts(now + self.config.online_expiry),
-        );
+        self.config
+            .add_snapshot_and_timestamp(&mut plan, &self.roles, now);
         self.record(&plan)?;
         self.finish_plan()?;
         debug!(elapsed = ?t0.elapsed(), "import: plan recorded and published");

@@ -13,7 +13,7 @@ use tufpi_core::crypto::Scheme;
 use tufpi_core::metadata::{Key, Metadata};
 
 use crate::backend::{local_dir, Backend};
-use crate::config::RepoConfig;
+use crate::config::{ExpiryRole, RepoConfig};
 use crate::error::RepoError;
 use crate::keys;
 use crate::layout::{self, TopKeys, TIMESTAMP_FILE};
@@ -149,11 +149,12 @@ impl Repository {
 
         write_empty_bins(&config, &online, &*meta, &mut plan, now)?;
         let mut files = Vec::with_capacity(3);
-        let offline_exp = now + config.offline_expiry;
+        let offline_exp = now + config.expiry(ExpiryRole::Targets);
         if !config.targets_online {
-            let md = bins.sign(layout::build_bins(&config, &online.entry(), 1, offline_exp))?;
+            let bins_exp = now + config.expiry(ExpiryRole::Bins);
+            let md = bins.sign(layout::build_bins(&config, &online.entry(), 1, bins_exp))?;
             files.push(("1.bins.json".to_string(), md.to_compact_bytes().into()));
-            plan.adopt("bins", RoleState::new(1, offline_exp));
+            plan.adopt("bins", RoleState::new(1, bins_exp));
         }
         let targets_signer = if config.targets_online {
             &online
@@ -167,7 +168,7 @@ impl Repository {
             targets_signer.sign(targets_md)?.to_compact_bytes().into(),
         ));
         plan.adopt("targets", RoleState::new(1, offline_exp));
-        let root_exp = now + config.root_expiry;
+        let root_exp = now + config.expiry(ExpiryRole::Root);
         files.push((
             "1.root.json".to_string(),
             root.sign(layout::build_root(&top, 1, root_exp))?
@@ -177,10 +178,7 @@ impl Repository {
         plan.adopt("root", RoleState::new(1, root_exp));
         meta.put_many_new(files)?;
 
-        plan.add_snapshot_and_timestamp(
-            &BTreeMap::new(),
-            RoleState::ts(now + config.online_expiry),
-        );
+        config.add_snapshot_and_timestamp(&mut plan, &BTreeMap::new(), now);
         let mut backend = backend;
         write_settings(&mut *backend.state, &config)?;
         let mut repo = Repository::from_backend(backend, config, BTreeMap::new(), Some(online));
@@ -241,10 +239,9 @@ impl Repository {
         };
         write(
             "root",
-            layout::build_root(&top, 1, now + config.root_expiry),
+            layout::build_root(&top, 1, now + config.expiry(ExpiryRole::Root)),
         )?;
         if !config.targets_online {
-            let exp = now + config.offline_expiry;
             write(
                 "targets",
                 layout::build_targets(
@@ -253,10 +250,14 @@ impl Repository {
                     keys.bins_threshold,
                     &online.entry(),
                     1,
-                    exp,
+                    now + config.expiry(ExpiryRole::Targets),
                 ),
             )?;
-            write("bins", layout::build_bins(&config, &online.entry(), 1, exp))?;
+            let bins_exp = now + config.expiry(ExpiryRole::Bins);
+            write(
+                "bins",
+                layout::build_bins(&config, &online.entry(), 1, bins_exp),
+            )?;
         }
         Ok(out)
     }
@@ -297,7 +298,7 @@ impl Repository {
         let now = Utc::now();
         let mut plan = Plan::new();
         write_empty_bins(&config, &online, &*meta, &mut plan, now)?;
-        let offline_exp = now + config.offline_expiry;
+        let offline_exp = now + config.expiry(ExpiryRole::Targets);
         let targets_md = layout::build_targets(&config, &[], 1, &online.entry(), 1, offline_exp);
         let root_state = RoleState::new(1, root.signed.expires);
         meta.put_many_new(vec![
@@ -309,10 +310,7 @@ impl Repository {
         ])?;
         plan.adopt("targets", RoleState::new(1, offline_exp));
         plan.adopt("root", root_state);
-        plan.add_snapshot_and_timestamp(
-            &BTreeMap::new(),
-            RoleState::ts(now + config.online_expiry),
-        );
+        config.add_snapshot_and_timestamp(&mut plan, &BTreeMap::new(), now);
         let mut backend = backend;
         write_settings(&mut *backend.state, &config)?;
         let mut repo = Repository::from_backend(backend, config, BTreeMap::new(), Some(online));
@@ -328,8 +326,8 @@ impl Repository {
 }
 
 /// Every bin, empty, at version 1, written before the metadata delegating to them (TAP 15)
-/// and adopted by `plan`. Their expiries are staggered over a second online-expiry period in
-/// up to 256 steps so they do not all expire together; an empty bin's metadata does not name
+/// and adopted by `plan`. Their expiries are staggered ([`RepoConfig::staggered_bin_expiry`])
+/// in up to 256 steps so they do not all expire together; an empty bin's metadata does not name
 /// the bin, so the bins of one step share one signed file: 256 signatures instead of 16,384.
 fn write_empty_bins(
     config: &RepoConfig,
@@ -339,14 +337,12 @@ fn write_empty_bins(
     now: chrono::DateTime<Utc>,
 ) -> Result<(), RepoError> {
     // Bins first (TAP 15: all of them, before the metadata delegating to them), their
-    // expiries staggered over a second day in up to 256 steps so they do not all expire
-    // together. An empty bin's metadata does not name the bin, so the bins of one step
-    // share one signed file: 256 signatures instead of 16,384.
+    // expiries staggered in up to 256 steps as the policy staggers them. An empty bin's
+    // metadata does not name the bin, so the bins of one step share one signed file: 256
+    // signatures instead of 16,384.
     let n = config.bins();
     let steps = n.min(256);
-    let stagger = config.online_expiry.num_seconds().max(1) as u64;
-    let base = RoleState::ts(now + config.online_expiry);
-    let expiry_of = |step: u64| base + (step * stagger / steps) as i64;
+    let expiry_of = |step: u64| config.staggered_bin_expiry(now, step, steps);
     let signed_steps: Vec<Bytes> = (0..steps)
         .into_par_iter()
         .map(|step| {

@@ -12,6 +12,7 @@ use tufpi_blob::Bytes;
 use tufpi_fs::WriteOptions;
 
 use crate::ceremony::{self, Edit};
+use crate::config::ExpiryRole;
 use crate::error::RepoError;
 use crate::keys::{self, SigningKey};
 use crate::layout;
@@ -162,9 +163,9 @@ impl Repository {
             keys::stage_next_online_key(&self.keys_dir, &online)?;
             report.push(format!("online key is now {}", online.keyid));
         }
-        let exp = RoleState::ts(Utc::now() + self.config.online_expiry);
+        let now = Utc::now();
         if initial && self.config.targets_online {
-            let texp = RoleState::ts(Utc::now() + self.config.offline_expiry);
+            let texp = self.config.expires_at(ExpiryRole::Targets, now);
             plan.set(
                 "targets",
                 RoleState {
@@ -176,9 +177,8 @@ impl Repository {
         if initial {
             // Every bin, v1, before the snapshot that lists them; staggered expiries.
             let n = self.config.bins();
-            let span = self.config.online_expiry.num_seconds().max(1) as u64;
             for i in 0..n {
-                let expires = exp + (i * span / n) as i64;
+                let expires = self.config.staggered_bin_expiry(now, i, n);
                 plan.set(
                     layout::bin_name(&self.config, i),
                     RoleState {
@@ -191,14 +191,20 @@ impl Repository {
         if rotated {
             let planned: BTreeSet<String> = plan.states().iter().map(|(n, _)| n.clone()).collect();
             for name in self.roles.keys() {
-                let online_role = layout::succinct_index(&self.config, name).is_some()
-                    || (self.config.targets_online && name == "targets");
-                if online_role && !planned.contains(name) {
-                    plan.bump(name.clone(), &self.roles, exp);
+                let role = if layout::succinct_index(&self.config, name).is_some() {
+                    ExpiryRole::Bin
+                } else if self.config.targets_online && name == "targets" {
+                    ExpiryRole::Targets
+                } else {
+                    continue;
+                };
+                if !planned.contains(name) {
+                    plan.bump(name.clone(), &self.roles, self.config.expires_at(role, now));
                 }
             }
         }
-        plan.add_snapshot_and_timestamp(&self.roles, exp);
+        self.config
+            .add_snapshot_and_timestamp(&mut plan, &self.roles, now);
         self.online = Some(online);
         self.record(&plan)?;
         if rotated {
@@ -225,7 +231,7 @@ impl Repository {
                 keyid: old.keyid.clone(),
             },
         ];
-        let mut md = ceremony::prepare(&current, &edits, self.config.root_expiry)?;
+        let mut md = ceremony::prepare(&current, &edits, self.config.expiry(ExpiryRole::Root))?;
         md.sign(&old.private, &old.keyid)?;
         md.sign(&new.private, &new.keyid)?;
         let report = self.publish_offline(vec![md], None)?;
@@ -259,8 +265,11 @@ impl Repository {
         if self.config.targets_online {
             root_edits.extend(swap("targets"));
         }
-        let mut root =
-            ceremony::prepare(&self.current("root")?, &root_edits, self.config.root_expiry)?;
+        let mut root = ceremony::prepare(
+            &self.current("root")?,
+            &root_edits,
+            self.config.expiry(ExpiryRole::Root),
+        )?;
         root.sign(&root_key.private, &root_key.keyid)?;
         let mut files = vec![root];
         if !self.config.targets_online {
@@ -268,7 +277,7 @@ impl Repository {
             let mut bins = ceremony::prepare(
                 &self.current("bins")?,
                 &swap("bin-n"),
-                self.config.offline_expiry,
+                self.config.expiry(ExpiryRole::Bins),
             )?;
             bins.sign(&bins_key.private, &bins_key.keyid)?;
             files.push(bins);
