@@ -49,25 +49,24 @@ fn days(tasks: &TaskStore, role: &str) -> Result<i64, RstufError> {
 }
 
 /// The repository layout the settings make: targets online delegating to succinct bins
-/// named `bins-…` (as RSTUF's worker names them), hashes listed as the caller gives them.
-/// Timestamp, snapshot and the bins share one expiry here: the timestamp's.
+/// named `bins-…` (as RSTUF's worker names them), hashes listed as the caller gives them,
+/// and each role expiring after its own `<ROLE>_EXPIRATION` days.
 pub fn repo_config(tasks: &TaskStore) -> Result<RepoConfig, RstufError> {
     let bins: u64 = tasks
         .setting("NUMBER_OF_DELEGATED_BINS")?
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| RstufError::Refused("setting NUMBER_OF_DELEGATED_BINS missing".into()))?;
-    // The engine gives every online role one expiry: the timestamp's, which is what sets
-    // freshness (a snapshot or bin outliving it cannot be served with a newer timestamp,
-    // which pins their versions).
-    let online = days(tasks, "timestamp")?;
+    let expiry = |role: &str| days(tasks, role).map(Duration::days);
     Ok(RepoConfig {
         bit_length: bins.trailing_zeros(),
         bins_mode: BinsMode::Succinct,
         targets_online: true,
         name_prefix: "bins".into(),
-        root_expiry: Duration::days(days(tasks, "root")?),
-        offline_expiry: Duration::days(days(tasks, "targets")?),
-        online_expiry: Duration::days(online),
+        root_expiry: expiry("root")?,
+        offline_expiry: expiry("targets")?,
+        online_expiry: expiry("timestamp")?,
+        snapshot_expiry: Some(expiry("snapshot")?),
+        bin_expiry: Some(expiry("bins")?),
         target_hashes: TargetHashes::as_given(),
     })
 }

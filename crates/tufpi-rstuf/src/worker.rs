@@ -11,7 +11,8 @@ use chrono::Duration;
 use serde_json::{json, Value};
 use tracing::{error, info, warn};
 use tufpi_core::metadata::{Metadata, Signature};
-use tufpi_repo::{layout, Backend, Change, Repository, TargetRecord};
+use tufpi_repo::config::ExpiryRole;
+use tufpi_repo::{layout, Backend, Change, RepoConfig, Repository, TargetRecord};
 
 use crate::error::RstufError;
 use crate::payload;
@@ -48,6 +49,9 @@ impl Worker {
         if w.svc.bootstrap_state().done {
             let mut repo = Repository::open(&w.svc.data_dir)?;
             repo.lock_as("tufpi repo serve (RSTUF API)")?;
+            // The settings are RSTUF's to keep: a repository made before the per-role
+            // expiries existed takes them now.
+            repo.set_expiry_policy(&settings::repo_config(&w.svc.tasks)?)?;
             // An interrupted publish is finished before anything else (and online roles due
             // re-signed); changes queued without publishing stay queued.
             repo.refresh(Duration::zero())?;
@@ -137,9 +141,7 @@ impl Worker {
         let Some(repo) = self.repo.as_mut() else {
             return;
         };
-        let half = repo.config().online_expiry / 2;
-        let margin = Duration::hours(1).min(half);
-        match repo.refresh(margin) {
+        match repo.refresh(refresh_margin(repo.config())) {
             Ok(0) => {}
             Ok(n) => info!(bins = n, "online roles re-signed before expiry"),
             Err(e) => error!("re-signing online roles before expiry: {e}"),
@@ -426,8 +428,12 @@ impl Worker {
         let exp = payload::config(&mut c, payload).ok_or_else(|| invalid_payload(c))?;
         let (updated, invalid) = settings::update_expirations(&self.svc.tasks, &exp)?;
         if let Some(repo) = self.repo.as_mut() {
-            let cfg = settings::repo_config(&self.svc.tasks)?;
-            repo.set_expiry_policy(cfg.root_expiry, cfg.offline_expiry, cfg.online_expiry)?;
+            repo.set_expiry_policy(&settings::repo_config(&self.svc.tasks)?)?;
+            // Online roles are re-signed now, so none outlives its new setting (root, signed
+            // offline, takes its new expiry at its next version).
+            if updated.iter().any(|r| r != "root") {
+                repo.refresh(RESIGN_ALL)?;
+            }
         }
         Ok(json!({ "updated_roles": updated, "invalid_roles": invalid }))
     }
@@ -438,9 +444,27 @@ impl Worker {
         let repo = self.repo.as_mut().ok_or_else(not_bootstrapped)?;
         // Every online role gets a new version (RSTUF bumps the ones named; the bins and
         // targets here are re-signed together with snapshot and timestamp).
-        let n = repo.refresh(Duration::days(365 * 1000))?;
+        let n = repo.refresh(RESIGN_ALL)?;
         Ok(json!({ "updated_roles": roles, "bins": n }))
     }
+}
+
+/// A refresh margin no expiry is beyond: every online role is re-signed.
+const RESIGN_ALL: Duration = Duration::days(365 * 1000);
+
+/// How close to its expiry an online role is re-signed: RSTUF's hour, or half the shortest
+/// online period when that is shorter, so every role (each with its own period) is re-signed
+/// before it expires, whichever the refresh timer checks first.
+fn refresh_margin(cfg: &RepoConfig) -> Duration {
+    [
+        ExpiryRole::Timestamp,
+        ExpiryRole::Snapshot,
+        ExpiryRole::Bin,
+        ExpiryRole::Targets,
+    ]
+    .into_iter()
+    .map(|role| cfg.expiry(role) / 2)
+    .fold(Duration::hours(1), Duration::min)
 }
 
 fn is_artifact_task(name: &str) -> bool {
