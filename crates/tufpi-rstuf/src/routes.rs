@@ -118,9 +118,24 @@ fn queue(svc: &Service, name: &str, v: Value, message: &str) -> Response {
     }
 }
 
-/// The answer, whichever way a handler ended.
-fn answer(r: Result<Response, Response>) -> Response {
-    r.unwrap_or_else(|refused| refused)
+/// Run a handler's work on the blocking pool: it reads and writes the task store (SQLite,
+/// behind a lock the worker thread also takes), which must not stall the runtime's threads.
+/// `Err` is a refusal; either way it is the answer.
+async fn blocking<F>(svc: Arc<Service>, work: F) -> Response
+where
+    F: FnOnce(&Service) -> Result<Response, Response> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(move || work(&svc)).await {
+        Ok(r) => r.unwrap_or_else(|refused| refused),
+        Err(e) => {
+            tracing::error!("request handler failed: {e}");
+            refusal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal error.",
+                format!("request handler failed: {e}"),
+            )
+        }
+    }
 }
 
 /// 404 unless bootstrap has finished (RSTUF ≥ 1.0 answers 404; earlier versions 200).
@@ -163,7 +178,7 @@ async fn get_bootstrap(State(svc): Svc) -> Response {
 }
 
 async fn post_bootstrap(State(svc): Svc, body: Bytes) -> Response {
-    answer((|| {
+    blocking(svc, move |svc| {
         let v = body_json(&body)?;
         check(&v, payload::bootstrap)?;
         let id = crate::tasks::new_task_id();
@@ -183,7 +198,8 @@ async fn post_bootstrap(State(svc): Svc, body: Bytes) -> Response {
             return Err(internal(e));
         }
         Ok(accepted(json!({"task_id": id}), "Bootstrap accepted."))
-    })())
+    })
+    .await
 }
 
 /// 202 for an artifacts task: the paths, the task id, and `message` (publishing skipped said).
@@ -199,7 +215,7 @@ fn artifacts_accepted(paths: Value, id: &str, message: &str, publish: bool) -> R
 }
 
 async fn post_artifacts(State(svc): Svc, body: Bytes) -> Response {
-    answer((|| {
+    blocking(svc, move |svc| {
         require_bootstrap(&svc)?;
         let mut v = body_json(&body)?;
         payload::targets_alias(&mut v);
@@ -216,11 +232,12 @@ async fn post_artifacts(State(svc): Svc, body: Bytes) -> Response {
         let paths: Vec<&str> = a.artifacts.iter().map(|x| x.path.as_str()).collect();
         let message = "New Artifact(s) successfully submitted.";
         Ok(artifacts_accepted(json!(paths), &id, message, a.publish))
-    })())
+    })
+    .await
 }
 
 async fn delete_artifacts(State(svc): Svc, body: Bytes) -> Response {
-    answer((|| {
+    blocking(svc, move |svc| {
         require_bootstrap(&svc)?;
         let mut v = body_json(&body)?;
         payload::targets_alias(&mut v);
@@ -233,27 +250,29 @@ async fn delete_artifacts(State(svc): Svc, body: Bytes) -> Response {
             message,
             d.publish,
         ))
-    })())
+    })
+    .await
 }
 
 async fn publish_artifacts(State(svc): Svc) -> Response {
-    if let Err(r) = require_bootstrap(&svc) {
-        return r;
-    }
-    match svc.submit("publish_artifacts", Value::Null) {
-        Ok(id) => accepted(
+    blocking(svc, |svc| {
+        require_bootstrap(svc)?;
+        let id = svc
+            .submit("publish_artifacts", Value::Null)
+            .map_err(internal)?;
+        Ok(accepted(
             json!({"artifacts": [], "task_id": id, "last_update": now_iso()}),
             "Publish artifacts successfully submitted.",
-        ),
-        Err(e) => internal(e),
-    }
+        ))
+    })
+    .await
 }
 
 async fn get_task(
     State(svc): Svc,
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    let Some(id) = q.get("task_id") else {
+    let Some(id) = q.get("task_id").cloned() else {
         return (
             StatusCode::UNPROCESSABLE_ENTITY,
             Json(json!({"detail": [{
@@ -263,24 +282,24 @@ async fn get_task(
         )
             .into_response();
     };
-    match svc.tasks.get(id) {
+    blocking(svc, move |svc| {
         // As Celery: an unknown id is PENDING.
-        Ok(None) => Json(json!({
-            "data": {"task_id": id, "state": state::PENDING, "result": null},
-            "message": "Task state.",
-        }))
-        .into_response(),
-        Ok(Some((st, result))) => Json(json!({
+        let (st, result) = svc
+            .tasks
+            .get(&id)
+            .map_err(internal)?
+            .unwrap_or((state::PENDING.to_string(), None));
+        Ok(Json(json!({
             "data": {"task_id": id, "state": st, "result": result},
             "message": "Task state.",
         }))
-        .into_response(),
-        Err(e) => internal(e),
-    }
+        .into_response())
+    })
+    .await
 }
 
 async fn post_metadata(State(svc): Svc, body: Bytes) -> Response {
-    answer((|| {
+    blocking(svc, move |svc| {
         require_bootstrap(&svc)?;
         let v = body_json(&body)?;
         check(&v, payload::metadata_update)?;
@@ -290,58 +309,56 @@ async fn post_metadata(State(svc): Svc, body: Bytes) -> Response {
             v,
             "Metadata update accepted.",
         ))
-    })())
+    })
+    .await
 }
 
 async fn post_online(State(svc): Svc, body: Bytes) -> Response {
-    answer((|| {
+    blocking(svc, move |svc| {
         require_bootstrap(&svc)?;
         let v = body_json(&body)?;
         check(&v, payload::online_roles)?;
         let message = "Force online metadata update accepted.";
         Ok(queue(&svc, "force_online_metadata_update", v, message))
-    })())
+    })
+    .await
 }
 
 async fn get_sign(State(svc): Svc) -> Response {
-    let bs = svc.bootstrap_state();
-    if !bs.done && bs.state != Some("signing") {
-        return refusal(
-            StatusCode::NOT_FOUND,
-            "No signing available",
-            format!("Requires bootstrap started. State: {}", bs.name()),
-        );
-    }
-    let pending = match svc.root_signing() {
-        Ok(p) => p,
-        Err(e) => return internal(e),
-    };
-    let mut md = serde_json::Map::new();
-    if let Some(root) = pending {
-        let version = root["signed"]["version"].as_u64().unwrap_or(1);
-        if version > 1 {
-            let trusted = svc
-                .metadata_dir()
-                .join(format!("{}.root.json", version - 1));
-            if let Some(t) = tokio::fs::read(&trusted)
-                .await
-                .ok()
-                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            {
-                md.insert("trusted_root".into(), t);
-            }
+    blocking(svc, |svc| {
+        let bs = svc.bootstrap_state();
+        if !bs.done && bs.state != Some("signing") {
+            return Err(refusal(
+                StatusCode::NOT_FOUND,
+                "No signing available",
+                format!("Requires bootstrap started. State: {}", bs.name()),
+            ));
         }
-        md.insert("root".into(), root);
-    }
-    Json(json!({
-        "data": {"metadata": md},
-        "message": "Metadata role(s) pending signing",
-    }))
-    .into_response()
+        let mut md = serde_json::Map::new();
+        if let Some(root) = svc.root_signing().map_err(internal)? {
+            let version = root["signed"]["version"].as_u64().unwrap_or(1);
+            if let Some(prev) = version.checked_sub(1).filter(|v| *v >= 1) {
+                let trusted = svc.metadata_dir().join(format!("{prev}.root.json"));
+                if let Some(t) = std::fs::read(&trusted)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                {
+                    md.insert("trusted_root".into(), t);
+                }
+            }
+            md.insert("root".into(), root);
+        }
+        Ok(Json(json!({
+            "data": {"metadata": md},
+            "message": "Metadata role(s) pending signing",
+        }))
+        .into_response())
+    })
+    .await
 }
 
 async fn post_sign(State(svc): Svc, body: Bytes) -> Response {
-    answer((|| {
+    blocking(svc, move |svc| {
         let bs = svc.bootstrap_state();
         if !bs.done && bs.state != Some("signing") {
             return Err(refusal(
@@ -354,7 +371,8 @@ async fn post_sign(State(svc): Svc, body: Bytes) -> Response {
         let s = check(&v, payload::sign)?;
         check_signing_pending(&svc, &s.role)?;
         Ok(queue(&svc, "sign_metadata", v, "Metadata sign accepted."))
-    })())
+    })
+    .await
 }
 
 /// 404 unless `role` is waiting for signatures.
@@ -375,27 +393,27 @@ fn check_signing_pending(svc: &Service, role: &str) -> Result<(), Response> {
 }
 
 async fn post_sign_delete(State(svc): Svc, body: Bytes) -> Response {
-    answer((|| {
+    blocking(svc, move |svc| {
         let v = body_json(&body)?;
         let role = check(&v, payload::role)?;
         check_signing_pending(&svc, &role)?;
         let message = "Metadata sign delete accepted.";
         Ok(queue(&svc, "delete_sign_metadata", v, message))
-    })())
+    })
+    .await
 }
 
 async fn get_config(State(svc): Svc) -> Response {
-    if let Err(r) = require_bootstrap(&svc) {
-        return r;
-    }
-    match settings::config_data(&svc.tasks) {
-        Ok(d) => Json(json!({"data": d, "message": "Current Settings"})).into_response(),
-        Err(e) => internal(e),
-    }
+    blocking(svc, |svc| {
+        require_bootstrap(svc)?;
+        let d = settings::config_data(&svc.tasks).map_err(internal)?;
+        Ok(Json(json!({"data": d, "message": "Current Settings"})).into_response())
+    })
+    .await
 }
 
 async fn put_config(State(svc): Svc, body: Bytes) -> Response {
-    answer((|| {
+    blocking(svc, move |svc| {
         require_bootstrap(&svc)?;
         let v = body_json(&body)?;
         check(&v, payload::config)?;
@@ -405,5 +423,6 @@ async fn put_config(State(svc): Svc, body: Bytes) -> Response {
             v,
             "Settings successfully submitted.",
         ))
-    })())
+    })
+    .await
 }
