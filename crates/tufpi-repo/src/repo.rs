@@ -14,7 +14,7 @@ use tufpi_core::metadata::Metadata;
 
 use crate::backend::{self, Backend, Staging};
 use crate::change::{Change, TargetRecord};
-use crate::config::RepoConfig;
+use crate::config::{ExpiryRole, RepoConfig};
 use crate::error::RepoError;
 use crate::keys::{self, SigningKey};
 use crate::layout;
@@ -343,14 +343,15 @@ impl Repository {
             config,
             ..
         } = self;
-        let exp = RoleState::ts(Utc::now() + config.online_expiry);
+        let now = Utc::now();
+        let bin_exp = config.expires_at(ExpiryRole::Bin, now);
         let mut planned = Plan::new();
         let (last, taken) = store.plan_batch(limit, &mut |touched, last| {
             let mut plan = Plan::applying(last);
             for &b in touched {
-                plan.bump(layout::bin_name(config, b), roles, exp);
+                plan.bump(layout::bin_name(config, b), roles, bin_exp);
             }
-            plan.add_snapshot_and_timestamp(roles, exp);
+            config.add_snapshot_and_timestamp(&mut plan, roles, now);
             let recorded = (plan.states().to_vec(), plan.text());
             planned = plan;
             Ok(recorded)
@@ -371,11 +372,11 @@ impl Repository {
         self.finish_plan()?;
         let now = Utc::now();
         let limit = RoleState::ts(now + margin);
-        let exp = RoleState::ts(now + self.config.online_expiry);
+        let bin_exp = self.config.expires_at(ExpiryRole::Bin, now);
         let mut plan = Plan::new();
         for (name, st) in &self.roles {
             if layout::succinct_index(&self.config, name).is_some() && st.expires <= limit {
-                plan.bump(name.clone(), &self.roles, exp);
+                plan.bump(name.clone(), &self.roles, bin_exp);
             }
         }
         let bins = plan.roles().len();
@@ -383,13 +384,14 @@ impl Repository {
         // With targets online, targets is the publisher's to re-sign too (no one else can).
         let targets_due = self.config.targets_online && due("targets");
         if targets_due {
-            let texp = RoleState::ts(now + self.config.offline_expiry);
+            let texp = self.config.expires_at(ExpiryRole::Targets, now);
             plan.bump("targets", &self.roles, texp);
         }
         if bins == 0 && !targets_due && !due("snapshot") && !due("timestamp") {
             return Ok(0);
         }
-        plan.add_snapshot_and_timestamp(&self.roles, exp);
+        self.config
+            .add_snapshot_and_timestamp(&mut plan, &self.roles, now);
         self.run(plan)?;
         for w in self.warnings(Duration::days(30)) {
             warn!("{w}");

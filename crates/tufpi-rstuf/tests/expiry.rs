@@ -69,7 +69,6 @@ fn bin_names(n: u64) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs /tmp/coord/repo-rs-expiry.patch (publish and refresh by role) in repo.rs: drop this line with it"]
 async fn every_role_expires_after_its_own_setting() {
     let mut env = Env::new();
     let meta = env.metadata();
