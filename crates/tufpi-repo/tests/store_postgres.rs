@@ -169,8 +169,9 @@ fn a_dropped_connection_is_replaced_and_a_corrupt_row_is_an_error() {
          WHERE datname = current_database() AND pid <> pg_backend_pid()",
     )
     .unwrap();
-    // The pool tests a connection before handing it out and replaces a dead one: the
-    // store carries on.
+    // The pool tests a connection that sat idle before handing it out and replaces a dead
+    // one: the store carries on (a connection used within VALIDATE_IDLE is handed out as is).
+    std::thread::sleep(tufpi_pg::db::VALIDATE_IDLE + std::time::Duration::from_millis(100));
     assert_eq!(store.pending().unwrap(), 0);
     // A corrupt row is an error, not a panic.
     c.batch_execute("INSERT INTO repo_bin_counts(bin, count) VALUES (1, -5)")
