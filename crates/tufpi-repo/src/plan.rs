@@ -79,17 +79,6 @@ impl Plan {
         self.states.push((name.into(), state));
     }
 
-    /// Write the next snapshot and timestamp (after everything else), expiring at `expires`.
-    pub fn add_snapshot_and_timestamp(
-        &mut self,
-        current: &BTreeMap<String, RoleState>,
-        expires: i64,
-    ) {
-        for role in ["snapshot", "timestamp"] {
-            self.bump(role, current, expires);
-        }
-    }
-
     /// Whether the plan writes `name`.
     pub fn writes(&self, name: &str) -> bool {
         self.roles.iter().any(|n| n == name)
@@ -207,7 +196,8 @@ mod tests {
         p.adopt("root", st(2));
         p.bump("bin-1", &current, 50);
         p.bump("bin-2", &current, 50);
-        p.add_snapshot_and_timestamp(&current, 60);
+        p.bump("snapshot", &current, 60);
+        p.bump("timestamp", &current, 60);
         assert_eq!(p.roles(), ["bin-1", "bin-2", "snapshot", "timestamp"]);
         let states: Vec<(&str, u64, i64)> = p
             .states()
@@ -239,7 +229,8 @@ mod tests {
     fn text_round_trips_without_states() {
         let mut p = Plan::new();
         p.stage("bin-3", st(2), 17);
-        p.add_snapshot_and_timestamp(&BTreeMap::new(), 5);
+        p.bump("snapshot", &BTreeMap::new(), 5);
+        p.bump("timestamp", &BTreeMap::new(), 5);
         let text = p.text();
         assert_eq!(
             text,
