@@ -29,7 +29,7 @@ pub mod target_hashes;
 
 pub use backend::{Backend, METADATA_PREFIX, PUBLISHER_LEASE, STAGING_PREFIX};
 pub use change::{Change, TargetRecord};
-pub use config::{BinsMode, RepoConfig};
+pub use config::{BinsMode, ExpiryRole, RepoConfig};
 pub use error::RepoError;
 pub use gc::GcReport;
 pub use import::ImportReport;
