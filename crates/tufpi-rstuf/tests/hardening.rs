@@ -172,3 +172,42 @@ fn add_task_id_keeps_to_validated_artifacts() {
         "{d}"
     );
 }
+
+#[test]
+fn fn_key_uris_cannot_name_a_file_outside_the_key_dir() {
+    let d = tempfile::tempdir().unwrap();
+    let keys = d.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let rk = root_key(Scheme::Ed25519);
+    let mut online = online_key(&keys, Scheme::Ed25519);
+    // The real key, one level up: reachable only by escaping the key directory.
+    std::fs::write(
+        d.path().join("outside.pem"),
+        online.private.to_pkcs8_pem().unwrap(),
+    )
+    .unwrap();
+    let inside = root(1, &[&rk], 1, &online);
+    assert!(tufpi_rstuf::online::load(&inside, Some(&keys)).is_ok());
+    let outside = d.path().join("outside.pem");
+    for uri in [
+        "fn:../outside.pem".to_string(),
+        "fn:./../outside.pem".to_string(),
+        "fn:sub/../../outside.pem".to_string(),
+        format!("fn:{}", outside.display()),
+        "fn:".to_string(),
+        "fn:.".to_string(),
+        "fn:%2e%2e/outside.pem".to_string(),
+        "file:../outside.pem".to_string(),
+    ] {
+        online.public.unrecognized.insert(
+            tufpi_rstuf::online::KEY_URI_FIELD.into(),
+            tufpi_core::json::Value::String(uri.clone()),
+        );
+        let md = root(1, &[&rk], 1, &online);
+        let e = match tufpi_rstuf::online::load(&md, Some(&keys)) {
+            Ok(_) => panic!("{uri}: loaded a key from outside the key directory"),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains(&format!("{uri:?}")), "{uri}: {e}");
+    }
+}
