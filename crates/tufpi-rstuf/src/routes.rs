@@ -216,7 +216,7 @@ fn artifacts_accepted(paths: Value, id: &str, message: &str, publish: bool) -> R
 
 async fn post_artifacts(State(svc): Svc, body: Bytes) -> Response {
     blocking(svc, move |svc| {
-        require_bootstrap(&svc)?;
+        require_bootstrap(svc)?;
         let mut v = body_json(&body)?;
         payload::targets_alias(&mut v);
         let a = check(&v, |c, v| {
@@ -238,7 +238,7 @@ async fn post_artifacts(State(svc): Svc, body: Bytes) -> Response {
 
 async fn delete_artifacts(State(svc): Svc, body: Bytes) -> Response {
     blocking(svc, move |svc| {
-        require_bootstrap(&svc)?;
+        require_bootstrap(svc)?;
         let mut v = body_json(&body)?;
         payload::targets_alias(&mut v);
         let d = check(&v, payload::delete_artifacts)?;
@@ -300,11 +300,11 @@ async fn get_task(
 
 async fn post_metadata(State(svc): Svc, body: Bytes) -> Response {
     blocking(svc, move |svc| {
-        require_bootstrap(&svc)?;
+        require_bootstrap(svc)?;
         let v = body_json(&body)?;
         check(&v, payload::metadata_update)?;
         Ok(queue(
-            &svc,
+            svc,
             "metadata_update",
             v,
             "Metadata update accepted.",
@@ -315,11 +315,11 @@ async fn post_metadata(State(svc): Svc, body: Bytes) -> Response {
 
 async fn post_online(State(svc): Svc, body: Bytes) -> Response {
     blocking(svc, move |svc| {
-        require_bootstrap(&svc)?;
+        require_bootstrap(svc)?;
         let v = body_json(&body)?;
         check(&v, payload::online_roles)?;
         let message = "Force online metadata update accepted.";
-        Ok(queue(&svc, "force_online_metadata_update", v, message))
+        Ok(queue(svc, "force_online_metadata_update", v, message))
     })
     .await
 }
@@ -369,8 +369,8 @@ async fn post_sign(State(svc): Svc, body: Bytes) -> Response {
         }
         let v = body_json(&body)?;
         let s = check(&v, payload::sign)?;
-        check_signing_pending(&svc, &s.role)?;
-        Ok(queue(&svc, "sign_metadata", v, "Metadata sign accepted."))
+        check_signing_pending(svc, &s.role)?;
+        Ok(queue(svc, "sign_metadata", v, "Metadata sign accepted."))
     })
     .await
 }
@@ -396,9 +396,9 @@ async fn post_sign_delete(State(svc): Svc, body: Bytes) -> Response {
     blocking(svc, move |svc| {
         let v = body_json(&body)?;
         let role = check(&v, payload::role)?;
-        check_signing_pending(&svc, &role)?;
+        check_signing_pending(svc, &role)?;
         let message = "Metadata sign delete accepted.";
-        Ok(queue(&svc, "delete_sign_metadata", v, message))
+        Ok(queue(svc, "delete_sign_metadata", v, message))
     })
     .await
 }
@@ -414,11 +414,11 @@ async fn get_config(State(svc): Svc) -> Response {
 
 async fn put_config(State(svc): Svc, body: Bytes) -> Response {
     blocking(svc, move |svc| {
-        require_bootstrap(&svc)?;
+        require_bootstrap(svc)?;
         let v = body_json(&body)?;
         check(&v, payload::config)?;
         Ok(queue(
-            &svc,
+            svc,
             "update_settings",
             v,
             "Settings successfully submitted.",
