@@ -240,9 +240,7 @@ pub fn add_artifacts(c: &mut Check, v: &Value) -> Option<AddArtifacts> {
     let publish = c.opt_bool(body, &loc, "publish_artifacts", true);
     let add_task_id_to_custom = c.opt_bool(body, &loc, "add_task_id_to_custom", false);
     let al = loc.key("artifacts");
-    let list = c
-        .required(body, &loc, "artifacts")
-        .and_then(|a| c.list(a, &al));
+    let list = c.required_list(body, &loc, "artifacts");
     let mut artifacts = Vec::new();
     for (i, a) in list.into_iter().flatten().enumerate() {
         let l = al.index(i);
@@ -370,9 +368,7 @@ pub fn delete_artifacts(c: &mut Check, v: &Value) -> Option<DeleteArtifacts> {
     let body = c.object(v, &loc)?;
     let publish = c.opt_bool(body, &loc, "publish_artifacts", true);
     let al = loc.key("artifacts");
-    let list = c
-        .required(body, &loc, "artifacts")
-        .and_then(|a| c.list(a, &al));
+    let list = c.required_list(body, &loc, "artifacts");
     let mut artifacts = Vec::new();
     for (i, p) in list.into_iter().flatten().enumerate() {
         if let Some(p) = check_path(c, p, &al.index(i)) {
@@ -429,9 +425,7 @@ pub fn online_roles(c: &mut Check, v: &Value) -> Option<Vec<String>> {
     let loc = Loc::body();
     let body = c.object(v, &loc)?;
     let rl = loc.key("roles");
-    let list = c
-        .required(body, &loc, "roles")
-        .and_then(|r| c.list(r, &rl))?;
+    let list = c.required_list(body, &loc, "roles")?;
     let mut out = Vec::new();
     for (i, r) in list.iter().enumerate() {
         let l = rl.index(i);

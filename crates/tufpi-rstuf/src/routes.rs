@@ -118,6 +118,24 @@ fn queue(svc: &Service, name: &str, v: Value, message: &str) -> Response {
     }
 }
 
+/// A task endpoint that only checks its payload: bootstrap finished, the body read by `read`,
+/// then queued as task `name` (202 with `message`).
+async fn checked_task<T: 'static>(
+    svc: Arc<Service>,
+    body: Bytes,
+    read: fn(&mut Check, &Value) -> Option<T>,
+    name: &'static str,
+    message: &'static str,
+) -> Response {
+    blocking(svc, move |svc| {
+        require_bootstrap(svc)?;
+        let v = body_json(&body)?;
+        check(&v, read)?;
+        Ok(queue(svc, name, v, message))
+    })
+    .await
+}
+
 /// Run a handler's work on the blocking pool: it reads and writes the task store (SQLite,
 /// behind a lock the worker thread also takes), which must not stall the runtime's threads.
 /// `Err` is a refusal; either way it is the answer.
@@ -299,28 +317,24 @@ async fn get_task(
 }
 
 async fn post_metadata(State(svc): Svc, body: Bytes) -> Response {
-    blocking(svc, move |svc| {
-        require_bootstrap(svc)?;
-        let v = body_json(&body)?;
-        check(&v, payload::metadata_update)?;
-        Ok(queue(
-            svc,
-            "metadata_update",
-            v,
-            "Metadata update accepted.",
-        ))
-    })
+    checked_task(
+        svc,
+        body,
+        payload::metadata_update,
+        "metadata_update",
+        "Metadata update accepted.",
+    )
     .await
 }
 
 async fn post_online(State(svc): Svc, body: Bytes) -> Response {
-    blocking(svc, move |svc| {
-        require_bootstrap(svc)?;
-        let v = body_json(&body)?;
-        check(&v, payload::online_roles)?;
-        let message = "Force online metadata update accepted.";
-        Ok(queue(svc, "force_online_metadata_update", v, message))
-    })
+    checked_task(
+        svc,
+        body,
+        payload::online_roles,
+        "force_online_metadata_update",
+        "Force online metadata update accepted.",
+    )
     .await
 }
 
@@ -413,16 +427,12 @@ async fn get_config(State(svc): Svc) -> Response {
 }
 
 async fn put_config(State(svc): Svc, body: Bytes) -> Response {
-    blocking(svc, move |svc| {
-        require_bootstrap(svc)?;
-        let v = body_json(&body)?;
-        check(&v, payload::config)?;
-        Ok(queue(
-            svc,
-            "update_settings",
-            v,
-            "Settings successfully submitted.",
-        ))
-    })
+    checked_task(
+        svc,
+        body,
+        payload::config,
+        "update_settings",
+        "Settings successfully submitted.",
+    )
     .await
 }

@@ -180,6 +180,17 @@ impl Check {
         }
     }
 
+    /// Required list field `key` of `obj`.
+    pub fn required_list<'a>(
+        &mut self,
+        obj: &'a Map<String, Value>,
+        loc: &Loc,
+        key: &str,
+    ) -> Option<&'a Vec<Value>> {
+        let v = self.required(obj, loc, key)?;
+        self.list(v, &loc.key(key))
+    }
+
     /// Optional boolean field with a default.
     pub fn opt_bool(
         &mut self,
