@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 use tracing::info;
 use tufpi_blob::Bytes;
@@ -15,7 +15,7 @@ use tufpi_core::metadata::{Key, Metadata};
 use crate::backend::{local_dir, Backend};
 use crate::config::{ExpiryRole, RepoConfig};
 use crate::error::RepoError;
-use crate::keys;
+use crate::keys::{self, SigningKey};
 use crate::layout::{self, TopKeys, TIMESTAMP_FILE};
 use crate::plan::Plan;
 use crate::repo::Repository;
@@ -178,18 +178,7 @@ impl Repository {
         plan.adopt("root", RoleState::new(1, root_exp));
         meta.put_many_new(files)?;
 
-        config.add_snapshot_and_timestamp(&mut plan, &BTreeMap::new(), now);
-        let mut backend = backend;
-        write_settings(&mut *backend.state, &config)?;
-        let mut repo = Repository::from_backend(backend, config, BTreeMap::new(), Some(online));
-        repo.record(&plan)?;
-        repo.lock()?;
-        repo.finish_plan()?;
-        info!(
-            bins = repo.config.bins(),
-            "repository initialised with development keys"
-        );
-        Ok(repo)
+        finish_init(backend, config, online, plan, now, "with development keys")
     }
 
     /// Start a production repository: generate only the online key (DIR/keys/online.pem) and
@@ -310,18 +299,7 @@ impl Repository {
         ])?;
         plan.adopt("targets", RoleState::new(1, offline_exp));
         plan.adopt("root", root_state);
-        config.add_snapshot_and_timestamp(&mut plan, &BTreeMap::new(), now);
-        let mut backend = backend;
-        write_settings(&mut *backend.state, &config)?;
-        let mut repo = Repository::from_backend(backend, config, BTreeMap::new(), Some(online));
-        repo.record(&plan)?;
-        repo.lock()?;
-        repo.finish_plan()?;
-        info!(
-            bins = repo.config.bins(),
-            "repository initialised from a given root"
-        );
-        Ok(repo)
+        finish_init(backend, config, online, plan, now, "from a given root")
     }
 }
 
@@ -329,6 +307,26 @@ impl Repository {
 /// and adopted by `plan`. Their expiries are staggered ([`RepoConfig::staggered_bin_expiry`])
 /// in up to 256 steps so they do not all expire together; an empty bin's metadata does not name
 /// the bin, so the bins of one step share one signed file: 256 signatures instead of 16,384.
+/// The end of every init that signs with the online key here: snapshot and timestamp join
+/// the plan, the settings are stored, and the plan is recorded and published under the lock.
+fn finish_init(
+    mut backend: Backend,
+    config: RepoConfig,
+    online: SigningKey,
+    mut plan: Plan,
+    now: DateTime<Utc>,
+    how: &str,
+) -> Result<Repository, RepoError> {
+    config.add_snapshot_and_timestamp(&mut plan, &BTreeMap::new(), now);
+    write_settings(&mut *backend.state, &config)?;
+    let mut repo = Repository::from_backend(backend, config, BTreeMap::new(), Some(online));
+    repo.record(&plan)?;
+    repo.lock()?;
+    repo.finish_plan()?;
+    info!(bins = repo.config.bins(), "repository initialised {how}");
+    Ok(repo)
+}
+
 fn write_empty_bins(
     config: &RepoConfig,
     online: &keys::SigningKey,
