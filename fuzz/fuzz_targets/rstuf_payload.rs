@@ -67,7 +67,11 @@ fuzz_target!(|data: &[u8]| {
                 payload::check_customs(&mut c, a);
                 for art in &a.artifacts {
                     assert!(plain(&art.path), "accepted path {:?}", art.path);
-                    assert!(!art.hashes.is_empty(), "accepted {:?} with no hash", art.path);
+                    assert!(
+                        !art.hashes.is_empty(),
+                        "accepted {:?} with no hash",
+                        art.path
+                    );
                 }
                 if c.ok() {
                     payload::add_task_id(&mut v, "f00d");
