@@ -212,11 +212,8 @@ async fn payload_errors_name_the_field_and_queue_nothing() {
             "Bootstrap accepted.",
         )
         .await;
-    let d = env.wait(&id).await;
-    assert_eq!(d["state"], "ERRORED", "{d}");
+    let d = env.wait_errored(&id, "not a root key").await;
     assert_eq!(d["result"]["status"], false);
-    let err = d["result"]["error"].as_str().unwrap();
-    assert!(err.contains("not a root key"), "{err}");
     let (_, v) = env.call("GET", "/api/v1/bootstrap", None).await;
     assert_eq!(v["data"]["bootstrap"], false);
     assert!(v["data"]["state"].is_null());
@@ -234,12 +231,7 @@ async fn payload_errors_name_the_field_and_queue_nothing() {
             "Bootstrap accepted.",
         )
         .await;
-    let d = env.wait(&id).await;
-    assert_eq!(d["state"], "ERRORED");
-    assert!(d["result"]["error"]
-        .as_str()
-        .unwrap()
-        .contains("consistent_snapshot"));
+    env.wait_errored(&id, "consistent_snapshot").await;
 
     // An online key file that is missing: refused before anything is recorded.
     std::fs::remove_file(env.keys().join(&online.keyid)).unwrap();
@@ -250,12 +242,7 @@ async fn payload_errors_name_the_field_and_queue_nothing() {
             "Bootstrap accepted.",
         )
         .await;
-    let d = env.wait(&id).await;
-    assert_eq!(d["state"], "ERRORED");
-    assert!(d["result"]["error"]
-        .as_str()
-        .unwrap()
-        .contains("online key"));
+    env.wait_errored(&id, "online key").await;
 
     // Artifact path and hashes checked in the request.
     std::fs::write(

@@ -61,12 +61,7 @@ async fn das_bootstrap_then_root_and_online_key_rotation() {
             "Metadata sign accepted.",
         )
         .await;
-    let d = env.wait(&id).await;
-    assert_eq!(d["state"], "ERRORED");
-    assert!(d["result"]["error"]
-        .as_str()
-        .unwrap()
-        .contains("does not verify"));
+    env.wait_errored(&id, "does not verify").await;
 
     // The second key holder signs: bootstrap finishes.
     let id = env
@@ -183,10 +178,5 @@ async fn das_bootstrap_then_root_and_online_key_rotation() {
             "Metadata update accepted.",
         )
         .await;
-    let d = env.wait(&id).await;
-    assert_eq!(d["state"], "ERRORED");
-    assert!(d["result"]["error"]
-        .as_str()
-        .unwrap()
-        .contains("expected 3"));
+    env.wait_errored(&id, "expected 3").await;
 }

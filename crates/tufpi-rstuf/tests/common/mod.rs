@@ -76,6 +76,15 @@ impl Env {
     }
 
     /// Poll a task until it is finished; returns `data`.
+    /// Wait for task `id` to end ERRORED with an error that contains `needle`; its state.
+    pub async fn wait_errored(&self, id: &str, needle: &str) -> Value {
+        let d = self.wait(id).await;
+        assert_eq!(d["state"], "ERRORED", "{d}");
+        let err = d["result"]["error"].as_str().unwrap_or_default();
+        assert!(err.contains(needle), "{needle:?} not in {err:?}");
+        d
+    }
+
     pub async fn wait(&self, id: &str) -> Value {
         let t0 = Instant::now();
         loop {
